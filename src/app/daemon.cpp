@@ -1,0 +1,227 @@
+#include "app/daemon.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json.hpp>
+#include <openssl/crypto.h>
+
+#include <fstream>
+#include <iostream>
+
+#include "core/log.hpp"
+#include "core/storage.hpp"
+#include "hal/sim_socket.hpp"
+#include "ocpp/charge_point.hpp"
+#include "ocpp/device_model.hpp"
+#include "ocpp/message_queue.hpp"
+#include "policy/policy.hpp"
+#include "station/auth.hpp"
+#include "station/control_loop.hpp"
+#include "station/station.hpp"
+
+namespace cg::app {
+namespace asio = boost::asio;
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct PasswordResult {
+  std::string password;
+  std::string error;
+};
+
+PasswordResult read_password(const fs::path& file) {
+  struct stat st{};
+  if (::stat(file.c_str(), &st) != 0) return {{}, "cannot read password file " + file.string()};
+  if (st.st_size > 1024) return {{}, "password file " + file.string() + " is larger than 1 KiB"};
+  if (st.st_mode & 0077)
+    log::warn("station", "password file ", file.string(), " is readable by group/others; chmod 600 it");
+  std::ifstream in(file);
+  std::string pw;
+  std::getline(in, pw);
+  if (!pw.empty() && pw.back() == '\r') pw.pop_back();
+  if (pw.empty()) return {{}, "password file " + file.string() + " is empty"};
+  if (pw.size() > 64) return {{}, "password in " + file.string() + " is longer than 64 characters"};
+  return {pw, {}};
+}
+
+std::string status_json(const station::Station& st, const ocpp::ChargePoint& cp, ocpp::Outbox& outbox) {
+  json::array evses;
+  for (const auto& e : st.evses()) {
+    json::object o{{"id", e.id},
+                   {"state", std::string(station::to_string(e.cp))},
+                   {"status", st.connector_status(e)},
+                   {"energyWh", e.energy_wh},
+                   {"powerW", e.power_w},
+                   {"operative", e.operative}};
+    if (e.tx) o["transactionId"] = e.tx->id;
+    if (e.authorized) o["authorized"] = true;
+    evses.push_back(std::move(o));
+  }
+  return json::serialize(json::object{{"online", cp.online()}, {"queued", outbox.size()}, {"evses", std::move(evses)}});
+}
+
+}  // namespace
+
+int run_daemon(const config::Config& cfg, char** argv) {
+  ::umask(077);
+  ::signal(SIGPIPE, SIG_IGN);
+  std::error_code ec;
+  fs::create_directories(cfg.state_dir, ec);
+  if (ec) {
+    std::cerr << "error: cannot create state directory " << cfg.state_dir << ": " << ec.message() << "\n";
+    return 1;
+  }
+  ::chmod(cfg.state_dir.c_str(), 0700);
+  // One daemon per state directory.
+  const fs::path lock_path = cfg.state_dir / "chargeguard.lock";
+  const int lock_fd = ::open(lock_path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+  if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    std::cerr << "error: another chargeguard is already running with state directory " << cfg.state_dir << "\n";
+    return 1;
+  }
+  auto pw = read_password(cfg.password_file);
+  if (!pw.error.empty()) {
+    std::cerr << "error: csms.password_file: " << pw.error << "\n";
+    return 1;
+  }
+
+  std::unique_ptr<storage::Db> db;
+  std::unique_ptr<ocpp::DeviceModel> dm;
+  try {
+    db = std::make_unique<storage::Db>(cfg.state_dir / "station.db");
+    dm = std::make_unique<ocpp::DeviceModel>(*db, cfg);
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  ocpp::Outbox outbox(*db);
+  station::AuthStore auth(*db, station::AuthStore::load_or_create_key((cfg.state_dir / "token.key").string()));
+  station::ControlLoop loop(cfg.evses, std::chrono::milliseconds(cfg.control_period_ms),
+                            station::Station::stored_meter_registers(*db, cfg.evses.size()));
+  station::Station st(cfg, *db, *dm, outbox, auth, loop);
+
+  asio::io_context io(1);
+  bool restart = false;
+  ocpp::ChargePoint cp({io, cfg, *db, *dm, outbox, st, auth, pw.password, [&] {
+                          restart = true;
+                          io.stop();
+                        }});
+  OPENSSL_cleanse(pw.password.data(), pw.password.size());
+  st.set_uplink(&cp);
+  st.recover();
+
+  // Control loop -> station: an eventfd tells the I/O thread that events wait.
+  asio::posix::stream_descriptor efd(io, ::fcntl(loop.notify_fd(), F_DUPFD_CLOEXEC, 0));
+  std::uint64_t efd_buf = 0;
+  std::vector<station::LoopEvent> events;
+  std::function<void()> arm_efd = [&] {
+    efd.async_read_some(asio::buffer(&efd_buf, sizeof efd_buf), [&](boost::system::error_code e, std::size_t) {
+      if (e) return;
+      events.clear();
+      loop.drain(events);
+      for (const auto& ev : events) st.on_loop_event(ev);
+      arm_efd();
+    });
+  };
+  arm_efd();
+
+  hal::SimServer sim(io, cfg.state_dir / "sim.sock", [&](const hal::SimCommand& c) -> std::string {
+    using K = hal::SimCommand::Kind;
+    auto hw = [&](station::HwInput::Kind k) -> std::string {
+      if (c.evse > static_cast<int>(cfg.evses.size())) return "error: EVSE " + std::to_string(c.evse) + " does not exist";
+      return loop.submit(station::HwInput{k, c.evse, c.amps}) ? "ok" : "error: hardware input queue full, try again";
+    };
+    switch (c.kind) {
+      case K::Plug: return hw(station::HwInput::Kind::Plug);
+      case K::Unplug: return hw(station::HwInput::Kind::Unplug);
+      case K::Draw: return hw(station::HwInput::Kind::Draw);
+      case K::Fault: return hw(station::HwInput::Kind::Fault);
+      case K::ClearFault: return hw(station::HwInput::Kind::ClearFault);
+      case K::Badge: {
+        if (c.evse > static_cast<int>(cfg.evses.size())) return "error: EVSE " + std::to_string(c.evse) + " does not exist";
+        const station::IdToken tok{c.token, c.token_type};
+        const policy::Principal driver{policy::Role::EvDriver, policy::Interface::AuthTerminal, tok.masked()};
+        if (policy::authorize(driver, policy::Operation::Authenticate) != policy::Decision::Allow)
+          return "error: not permitted";
+        st.present_token(c.evse, tok);
+        return "ok";
+      }
+      case K::CaseOpen: log::warn("hal", "tamper: enclosure opened"); return "ok";
+      case K::CaseClose: log::info("hal", "enclosure closed"); return "ok";
+      case K::Moved: log::warn("hal", "tamper: station moved"); return "ok";
+      case K::ResetButton: log::warn("hal", "reset button pressed (factory reset arrives with a later release)"); return "ok";
+      case K::Status: return "ok " + status_json(st, cp, outbox);
+    }
+    return "error: unsupported";
+  });
+
+  asio::steady_timer tick(io);
+  std::function<void()> arm_tick = [&] {
+    tick.expires_after(std::chrono::seconds(1));
+    tick.async_wait([&](boost::system::error_code e) {
+      if (e) return;
+      try {
+        st.tick();
+        cp.tick();
+      } catch (const std::exception& ex) {
+        log::error("station", "periodic work failed: ", ex.what());
+      }
+      arm_tick();
+    });
+  };
+  arm_tick();
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code e, int sig) {
+    if (e) return;
+    log::info("station", "signal ", sig, ": shutting down");
+    cp.stop();
+    io.stop();
+  });
+
+  loop.start();
+  cp.start();
+  log::info("station", "station ", cfg.identity, " running with ", cfg.evses.size(), " EVSE(s); state in ",
+            cfg.state_dir.string(), "; simulator socket ", (cfg.state_dir / "sim.sock").string());
+  for (;;) {
+    try {
+      io.run();
+      break;
+    } catch (const std::exception& ex) {
+      // A failing handler must not take charging down; log and continue.
+      log::error("station", "unexpected error: ", ex.what());
+    }
+  }
+  loop.stop();
+  // Persist the meter registers for the next start.
+  events.clear();
+  loop.drain(events);
+  for (const auto& ev : events) st.on_loop_event(ev);
+  try {
+    st.save_meters();
+  } catch (const std::exception& ex) {
+    log::error("station", "could not save the meter registers: ", ex.what());
+  }
+  if (restart) {
+    log::info("station", "restarting");
+    ::close(lock_fd);
+    std::cerr.flush();
+    ::execv("/proc/self/exe", argv);
+    log::error("station", "restart failed");
+    return 1;
+  }
+  log::info("station", "stopped");
+  return 0;
+}
+
+}  // namespace cg::app

@@ -1,0 +1,209 @@
+#include "core/config.hpp"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+namespace cg::config {
+namespace {
+
+constexpr std::size_t kMaxConfigBytes = 256 * 1024;
+
+struct Reader {
+  const toml::table& tbl;
+  std::string prefix;
+  std::set<std::string> known;
+  std::optional<Error> err;
+
+  template <typename T>
+  void get(const char* key, T& out) {
+    known.insert(key);
+    if (err) return;
+    const toml::node* n = tbl.get(key);
+    if (!n) return;
+    const std::string name = prefix + key;
+    if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, std::filesystem::path>) {
+      auto v = n->value<std::string>();
+      if (!n->is_string() || !v) { err = Error{name, "must be a string"}; return; }
+      out = *v;
+    } else if constexpr (std::is_same_v<T, bool>) {
+      if (!n->is_boolean()) { err = Error{name, "must be true or false"}; return; }
+      out = *n->value<bool>();
+    } else if constexpr (std::is_same_v<T, double>) {
+      if (!n->is_number()) { err = Error{name, "must be a number"}; return; }
+      out = *n->value<double>();
+    } else {
+      if (!n->is_integer()) { err = Error{name, "must be an integer"}; return; }
+      const auto v = *n->value<int64_t>();
+      if (v < 0 || v > 1'000'000'000) { err = Error{name, "out of range"}; return; }
+      out = static_cast<T>(v);
+    }
+  }
+
+  void finish() {
+    if (err) return;
+    for (const auto& [k, v] : tbl) {
+      if (!known.count(std::string(k.str()))) {
+        err = Error{prefix + std::string(k.str()), "unknown key"};
+        return;
+      }
+    }
+  }
+};
+
+}  // namespace
+
+std::optional<Error> parse(const std::string& text, const std::string& source_name, Config& out) {
+  if (text.size() > kMaxConfigBytes) return Error{"", source_name + ": file larger than 256 KiB"};
+  toml::table root;
+  try {
+    root = toml::parse(text, source_name);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream os;
+    os << source_name << ":" << e.source().begin.line << ":" << e.source().begin.column << ": " << e.description();
+    return Error{"", os.str()};
+  }
+  for (const auto& [k, v] : root) {
+    const std::string key(k.str());
+    if (key == "station" || key == "csms" || key == "device_model") {
+      if (!v.is_table()) return Error{key, "must be a table ([" + key + "])"};
+    } else if (key == "evse") {
+      if (!v.is_array_of_tables()) return Error{key, "must be an array of tables ([[evse]])"};
+    } else {
+      return Error{key, "unknown section"};
+    }
+  }
+  if (auto* st = root["station"].as_table()) {
+    Reader r{*st, "station.", {}, {}};
+    r.get("identity", out.identity);
+    r.get("serial", out.serial);
+    r.get("organization", out.organization);
+    r.get("vendor", out.vendor);
+    r.get("model", out.model);
+    r.get("state_dir", out.state_dir);
+    r.get("hal", out.hal);
+    r.get("log_level", out.log_level);
+    r.get("control_period_ms", out.control_period_ms);
+    r.finish();
+    if (r.err) return r.err;
+  }
+  if (auto* cs = root["csms"].as_table()) {
+    Reader r{*cs, "csms.", {}, {}};
+    r.get("url", out.csms_url);
+    r.get("security_profile", out.security_profile);
+    r.get("ca_file", out.ca_file);
+    r.get("password_file", out.password_file);
+    r.get("allow_insecure_transport", out.allow_insecure_transport);
+    r.get("max_frame_bytes", out.max_frame_bytes);
+    r.finish();
+    if (r.err) return r.err;
+  }
+  if (auto* arr = root["evse"].as_array()) {
+    out.evses.clear();
+    int i = 0;
+    for (auto& el : *arr) {
+      ++i;
+      Evse e;
+      Reader r{*el.as_table(), "evse[" + std::to_string(i) + "].", {}, {}};
+      r.get("connectors", e.connectors);
+      r.get("max_current_a", e.max_current_a);
+      r.get("phases", e.phases);
+      r.get("voltage_v", e.voltage_v);
+      r.finish();
+      if (r.err) return r.err;
+      out.evses.push_back(e);
+    }
+  }
+  if (auto* dm = root["device_model"].as_table()) {
+    for (const auto& [k, v] : *dm) {
+      const std::string key(k.str());
+      if (v.is_string()) out.device_model[key] = *v.value<std::string>();
+      else if (v.is_integer()) out.device_model[key] = std::to_string(*v.value<int64_t>());
+      else if (v.is_boolean()) out.device_model[key] = *v.value<bool>() ? "true" : "false";
+      else return Error{"device_model." + key, "must be a string, integer or boolean"};
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<Error> load_file(const std::filesystem::path& file, Config& out) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return Error{"", "cannot read config file " + file.string()};
+  std::string text;
+  text.resize(kMaxConfigBytes + 1);
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  return parse(text, file.string(), out);
+}
+
+void apply(const Overrides& o, Config& cfg) {
+  if (o.state_dir) cfg.state_dir = *o.state_dir;
+  if (o.csms_url) cfg.csms_url = *o.csms_url;
+  if (o.identity) cfg.identity = *o.identity;
+  if (o.ca_file) cfg.ca_file = *o.ca_file;
+  if (o.password_file) cfg.password_file = *o.password_file;
+  if (o.serial) cfg.serial = *o.serial;
+  if (o.organization) cfg.organization = *o.organization;
+  if (o.security_profile) cfg.security_profile = *o.security_profile;
+  if (o.evse_count) {
+    const Evse tmpl = cfg.evses.empty() ? Evse{} : cfg.evses.front();
+    cfg.evses.assign(static_cast<std::size_t>(std::max(0, *o.evse_count)), tmpl);
+  }
+}
+
+std::optional<Error> validate(const Config& c) {
+  auto printable = [](const std::string& s) {
+    for (unsigned char ch : s)
+      if (ch < 0x21 || ch > 0x7e) return false;
+    return true;
+  };
+  if (c.identity.empty()) return Error{"station.identity", "is required (or --identity)"};
+  if (c.identity.size() > 48 || !printable(c.identity) || c.identity.find(':') != std::string::npos)
+    return Error{"station.identity", "must be 1-48 printable ASCII characters without ':' or spaces"};
+  if (c.serial.size() > 25 || !printable(c.serial))
+    return Error{"station.serial", "must be at most 25 printable ASCII characters"};
+  if (c.organization.size() > 64) return Error{"station.organization", "must be at most 64 characters"};
+  if (c.vendor.empty() || c.vendor.size() > 50) return Error{"station.vendor", "must be 1-50 characters"};
+  if (c.model.empty() || c.model.size() > 20) return Error{"station.model", "must be 1-20 characters"};
+  if (c.state_dir.empty()) return Error{"station.state_dir", "is required (or --state-dir)"};
+  if (c.hal != "sim") return Error{"station.hal", "unknown HAL '" + c.hal + "' (supported: sim)"};
+  if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error")
+    return Error{"station.log_level", "must be debug, info, warn or error"};
+  if (c.control_period_ms < 10 || c.control_period_ms > 1000)
+    return Error{"station.control_period_ms", "must be between 10 and 1000"};
+  if (c.csms_url.empty()) return Error{"csms.url", "is required (or --csms-url)"};
+  const bool wss = c.csms_url.rfind("wss://", 0) == 0;
+  const bool ws = c.csms_url.rfind("ws://", 0) == 0;
+  if (!wss && !ws) return Error{"csms.url", "must start with wss:// (or ws:// for security profile 1)"};
+  if (c.csms_url.size() > 512) return Error{"csms.url", "longer than 512 characters"};
+  if (c.security_profile == 3)
+    return Error{"csms.security_profile", "profile 3 (client certificates) is not available yet; use 2"};
+  if (c.security_profile != 1 && c.security_profile != 2)
+    return Error{"csms.security_profile", "must be 1 or 2"};
+  if (c.security_profile == 1) {
+    if (!c.allow_insecure_transport)
+      return Error{"csms.security_profile",
+                   "profile 1 sends everything unencrypted; it needs csms.allow_insecure_transport = true"};
+    if (!ws) return Error{"csms.url", "security profile 1 needs a ws:// URL"};
+  } else {
+    if (!wss) return Error{"csms.url", "security profile 2 needs a wss:// URL"};
+    if (c.ca_file.empty()) return Error{"csms.ca_file", "is required for security profile 2 (or --ca-file)"};
+  }
+  if (c.password_file.empty())
+    return Error{"csms.password_file", "is required: profiles 1 and 2 authenticate with a password (or --password-file)"};
+  if (c.max_frame_bytes < 4096 || c.max_frame_bytes > 16 * 1024 * 1024)
+    return Error{"csms.max_frame_bytes", "must be between 4096 and 16777216"};
+  if (c.evses.empty() || c.evses.size() > 32) return Error{"evse", "between 1 and 32 EVSEs are needed"};
+  for (std::size_t i = 0; i < c.evses.size(); ++i) {
+    const auto& e = c.evses[i];
+    const std::string p = "evse[" + std::to_string(i + 1) + "].";
+    if (e.connectors < 1 || e.connectors > 4) return Error{p + "connectors", "must be 1-4"};
+    if (e.max_current_a <= 0 || e.max_current_a > 1000) return Error{p + "max_current_a", "must be in (0, 1000]"};
+    if (e.phases != 1 && e.phases != 3) return Error{p + "phases", "must be 1 or 3"};
+    if (e.voltage_v < 100 || e.voltage_v > 1000) return Error{p + "voltage_v", "must be 100-1000"};
+  }
+  return std::nullopt;
+}
+
+}  // namespace cg::config

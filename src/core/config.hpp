@@ -1,0 +1,63 @@
+// Static configuration of the daemon: a TOML file (docs/configuration.md) plus
+// command-line overrides. Validation is strict: an unknown key or a bad value is
+// an error naming the key, and the daemon does not start half-configured.
+#pragma once
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cg::config {
+
+struct Evse {
+  int connectors = 1;
+  double max_current_a = 32.0;  // per phase
+  int phases = 3;
+  double voltage_v = 230.0;
+};
+
+struct Config {
+  // [station]
+  std::string identity;      // OCPP identity (last URL segment, Basic auth user)
+  std::string serial;        // serial number (CN of the station certificate later)
+  std::string organization;  // SecurityCtrlr.OrganizationName
+  std::string vendor = "chargeguard";
+  std::string model = "CG-SIM";
+  std::filesystem::path state_dir;
+  std::string hal = "sim";
+  std::string log_level = "info";
+  int control_period_ms = 100;
+  // [csms]
+  std::string csms_url;  // endpoint without the identity
+  int security_profile = 2;
+  std::filesystem::path ca_file;
+  std::filesystem::path password_file;
+  bool allow_insecure_transport = false;  // profile 1 (ws://) only with this set
+  std::size_t max_frame_bytes = 65536;    // inbound OCPP frames above this are refused unparsed
+  // [[evse]]
+  std::vector<Evse> evses;
+  // [device_model] "Component.Variable" = "value": initial values of writable variables
+  std::map<std::string, std::string> device_model;
+};
+
+struct Error {
+  std::string key;      // e.g. "csms.security_profile"
+  std::string problem;  // e.g. "must be 1, 2 or 3"
+  std::string text() const { return key.empty() ? problem : key + ": " + problem; }
+};
+
+// Command-line overrides (unset = keep the file's value).
+struct Overrides {
+  std::optional<std::string> state_dir, csms_url, identity, ca_file, password_file, serial, organization;
+  std::optional<int> security_profile, evse_count;
+};
+
+// Parses the TOML text (file name used in messages only).
+std::optional<Error> parse(const std::string& text, const std::string& source_name, Config& out);
+std::optional<Error> load_file(const std::filesystem::path& file, Config& out);
+void apply(const Overrides& o, Config& cfg);
+// Checks the whole configuration; call after parse + apply.
+std::optional<Error> validate(const Config& cfg);
+
+}  // namespace cg::config

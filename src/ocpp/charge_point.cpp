@@ -1,0 +1,391 @@
+#include "ocpp/charge_point.hpp"
+
+#include <openssl/rand.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
+#include <cstdio>
+
+#include "core/clock.hpp"
+#include "core/log.hpp"
+#include "ocpp/frame.hpp"
+#include "ocpp/schema.hpp"
+
+namespace cg::ocpp {
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using policy::Operation;
+
+namespace {
+constexpr std::size_t kMaxSeenIds = 1024;
+constexpr std::size_t kMaxQueued = 256;  // in-memory (non-transactional) messages
+}  // namespace
+
+ChargePoint::ChargePoint(Deps d)
+    : d_(std::move(d)),
+      conn_(d_.io, *this),
+      reconnect_timer_(d_.io),
+      heartbeat_timer_(d_.io),
+      boot_timer_(d_.io),
+      call_timer_(d_.io),
+      outbox_timer_(d_.io) {
+  unsigned char r[4];
+  RAND_bytes(r, sizeof r);
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%02x%02x%02x%02x", r[0], r[1], r[2], r[3]);
+  id_prefix_ = buf;
+  rng_.seed(static_cast<unsigned>(r[0] << 24 | r[1] << 16 | r[2] << 8 | r[3]));
+  if (auto reason = d_.db.meta("boot_reason")) boot_reason_ = *reason;
+}
+
+ChargePoint::~ChargePoint() = default;
+
+std::string ChargePoint::next_id() { return id_prefix_ + "-" + std::to_string(++id_counter_); }
+
+void ChargePoint::start() {
+  running_ = true;
+  if (d_.cfg.security_profile == 1)
+    log::warn("ocpp", "*** SECURITY PROFILE 1: OCPP traffic and the password travel UNENCRYPTED (ws://). "
+                      "Use only inside a trusted VPN. ***");
+  connect();
+}
+
+void ChargePoint::stop() {
+  running_ = false;
+  reconnect_timer_.cancel();
+  heartbeat_timer_.cancel();
+  boot_timer_.cancel();
+  call_timer_.cancel();
+  outbox_timer_.cancel();
+  conn_.close();
+}
+
+void ChargePoint::connect() {
+  ConnectionSettings s;
+  s.url = d_.cfg.csms_url;
+  s.identity = d_.cfg.identity;
+  s.password = d_.password;
+  s.security_profile = d_.cfg.security_profile;
+  s.ca_file = d_.cfg.ca_file.string();
+  s.max_frame = d_.cfg.max_frame_bytes;
+  s.ping_interval = std::chrono::seconds(d_.dm.integer("OCPPCommCtrlr.WebSocketPingInterval", 30));
+  log::info("ocpp", "connecting to ", d_.cfg.csms_url, "/", percent_encode(d_.cfg.identity), " (security profile ",
+            d_.cfg.security_profile, ")");
+  conn_.connect(s);
+}
+
+void ChargePoint::schedule_reconnect() {
+  if (!running_) return;
+  // RetryBackOff*: wait minimum doubled per attempt (up to RepeatTimes doublings)
+  // plus a random share of RandomRange, so that a fleet does not reconnect at once.
+  const long long wmin = d_.dm.integer("OCPPCommCtrlr.RetryBackOffWaitMinimum", 3);
+  const long long range = d_.dm.integer("OCPPCommCtrlr.RetryBackOffRandomRange", 10);
+  const long long repeat = d_.dm.integer("OCPPCommCtrlr.RetryBackOffRepeatTimes", 5);
+  const int doublings = static_cast<int>(std::min<long long>(reconnect_attempt_, repeat));
+  const long long base = wmin << doublings;
+  const long long extra = range > 0 ? std::uniform_int_distribution<long long>(0, range * 1000)(rng_) : 0;
+  const auto wait = std::chrono::milliseconds(base * 1000 + extra);
+  ++reconnect_attempt_;
+  ++stats_.reconnects;
+  log::info("ocpp", "reconnecting in ", wait.count(), " ms");
+  reconnect_timer_.expires_after(wait);
+  reconnect_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec && running_) connect();
+  });
+}
+
+void ChargePoint::on_open() {
+  log::info("ocpp", "connected; sending BootNotification (", boot_reason_, ")");
+  connected_ = true;
+  boot_status_.clear();
+  seen_ids_.clear();
+  seen_order_.clear();
+  send_boot();
+}
+
+void ChargePoint::on_closed(const std::string& reason, int http_status) {
+  const bool was_online = online();
+  connected_ = false;
+  boot_status_.clear();
+  heartbeat_timer_.cancel();
+  boot_timer_.cancel();
+  if (http_status == 401)
+    log::error("ocpp", "the CSMS refused our credentials (HTTP 401)");
+  log::warn("ocpp", "connection ", was_online ? "lost" : "failed", ": ", reason);
+  // The in-flight CALL will not be answered; outbox messages stay queued.
+  if (inflight_) finish_inflight(Outcome{false, {}, "connection closed"});
+  while (!queue_.empty()) {
+    auto p = std::move(queue_.front());
+    queue_.pop_front();
+    if (p.cb) p.cb(Outcome{false, {}, "offline"});
+  }
+  schedule_reconnect();
+}
+
+void ChargePoint::send_boot() {
+  json::object cs{{"model", d_.cfg.model}, {"vendorName", d_.cfg.vendor}, {"firmwareVersion", CG_VERSION}};
+  if (!d_.cfg.serial.empty()) cs["serialNumber"] = d_.cfg.serial;
+  json::object p{{"chargingStation", std::move(cs)}, {"reason", boot_reason_}};
+  send_call("BootNotification", p, [this](const Outcome& o) {
+    if (!connected_) return;
+    long long interval = 0;
+    if (o.ok) {
+      boot_status_ = std::string(o.payload.at("status").as_string());
+      interval = o.payload.at("interval").to_number<long long>();
+      if (auto t = clock::parse_rfc3339(o.payload.at("currentTime").as_string())) {
+        const auto sys = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+        clock::set_offset(std::chrono::duration_cast<std::chrono::milliseconds>(*t - sys));
+      }
+    }
+    log::info("ocpp", "BootNotification: ", o.ok ? boot_status_ : "no valid answer (" + o.error + ")");
+    if (o.ok && boot_status_ == "Accepted") {
+      reconnect_attempt_ = 0;
+      if (interval > 0) d_.dm.set({"OCPPCommCtrlr", "", 0, 0, "HeartbeatInterval", ""}, "Actual", std::to_string(interval));
+      if (boot_reason_ != "PowerUp") {
+        boot_reason_ = "PowerUp";
+        d_.db.set_meta("boot_reason", "PowerUp");
+      }
+      schedule_heartbeat();
+      d_.station.on_online();
+      pump();
+      return;
+    }
+    // Pending / Rejected / no answer: nothing but BootNotification until accepted.
+    const auto wait = std::chrono::seconds(interval > 0 ? interval : 30);
+    boot_timer_.expires_after(wait);
+    boot_timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec && connected_ && boot_status_ != "Accepted") send_boot();
+    });
+  }, 0, {});
+}
+
+void ChargePoint::schedule_heartbeat() {
+  const long long interval = d_.dm.integer("OCPPCommCtrlr.HeartbeatInterval", 300);
+  heartbeat_timer_.expires_after(std::chrono::seconds(std::max(1LL, interval)));
+  heartbeat_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec || !online()) return;
+    call("Heartbeat", json::object{}, [](const Outcome& o) {
+      if (!o.ok) return;
+      if (auto t = clock::parse_rfc3339(o.payload.at("currentTime").as_string())) {
+        const auto sys = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+        clock::set_offset(std::chrono::duration_cast<std::chrono::milliseconds>(*t - sys));
+      }
+    });
+    schedule_heartbeat();
+  });
+}
+
+void ChargePoint::call(std::string action, json::object payload, Callback cb) {
+  if (queue_.size() >= kMaxQueued) {
+    log::warn("ocpp", "outgoing queue full; dropping ", action);
+    if (cb) cb(Outcome{false, {}, "queue full"});
+    return;
+  }
+  queue_.push_back(Pending{std::move(action), std::move(payload), std::move(cb)});
+  pump();
+}
+
+void ChargePoint::pump() {
+  if (!online() || inflight_) return;
+  if (!queue_.empty()) {
+    auto p = std::move(queue_.front());
+    queue_.pop_front();
+    send_call(p.action, p.payload, std::move(p.cb), 0, {});
+    return;
+  }
+  if (std::chrono::steady_clock::now() < outbox_retry_at_) return;
+  if (auto m = d_.outbox.front()) {
+    json::error_code ec;
+    auto v = json::parse(m->payload, ec);
+    if (ec || !v.is_object()) {
+      log::error("ocpp", "dropping unreadable queued message ", m->seq);
+      d_.outbox.remove(m->seq);
+      return pump();
+    }
+    send_call(m->action, v.as_object(), {}, m->seq, m->tx_id);
+  }
+}
+
+void ChargePoint::send_call(const std::string& action, const json::object& payload, Callback cb,
+                            std::int64_t outbox_seq, const std::string& tx_id) {
+  // Outbound check against the official schema: a message we would send wrong
+  // is a bug; it is logged and not sent.
+  if (auto v = schema::validate(action, schema::Kind::Request, payload)) {
+    log::error("ocpp", "BUG: outgoing ", action, " violates the schema at ", v->path, ": ", v->message);
+    if (outbox_seq) d_.outbox.remove(outbox_seq);
+    if (cb) cb(Outcome{false, {}, "schema violation"});
+    return pump();
+  }
+  InFlight f{next_id(), action, std::move(cb), outbox_seq, tx_id};
+  const std::string frame = make_call(f.id, action, payload);
+  log::debug("ocpp", "-> ", frame);
+  inflight_ = std::move(f);
+  ++stats_.calls_out;
+  conn_.send(frame);
+  const long long timeout = d_.dm.integer("OCPPCommCtrlr.MessageTimeout[Default]", 30);
+  call_timer_.expires_after(std::chrono::seconds(timeout));
+  call_timer_.async_wait([this, id = inflight_->id](boost::system::error_code ec) {
+    if (ec || !inflight_ || inflight_->id != id) return;
+    log::warn("ocpp", inflight_->action, " got no answer within MessageTimeout");
+    finish_inflight(Outcome{false, {}, "timeout"});
+  });
+}
+
+void ChargePoint::finish_inflight(const Outcome& o) {
+  InFlight f = std::move(*inflight_);
+  inflight_.reset();
+  call_timer_.cancel();
+  if (f.outbox_seq) {
+    if (o.ok) {
+      d_.outbox.remove(f.outbox_seq);
+      if (f.action == "TransactionEvent") d_.station.on_transaction_event_result(f.tx_id, o.payload);
+    } else if (connected_) {
+      d_.outbox.count_attempt(f.outbox_seq);
+      auto m = d_.outbox.front();
+      const long long max_attempts = d_.dm.integer("OCPPCommCtrlr.MessageAttempts[TransactionEvent]", 3);
+      if (m && m->seq == f.outbox_seq && m->attempts >= max_attempts) {
+        log::error("ocpp", "giving up on queued ", f.action, " after ", m->attempts, " attempts (", o.error, ")");
+        d_.outbox.remove(f.outbox_seq);
+      } else {
+        const long long wait = d_.dm.integer("OCPPCommCtrlr.MessageAttemptInterval[TransactionEvent]", 10);
+        outbox_retry_at_ = std::chrono::steady_clock::now() + std::chrono::seconds(wait);
+        outbox_timer_.expires_after(std::chrono::seconds(wait));
+        outbox_timer_.async_wait([this](boost::system::error_code ec) {
+          if (!ec) pump();
+        });
+      }
+    }
+  }
+  if (f.cb) f.cb(o);
+  pump();
+}
+
+void ChargePoint::send_status(int evse, int connector, std::string_view status) {
+  call("StatusNotification", json::object{{"timestamp", clock::format_rfc3339(clock::now_utc(), true)},
+                                          {"connectorStatus", status},
+                                          {"evseId", evse},
+                                          {"connectorId", connector}});
+}
+
+void ChargePoint::send_meter_values(int evse, json::array meter_value) {
+  call("MeterValues", json::object{{"evseId", evse}, {"meterValue", std::move(meter_value)}});
+}
+
+void ChargePoint::authorize(const station::IdToken& t, std::function<void(std::optional<json::object>)> cb) {
+  if (!online()) return cb(std::nullopt);
+  call("Authorize", json::object{{"idToken", t.to_json()}}, [cb](const Outcome& o) {
+    if (!o.ok) return cb(std::nullopt);
+    cb(o.payload.at("idTokenInfo").as_object());
+  });
+}
+
+void ChargePoint::send_error(const std::string& id, RpcError code, const std::string& description) {
+  ++stats_.errors_sent;
+  log::info("ocpp", "CALLERROR ", to_string(code), " for message ", id, ": ", description);
+  conn_.send(make_error(id, code, description));
+}
+
+void ChargePoint::on_oversize(std::size_t bytes, std::string id_hint) {
+  ++stats_.oversize;
+  send_error(id_hint, RpcError::FormatViolation,
+             "message of " + std::to_string(bytes) + " bytes exceeds the limit of " +
+                 std::to_string(d_.cfg.max_frame_bytes) + " bytes");
+}
+
+void ChargePoint::on_message(std::string&& text) {
+  log::debug("ocpp", "<- ", text);
+  Frame f = parse_frame(text);
+  if (auto* bad = std::get_if<BadFrame>(&f)) {
+    return send_error(bad->id, bad->code, bad->message);
+  }
+  if (auto* c = std::get_if<Call>(&f)) {
+    ++stats_.calls_in;
+    return handle_call(std::move(c->id), std::move(c->action), std::move(c->payload.as_object()));
+  }
+  // CALLRESULT / CALLERROR: must answer our in-flight CALL.
+  const std::string& id = std::holds_alternative<CallResult>(f) ? std::get<CallResult>(f).id : std::get<CallError>(f).id;
+  if (!inflight_ || inflight_->id != id) {
+    log::warn("ocpp", "ignoring a response to unknown message id ", id);
+    return;
+  }
+  if (auto* r = std::get_if<CallResult>(&f)) {
+    if (!r->payload.is_object()) return finish_inflight(Outcome{false, {}, "response payload is not an object"});
+    if (auto v = schema::validate(inflight_->action, schema::Kind::Response, r->payload)) {
+      log::warn("ocpp", inflight_->action, " response violates the schema at ", v->path, ": ", v->message);
+      return finish_inflight(Outcome{false, {}, std::string(to_string(v->code))});
+    }
+    return finish_inflight(Outcome{true, std::move(r->payload.as_object()), {}});
+  }
+  auto& e = std::get<CallError>(f);
+  const auto code = rpc_error_from_string(e.code);
+  log::warn("ocpp", "CSMS answered ", inflight_->action, " with ", code ? to_string(*code) : std::string_view("unknown error"),
+            ": ", e.description.substr(0, 200));
+  finish_inflight(Outcome{false, {}, code ? std::string(to_string(*code)) : "GenericError"});
+}
+
+void ChargePoint::handle_call(std::string id, std::string action, json::object payload) {
+  // COM-5: a CALL id already used in this session is refused (replay).
+  if (seen_ids_.count(id)) return send_error(id, RpcError::RpcFrameworkError, "message id already used in this session");
+  seen_ids_.insert(id);
+  seen_order_.push_back(id);
+  if (seen_order_.size() > kMaxSeenIds) {
+    seen_ids_.erase(seen_order_.front());
+    seen_order_.pop_front();
+  }
+  if (boot_status_ == "Rejected" || boot_status_.empty())
+    return send_error(id, RpcError::SecurityError, "BootNotification not accepted");
+  if (!schema::has_action(action)) return send_error(id, RpcError::NotImplemented, "unknown action " + action.substr(0, 64));
+  if (auto v = schema::validate(action, schema::Kind::Request, payload))
+    return send_error(id, v->code, v->path + ": " + v->message);
+  const auto& r = routes();
+  auto it = r.find(action);
+  if (it == r.end()) return send_error(id, RpcError::NotImplemented, action + " is not supported by this station");
+  // AUTHZ-1: the one policy decides, for the CSMS principal over the WAN.
+  const policy::Principal csms{policy::Role::Csms, policy::Interface::Wan, d_.cfg.csms_url};
+  if (policy::authorize(csms, it->second.op) != policy::Decision::Allow)
+    return send_error(id, RpcError::SecurityError, "not permitted");
+  Reply rep;
+  try {
+    rep = (this->*(it->second.fn))(payload);
+  } catch (const std::exception& ex) {
+    log::error("ocpp", action, " handler failed: ", ex.what());
+    return send_error(id, RpcError::InternalError, "internal error");
+  }
+  if (!rep.payload) return send_error(id, rep.error, rep.description);
+  if (auto v = schema::validate(action, schema::Kind::Response, *rep.payload)) {
+    log::error("ocpp", "BUG: our ", action, " response violates the schema at ", v->path, ": ", v->message);
+    return send_error(id, RpcError::InternalError, "internal error");
+  }
+  conn_.send(make_result(id, *rep.payload));
+  if (rep.after) boost::asio::post(d_.io, rep.after);
+}
+
+void ChargePoint::tick() {
+  if (pending_reset_ && d_.station.idle()) {
+    auto reason = *pending_reset_;
+    pending_reset_.reset();
+    do_reset(reason);
+  }
+}
+
+const std::map<std::string, ChargePoint::Route, std::less<>>& ChargePoint::routes() {
+  static const std::map<std::string, Route, std::less<>> r{
+      {"GetVariables", {Operation::ReadConfiguration, &ChargePoint::on_get_variables}},
+      {"SetVariables", {Operation::WriteConfiguration, &ChargePoint::on_set_variables}},
+      {"GetBaseReport", {Operation::ReadConfiguration, &ChargePoint::on_get_base_report}},
+      {"Reset", {Operation::Reset, &ChargePoint::on_reset}},
+      {"RequestStartTransaction", {Operation::StartTransaction, &ChargePoint::on_request_start}},
+      {"RequestStopTransaction", {Operation::StopTransaction, &ChargePoint::on_request_stop}},
+      {"ChangeAvailability", {Operation::ChangeAvailability, &ChargePoint::on_change_availability}},
+      {"UnlockConnector", {Operation::UnlockConnector, &ChargePoint::on_unlock_connector}},
+      {"TriggerMessage", {Operation::TriggerMessage, &ChargePoint::on_trigger_message}},
+      {"ClearCache", {Operation::ManageAuthorization, &ChargePoint::on_clear_cache}},
+      {"SendLocalList", {Operation::ManageAuthorization, &ChargePoint::on_send_local_list}},
+      {"GetLocalListVersion", {Operation::ManageAuthorization, &ChargePoint::on_get_local_list_version}},
+      {"GetTransactionStatus", {Operation::ReadTransactions, &ChargePoint::on_get_transaction_status}},
+      {"DataTransfer", {Operation::VendorExtension, &ChargePoint::on_data_transfer}},
+  };
+  return r;
+}
+
+}  // namespace cg::ocpp

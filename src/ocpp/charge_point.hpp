@@ -1,0 +1,155 @@
+// The OCPP 2.0.1 client: connection lifecycle (boot, heartbeat, reconnect with
+// randomized back-off), one outstanding CALL at a time, the persistent outbox,
+// schema checks both ways, and dispatch of CSMS requests through the one policy.
+// REQ: CHG-1, COM-1, COM-5 (in part), NET-3, AUTHZ-1
+#pragma once
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json/object.hpp>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+
+#include "core/config.hpp"
+#include "core/storage.hpp"
+#include "ocpp/connection.hpp"
+#include "ocpp/device_model.hpp"
+#include "ocpp/errors.hpp"
+#include "ocpp/message_queue.hpp"
+#include "policy/policy.hpp"
+#include "station/station.hpp"
+
+namespace cg::ocpp {
+
+class ChargePoint : public ConnectionHandler, public station::Uplink {
+ public:
+  struct Deps {
+    boost::asio::io_context& io;
+    const config::Config& cfg;
+    storage::Db& db;
+    DeviceModel& dm;
+    Outbox& outbox;
+    station::Station& station;
+    station::AuthStore& auth;
+    std::string password;  // Basic auth (profiles 1/2)
+    std::function<void()> request_restart;  // Reset: restart the daemon
+  };
+  explicit ChargePoint(Deps d);
+  ~ChargePoint() override;
+
+  void start();
+  void stop();  // closes the connection; no reconnect
+
+  // station::Uplink
+  bool online() const override { return connected_ && boot_status_ == "Accepted"; }
+  void outbox_changed() override { pump(); }
+  void send_status(int evse, int connector, std::string_view status) override;
+  void send_meter_values(int evse, boost::json::array meter_value) override;
+  void authorize(const station::IdToken& t, std::function<void(std::optional<boost::json::object>)> cb) override;
+
+  void tick();  // once per second (scheduled resets)
+
+  // Counters for diagnostics and benchmarks.
+  struct Stats {
+    std::uint64_t calls_in = 0, calls_out = 0, errors_sent = 0, oversize = 0, reconnects = 0;
+  };
+  const Stats& stats() const { return stats_; }
+
+  // The answer of a handler to a CSMS request.
+  struct Reply {
+    std::optional<boost::json::object> payload;  // CALLRESULT
+    RpcError error = RpcError::InternalError;    // CALLERROR when no payload
+    std::string description;
+    std::function<void()> after;  // runs after the reply was queued for sending
+  };
+
+ private:
+  // ConnectionHandler
+  void on_open() override;
+  void on_message(std::string&& text) override;
+  void on_oversize(std::size_t bytes, std::string id_hint) override;
+  void on_closed(const std::string& reason, int http_status) override;
+
+  // Outgoing CALLs
+  struct Outcome {
+    bool ok = false;  // CALLRESULT received and schema-valid
+    boost::json::object payload;
+    std::string error;  // CALLERROR code or local reason
+  };
+  using Callback = std::function<void(const Outcome&)>;
+  struct Pending {
+    std::string action;
+    boost::json::object payload;
+    Callback cb;
+  };
+  struct InFlight {
+    std::string id, action;
+    Callback cb;
+    std::int64_t outbox_seq = 0;
+    std::string tx_id;
+  };
+  void call(std::string action, boost::json::object payload, Callback cb = {});
+  void pump();
+  void send_call(const std::string& action, const boost::json::object& payload, Callback cb, std::int64_t outbox_seq,
+                 const std::string& tx_id);
+  void finish_inflight(const Outcome& o);
+  void send_boot();
+  void schedule_reconnect();
+  void schedule_heartbeat();
+  void connect();
+  std::string next_id();
+
+  // Incoming CALLs
+  using HandlerFn = Reply (ChargePoint::*)(const boost::json::object&);
+  struct Route {
+    policy::Operation op;
+    HandlerFn fn;
+  };
+  static const std::map<std::string, Route, std::less<>>& routes();
+  void handle_call(std::string id, std::string action, boost::json::object payload);
+  void send_error(const std::string& id, RpcError code, const std::string& description);
+
+  // Handlers: provisioning (handlers_provisioning.cpp)
+  Reply on_get_variables(const boost::json::object& req);
+  Reply on_set_variables(const boost::json::object& req);
+  Reply on_get_base_report(const boost::json::object& req);
+  Reply on_reset(const boost::json::object& req);
+  void send_report(long long request_id, std::string_view base);
+  void do_reset(const std::string& boot_reason);
+  // Handlers: charging (handlers_charging.cpp)
+  Reply on_request_start(const boost::json::object& req);
+  Reply on_request_stop(const boost::json::object& req);
+  Reply on_change_availability(const boost::json::object& req);
+  Reply on_unlock_connector(const boost::json::object& req);
+  Reply on_trigger_message(const boost::json::object& req);
+  Reply on_clear_cache(const boost::json::object& req);
+  Reply on_send_local_list(const boost::json::object& req);
+  Reply on_get_local_list_version(const boost::json::object& req);
+  Reply on_get_transaction_status(const boost::json::object& req);
+  Reply on_data_transfer(const boost::json::object& req);
+
+  Deps d_;
+  Connection conn_;
+  boost::asio::steady_timer reconnect_timer_, heartbeat_timer_, boot_timer_, call_timer_, outbox_timer_;
+  bool running_ = false;
+  bool connected_ = false;
+  std::string boot_status_;  // "", Pending, Accepted, Rejected
+  std::string boot_reason_ = "PowerUp";
+  int reconnect_attempt_ = 0;
+  std::deque<Pending> queue_;
+  std::optional<InFlight> inflight_;
+  std::chrono::steady_clock::time_point outbox_retry_at_{};
+  std::set<std::string> seen_ids_;  // CALL ids seen in this session (COM-5)
+  std::deque<std::string> seen_order_;
+  std::optional<std::string> pending_reset_;  // OnIdle reset waiting for idle
+  std::uint64_t id_counter_ = 0;
+  std::string id_prefix_;
+  std::mt19937 rng_;
+  Stats stats_;
+};
+
+}  // namespace cg::ocpp

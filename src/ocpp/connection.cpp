@@ -1,0 +1,357 @@
+#include "ocpp/connection.hpp"
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <boost/url/parse.hpp>
+#include <deque>
+#include <variant>
+
+#include "core/log.hpp"
+#include "security/base64.hpp"
+
+namespace cg::ocpp {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+
+namespace {
+constexpr std::size_t kHardFrameCap = 16 * 1024 * 1024;  // beyond this the connection is dropped
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384";
+constexpr const char* kTls13Suites = "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256";
+
+// Reads the message id from the first bytes of an oversized CALL "[2,"id",..."
+std::string id_hint(std::string_view head) {
+  std::size_t i = 0;
+  auto skip = [&] {
+    while (i < head.size() && (head[i] == ' ' || head[i] == '\n' || head[i] == '\r' || head[i] == '\t')) ++i;
+  };
+  skip();
+  if (i >= head.size() || head[i++] != '[') return "-1";
+  skip();
+  if (i >= head.size() || (head[i] != '2' && head[i] != '3' && head[i] != '4')) return "-1";
+  ++i;
+  skip();
+  if (i >= head.size() || head[i++] != ',') return "-1";
+  skip();
+  if (i >= head.size() || head[i++] != '"') return "-1";
+  std::string id;
+  while (i < head.size() && head[i] != '"') {
+    const char c = head[i++];
+    if (c == '\\' || static_cast<unsigned char>(c) < 0x20 || id.size() >= 36) return "-1";
+    id += c;
+  }
+  if (i >= head.size() || id.empty()) return "-1";
+  return id;
+}
+}  // namespace
+
+std::string percent_encode(std::string_view s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
+ public:
+  using TlsWs = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+  using PlainWs = websocket::stream<beast::tcp_stream>;
+
+  Impl(asio::io_context& io, ConnectionHandler& h, ConnectionSettings s)
+      : io_(io), handler_(h), s_(std::move(s)), resolver_(io) {}
+
+  void start() {
+    auto u = boost::urls::parse_uri(s_.url);
+    if (!u) return fail("invalid CSMS URL", 0);
+    const std::string scheme(u->scheme());
+    tls_ = scheme == "wss";
+    if (!tls_ && scheme != "ws") return fail("CSMS URL scheme must be ws or wss", 0);
+    if (tls_ != (s_.security_profile >= 2)) return fail("URL scheme does not match the security profile", 0);
+    host_ = std::string(u->host_address());
+    port_ = u->has_port() ? std::string(u->port()) : (tls_ ? "443" : "80");
+    std::string path(u->encoded_path());
+    if (path.empty() || path.back() != '/') path += '/';
+    target_ = path + percent_encode(s_.identity);
+    if (tls_) {
+      ctx_ = std::make_unique<ssl::context>(ssl::context::tls_client);
+      if (!configure_tls()) return;
+      ws_ = std::make_unique<std::variant<std::monostate, TlsWs, PlainWs>>();
+      ws_->emplace<TlsWs>(io_, *ctx_);
+    } else {
+      ws_ = std::make_unique<std::variant<std::monostate, TlsWs, PlainWs>>();
+      ws_->emplace<PlainWs>(io_);
+    }
+    auto self = shared_from_this();
+    resolver_.async_resolve(host_, port_, [self](beast::error_code ec, tcp::resolver::results_type r) {
+      if (ec) return self->fail("resolve " + self->host_ + ": " + ec.message(), 0);
+      self->on_resolved(r);
+    });
+  }
+
+  bool configure_tls() {
+    SSL_CTX* c = ctx_->native_handle();
+    SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+    SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
+    if (SSL_CTX_set_cipher_list(c, kTls12Ciphers) != 1 || SSL_CTX_set_ciphersuites(c, kTls13Suites) != 1) {
+      fail("TLS cipher configuration failed", 0);
+      return false;
+    }
+    // Trust only the operator's CA file: never the system bundle (COM-2).
+    if (SSL_CTX_load_verify_locations(c, s_.ca_file.c_str(), nullptr) != 1) {
+      fail("cannot load CA file " + s_.ca_file, 0);
+      return false;
+    }
+    SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
+    return true;
+  }
+
+  template <typename F>
+  void with_ws(F&& f) {
+    if (!ws_) return;
+    if (auto* t = std::get_if<TlsWs>(ws_.get())) f(*t);
+    else if (auto* p = std::get_if<PlainWs>(ws_.get())) f(*p);
+  }
+
+  void on_resolved(const tcp::resolver::results_type& r) {
+    auto self = shared_from_this();
+    with_ws([&](auto& ws) {
+      auto& tcp_stream = beast::get_lowest_layer(ws);
+      tcp_stream.expires_after(s_.connect_timeout);
+      tcp_stream.async_connect(r, [self](beast::error_code ec, const tcp::endpoint&) {
+        if (ec) return self->fail("connect: " + ec.message(), 0);
+        self->on_connected();
+      });
+    });
+  }
+
+  void on_connected() {
+    auto self = shared_from_this();
+    if (auto* t = std::get_if<TlsWs>(ws_.get())) {
+      SSL* ssl = t->next_layer().native_handle();
+      // SNI and host name verification (COM-2).
+      SSL_set_tlsext_host_name(ssl, host_.c_str());
+      X509_VERIFY_PARAM* p = SSL_get0_param(ssl);
+      X509_VERIFY_PARAM_set_hostflags(p, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      asio::ip::address addr;
+      beast::error_code aec;
+      addr = asio::ip::make_address(host_, aec);
+      if (!aec) X509_VERIFY_PARAM_set1_ip_asc(p, host_.c_str());
+      else X509_VERIFY_PARAM_set1_host(p, host_.c_str(), 0);
+      t->next_layer().async_handshake(ssl::stream_base::client, [self](beast::error_code ec) {
+        if (ec) return self->fail("TLS handshake: " + self->tls_error(ec), 0);
+        self->ws_handshake();
+      });
+    } else {
+      ws_handshake();
+    }
+  }
+
+  std::string tls_error(const beast::error_code& ec) {
+    std::string msg = ec.message();
+    if (auto* t = std::get_if<TlsWs>(ws_.get())) {
+      const long vr = SSL_get_verify_result(t->next_layer().native_handle());
+      if (vr != X509_V_OK) msg += " (certificate: " + std::string(X509_verify_cert_error_string(vr)) + ")";
+    }
+    return msg;
+  }
+
+  void ws_handshake() {
+    auto self = shared_from_this();
+    with_ws([&](auto& ws) {
+      beast::get_lowest_layer(ws).expires_never();
+      websocket::stream_base::timeout to{};
+      to.handshake_timeout = s_.connect_timeout;
+      if (s_.ping_interval.count() > 0) {
+        to.idle_timeout = s_.ping_interval * 2;  // a ping after half of it
+        to.keep_alive_pings = true;
+      } else {
+        to.idle_timeout = websocket::stream_base::none();
+        to.keep_alive_pings = false;
+      }
+      ws.set_option(to);
+      ws.read_message_max(kHardFrameCap);
+      ws.auto_fragment(false);
+      const std::string auth = "Basic " + security::base64_encode(s_.identity + ":" + s_.password);
+      ws.set_option(websocket::stream_base::decorator([auth](websocket::request_type& req) {
+        req.set(beast::http::field::sec_websocket_protocol, "ocpp2.0.1");
+        req.set(beast::http::field::authorization, auth);
+        req.set(beast::http::field::user_agent, "chargeguard");
+      }));
+      const std::string host_hdr = host_ + ":" + port_;
+      ws.async_handshake(res_, host_hdr, target_, [self](beast::error_code ec) {
+        if (ec) {
+          const int status = static_cast<int>(self->res_.result_int());
+          return self->fail("WebSocket upgrade: " + ec.message() + (status ? " (HTTP " + std::to_string(status) + ")" : ""),
+                            status == 101 ? 0 : status);
+        }
+        if (self->res_[beast::http::field::sec_websocket_protocol] != "ocpp2.0.1")
+          return self->fail("CSMS did not accept subprotocol ocpp2.0.1", 0);
+        if (self->detached_) return self->fail("detached", 0);
+        self->open_ = true;
+        self->handler_.on_open();
+        self->read();
+      });
+    });
+  }
+
+  void read() {
+    auto self = shared_from_this();
+    with_ws([&](auto& ws) {
+      ws.async_read_some(buf_, 16384, [self](beast::error_code ec, std::size_t) {
+        if (ec) return self->fail(ec == websocket::error::closed ? "closed by CSMS" : "read: " + ec.message(), 0);
+        self->on_read_some();
+      });
+    });
+  }
+
+  void on_read_some() {
+    bool done = false;
+    with_ws([&](auto& ws) { done = ws.is_message_done(); });
+    if (discarding_) {
+      discarded_ += buf_.size();
+      buf_.consume(buf_.size());
+    } else if (buf_.size() > s_.max_frame) {
+      const auto head = beast::buffers_to_string(buf_.data());
+      hint_ = id_hint(std::string_view(head).substr(0, 64));
+      discarding_ = true;
+      discarded_ = buf_.size();
+      buf_.consume(buf_.size());
+    }
+    if (done && !detached_) {
+      if (discarding_) {
+        discarding_ = false;
+        handler_.on_oversize(discarded_, hint_);
+      } else {
+        std::string msg = beast::buffers_to_string(buf_.data());
+        buf_.consume(buf_.size());
+        handler_.on_message(std::move(msg));
+      }
+    }
+    if (open_) read();
+  }
+
+  void send(std::string text) {
+    if (!open_) return;
+    outq_.push_back(std::move(text));
+    if (outq_.size() == 1) write();
+  }
+
+  void write() {
+    auto self = shared_from_this();
+    with_ws([&](auto& ws) {
+      ws.text(true);
+      ws.async_write(asio::buffer(outq_.front()), [self](beast::error_code ec, std::size_t) {
+        if (ec) return self->fail("write: " + ec.message(), 0);
+        self->outq_.pop_front();
+        if (!self->outq_.empty()) self->write();
+      });
+    });
+  }
+
+  void close() {
+    if (closed_) return;
+    if (!open_) {
+      closed_ = true;
+      resolver_.cancel();
+      with_ws([](auto& ws) {
+        beast::error_code ec;
+        beast::get_lowest_layer(ws).socket().close(ec);
+      });
+      return;
+    }
+    open_ = false;
+    auto self = shared_from_this();
+    with_ws([&](auto& ws) {
+      ws.async_close(websocket::close_code::normal, [self](beast::error_code) { self->fail("closed by station", 0); });
+    });
+  }
+
+  void fail(const std::string& why, int status) {
+    open_ = false;
+    if (closed_reported_ || detached_) {
+      closed_ = true;
+      with_ws([](auto& ws) {
+        beast::error_code ec;
+        beast::get_lowest_layer(ws).socket().close(ec);
+      });
+      return;
+    }
+    closed_reported_ = true;
+    closed_ = true;
+    with_ws([](auto& ws) {
+      beast::error_code ec;
+      beast::get_lowest_layer(ws).socket().close(ec);
+    });
+    handler_.on_closed(why, status);
+  }
+
+  bool open_ = false;
+  bool detached_ = false;  // replaced or destroyed: report nothing more
+
+ private:
+  asio::io_context& io_;
+  ConnectionHandler& handler_;
+  ConnectionSettings s_;
+  tcp::resolver resolver_;
+  std::unique_ptr<ssl::context> ctx_;
+  std::unique_ptr<std::variant<std::monostate, TlsWs, PlainWs>> ws_;
+  websocket::response_type res_;
+  beast::flat_buffer buf_;
+  std::deque<std::string> outq_;
+  bool tls_ = false;
+  bool discarding_ = false;
+  bool closed_ = false;
+  bool closed_reported_ = false;
+  std::size_t discarded_ = 0;
+  std::string hint_;
+  std::string host_, port_, target_;
+};
+
+Connection::Connection(asio::io_context& io, ConnectionHandler& handler) : io_(io), handler_(handler) {}
+Connection::~Connection() {
+  if (impl_) {
+    impl_->detached_ = true;
+    impl_->close();
+  }
+}
+
+void Connection::connect(const ConnectionSettings& s) {
+  if (impl_) {
+    impl_->detached_ = true;
+    impl_->close();
+  }
+  impl_ = std::make_shared<Impl>(io_, handler_, s);
+  impl_->start();
+}
+
+void Connection::send(std::string text) {
+  if (impl_) impl_->send(std::move(text));
+}
+
+void Connection::close() {
+  if (impl_) impl_->close();
+}
+
+bool Connection::is_open() const { return impl_ && impl_->open_; }
+
+}  // namespace cg::ocpp

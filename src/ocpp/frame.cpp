@@ -1,0 +1,61 @@
+#include "ocpp/frame.hpp"
+
+#include <boost/json.hpp>
+
+namespace cg::ocpp {
+namespace json = boost::json;
+
+Frame parse_frame(std::string_view text) {
+  json::parse_options opt;
+  opt.max_depth = kMaxJsonDepth;
+  json::error_code ec;
+  json::value v = json::parse(text, ec, {}, opt);
+  if (ec) return BadFrame{"-1", RpcError::RpcFrameworkError, "message is not valid JSON", {}};
+  if (!v.is_array() || v.as_array().empty())
+    return BadFrame{"-1", RpcError::RpcFrameworkError, "message is not a JSON array", {}};
+  auto& a = v.as_array();
+  if (a.size() < 2 || !a[1].is_string())
+    return BadFrame{"-1", RpcError::RpcFrameworkError, "message id missing or not a string", {}};
+  std::string id(a[1].as_string());
+  if (id.empty() || id.size() > kMaxMessageIdLength)
+    return BadFrame{"-1", RpcError::RpcFrameworkError, "message id must be 1-36 characters", {}};
+  if (!a[0].is_int64() && !a[0].is_uint64())
+    return BadFrame{id, RpcError::MessageTypeNotSupported, "message type id is not an integer", {}};
+  const auto type = a[0].to_number<std::int64_t>();
+  switch (type) {
+    case 2: {
+      if (a.size() != 4 || !a[2].is_string())
+        return BadFrame{id, RpcError::RpcFrameworkError, "CALL must be [2, id, action, payload]", {}};
+      std::string action(a[2].as_string());
+      if (action.empty() || action.size() > 64)
+        return BadFrame{id, RpcError::RpcFrameworkError, "action name must be 1-64 characters", {}};
+      if (!a[3].is_object()) return BadFrame{id, RpcError::FormatViolation, "payload is not a JSON object", action};
+      return Call{std::move(id), std::move(action), std::move(a[3])};
+    }
+    case 3:
+      if (a.size() != 3) return BadFrame{id, RpcError::RpcFrameworkError, "CALLRESULT must be [3, id, payload]", {}};
+      return CallResult{std::move(id), std::move(a[2])};
+    case 4: {
+      if (a.size() != 5 || !a[2].is_string() || !a[3].is_string())
+        return BadFrame{id, RpcError::RpcFrameworkError, "CALLERROR must be [4, id, code, description, details]", {}};
+      return CallError{std::move(id), std::string(a[2].as_string()), std::string(a[3].as_string()), std::move(a[4])};
+    }
+    default:
+      return BadFrame{id, RpcError::MessageTypeNotSupported, "message type " + std::to_string(type) + " is not supported", {}};
+  }
+}
+
+std::string make_call(std::string_view id, std::string_view action, const json::value& payload) {
+  return json::serialize(json::array{2, id, action, payload});
+}
+
+std::string make_result(std::string_view id, const json::value& payload) {
+  return json::serialize(json::array{3, id, payload});
+}
+
+std::string make_error(std::string_view id, RpcError code, std::string_view description) {
+  std::string d(description.substr(0, 255));
+  return json::serialize(json::array{4, id, to_string(code), d, json::object{}});
+}
+
+}  // namespace cg::ocpp

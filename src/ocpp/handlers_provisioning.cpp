@@ -1,0 +1,176 @@
+// B: provisioning — GetVariables, SetVariables, GetBaseReport/NotifyReport, Reset.
+#include <boost/json.hpp>
+
+#include "core/clock.hpp"
+#include "core/log.hpp"
+#include "ocpp/charge_point.hpp"
+
+namespace cg::ocpp {
+namespace json = boost::json;
+
+namespace {
+VarRef ref_of(const json::object& item) {
+  VarRef r;
+  const auto& c = item.at("component").as_object();
+  r.component = std::string(c.at("name").as_string());
+  if (auto* i = c.if_contains("instance")) r.component_instance = std::string(i->as_string());
+  if (auto* e = c.if_contains("evse")) {
+    r.evse = static_cast<int>(e->as_object().at("id").to_number<long long>());
+    if (auto* cn = e->as_object().if_contains("connectorId")) r.connector = static_cast<int>(cn->to_number<long long>());
+  }
+  const auto& v = item.at("variable").as_object();
+  r.name = std::string(v.at("name").as_string());
+  if (auto* i = v.if_contains("instance")) r.instance = std::string(i->as_string());
+  return r;
+}
+
+json::object component_json(const Variable& v) {
+  json::object c{{"name", v.component}};
+  if (!v.component_instance.empty()) c["instance"] = v.component_instance;
+  if (v.evse) {
+    json::object e{{"id", v.evse}};
+    if (v.connector) e["connectorId"] = v.connector;
+    c["evse"] = std::move(e);
+  }
+  return c;
+}
+
+json::object variable_json(const Variable& v) {
+  json::object o{{"name", v.name}};
+  if (!v.instance.empty()) o["instance"] = v.instance;
+  return o;
+}
+}  // namespace
+
+ChargePoint::Reply ChargePoint::on_get_variables(const json::object& req) {
+  const auto& items = req.at("getVariableData").as_array();
+  if (static_cast<long long>(items.size()) > d_.dm.integer("DeviceDataCtrlr.ItemsPerMessage[GetVariables]", 32))
+    return Reply{std::nullopt, RpcError::OccurrenceConstraintViolation, "more items than ItemsPerMessage", {}};
+  json::array out;
+  for (const auto& it : items) {
+    const auto& item = it.as_object();
+    const VarRef r = ref_of(item);
+    std::string attr = "Actual";
+    if (auto* a = item.if_contains("attributeType")) attr = std::string(a->as_string());
+    const auto res = d_.dm.get(r, attr);
+    json::object o{{"attributeStatus", to_string(res.status)},
+                   {"component", item.at("component")},
+                   {"variable", item.at("variable")}};
+    if (item.contains("attributeType")) o["attributeType"] = attr;
+    if (res.status == GetStatus::Accepted) {
+      const auto max = static_cast<std::size_t>(d_.dm.integer("DeviceDataCtrlr.ReportingValueSize", 2500));
+      o["attributeValue"] = res.value.substr(0, max);
+    }
+    out.push_back(std::move(o));
+  }
+  return Reply{json::object{{"getVariableResult", std::move(out)}}, {}, {}, {}};
+}
+
+ChargePoint::Reply ChargePoint::on_set_variables(const json::object& req) {
+  const auto& items = req.at("setVariableData").as_array();
+  if (static_cast<long long>(items.size()) > d_.dm.integer("DeviceDataCtrlr.ItemsPerMessage[SetVariables]", 32))
+    return Reply{std::nullopt, RpcError::OccurrenceConstraintViolation, "more items than ItemsPerMessage", {}};
+  json::array out;
+  bool heartbeat_changed = false;
+  for (const auto& it : items) {
+    const auto& item = it.as_object();
+    const VarRef r = ref_of(item);
+    std::string attr = "Actual";
+    if (auto* a = item.if_contains("attributeType")) attr = std::string(a->as_string());
+    const auto res = d_.dm.set(r, attr, item.at("attributeValue").as_string());
+    json::object o{{"attributeStatus", to_string(res.status)},
+                   {"component", item.at("component")},
+                   {"variable", item.at("variable")}};
+    if (item.contains("attributeType")) o["attributeType"] = attr;
+    if (!res.reason.empty()) o["attributeStatusInfo"] = json::object{{"reasonCode", res.reason}};
+    // The value itself is never logged: it may be a secret (LOG-5).
+    log::info("ocpp", "SetVariables ", r.component, ".", r.name, ": ", to_string(res.status));
+    if (res.status == SetStatus::Accepted && r.component == "OCPPCommCtrlr" && r.name == "HeartbeatInterval")
+      heartbeat_changed = true;
+    out.push_back(std::move(o));
+  }
+  Reply rep{json::object{{"setVariableResult", std::move(out)}}, {}, {}, {}};
+  if (heartbeat_changed) rep.after = [this] { schedule_heartbeat(); };
+  return rep;
+}
+
+ChargePoint::Reply ChargePoint::on_get_base_report(const json::object& req) {
+  const long long request_id = req.at("requestId").to_number<long long>();
+  const std::string base(req.at("reportBase").as_string());
+  Reply rep{json::object{{"status", "Accepted"}}, {}, {}, {}};
+  rep.after = [this, request_id, base] { send_report(request_id, base); };
+  return rep;
+}
+
+void ChargePoint::send_report(long long request_id, std::string_view base) {
+  // ConfigurationInventory: writable variables; SummaryInventory: availability
+  // and identification; FullInventory: everything.
+  std::vector<const Variable*> vars;
+  for (const auto& v : d_.dm.all()) {
+    if (base == "ConfigurationInventory" && v.mutability == Mutability::ReadOnly) continue;
+    if (base == "SummaryInventory" && v.name != "AvailabilityState" && v.component != "ChargingStation") continue;
+    vars.push_back(&v);
+  }
+  const std::size_t per_msg = static_cast<std::size_t>(d_.dm.integer("DeviceDataCtrlr.ItemsPerMessage[GetReport]", 32));
+  const std::string generated = clock::format_rfc3339(clock::now_utc(), true);
+  std::size_t seq = 0;
+  for (std::size_t i = 0; i < vars.size() || (i == 0 && vars.empty()); i += per_msg) {
+    json::array data;
+    for (std::size_t j = i; j < std::min(vars.size(), i + per_msg); ++j) {
+      const Variable& v = *vars[j];
+      json::object attr{{"type", "Actual"},
+                        {"mutability", to_string(v.mutability)},
+                        {"persistent", v.persistent},
+                        {"constant", v.constant}};
+      // WriteOnly values (passwords) are never reported.
+      if (v.mutability != Mutability::WriteOnly) attr["value"] = d_.dm.current_value(v).substr(0, 2500);
+      json::object chars{{"dataType", to_string(v.type)}, {"supportsMonitoring", false}};
+      if (!v.unit.empty()) chars["unit"] = v.unit;
+      if (v.type == DataType::Integer || v.type == DataType::Decimal) {
+        if (v.min) chars["minLimit"] = *v.min;
+        if (v.max) chars["maxLimit"] = *v.max;
+      } else if (v.type == DataType::String && v.max) {
+        chars["maxLimit"] = *v.max;
+      }
+      if (!v.values_list.empty()) chars["valuesList"] = v.values_list;
+      data.push_back(json::object{{"component", component_json(v)},
+                                  {"variable", variable_json(v)},
+                                  {"variableAttribute", json::array{std::move(attr)}},
+                                  {"variableCharacteristics", std::move(chars)}});
+    }
+    const bool more = i + per_msg < vars.size();
+    json::object p{{"requestId", request_id}, {"generatedAt", generated}, {"seqNo", seq++}};
+    if (!data.empty()) p["reportData"] = std::move(data);
+    if (more) p["tbc"] = true;
+    call("NotifyReport", std::move(p));
+    if (vars.empty()) break;
+  }
+}
+
+ChargePoint::Reply ChargePoint::on_reset(const json::object& req) {
+  const std::string type(req.at("type").as_string());
+  if (req.contains("evseId"))
+    return Reply{json::object{{"status", "Rejected"}, {"statusInfo", json::object{{"reasonCode", "UnsupportedRequest"}}}},
+                 {}, {}, {}};
+  if (type == "OnIdle" && !d_.station.idle()) {
+    pending_reset_ = "RemoteReset";
+    return Reply{json::object{{"status", "Scheduled"}}, {}, {}, {}};
+  }
+  Reply rep{json::object{{"status", "Accepted"}}, {}, {}, {}};
+  rep.after = [this] { do_reset("RemoteReset"); };
+  return rep;
+}
+
+void ChargePoint::do_reset(const std::string& boot_reason) {
+  log::warn("ocpp", "resetting the station (", boot_reason, ")");
+  d_.station.end_all_transactions("ImmediateReset", "ResetCommand");
+  d_.db.set_meta("boot_reason", boot_reason);
+  // Give the queued frames a moment to leave, then restart the daemon.
+  auto t = std::make_shared<boost::asio::steady_timer>(d_.io, std::chrono::milliseconds(300));
+  t->async_wait([this, t](boost::system::error_code) {
+    stop();
+    if (d_.request_restart) d_.request_restart();
+  });
+}
+
+}  // namespace cg::ocpp

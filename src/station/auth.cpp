@@ -1,0 +1,125 @@
+#include "station/auth.hpp"
+
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <stdexcept>
+
+#include "core/clock.hpp"
+
+namespace cg::station {
+namespace json = boost::json;
+
+json::object IdToken::to_json() const { return json::object{{"idToken", id}, {"type", type}}; }
+
+std::string IdToken::masked() const {
+  std::string m = type + ":";
+  if (id.size() <= 4) return m + std::string(id.size(), '*');
+  return m + id.substr(0, 2) + std::string(id.size() - 4, '*') + id.substr(id.size() - 2);
+}
+
+AuthStore::AuthStore(storage::Db& db, std::array<std::uint8_t, 32> key) : db_(db), key_(key) {}
+
+std::string AuthStore::token_key(const IdToken& t) const {
+  const std::string msg = t.type + '\x1f' + t.id;
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()), reinterpret_cast<const unsigned char*>(msg.data()),
+       msg.size(), mac, &len);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out += hex[mac[i] >> 4];
+    out += hex[mac[i] & 15];
+  }
+  return out;
+}
+
+std::optional<json::object> AuthStore::from_list(const IdToken& t) {
+  auto st = db_.prepare("SELECT info FROM auth_list WHERE token_key=?");
+  st.bind(1, token_key(t));
+  if (!st.step()) return std::nullopt;
+  return json::parse(st.col_text(0)).as_object();
+}
+
+std::optional<json::object> AuthStore::from_cache(const IdToken& t, long long lifetime_s) {
+  auto st = db_.prepare("SELECT info, updated_at FROM auth_cache WHERE token_key=?");
+  st.bind(1, token_key(t));
+  if (!st.step()) return std::nullopt;
+  const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(clock::now_utc().time_since_epoch()).count();
+  if (now_s - st.col_int(1) > lifetime_s) return std::nullopt;
+  auto info = json::parse(st.col_text(0)).as_object();
+  if (auto* exp = info.if_contains("cacheExpiryDateTime"); exp && exp->is_string()) {
+    auto t_exp = clock::parse_rfc3339(exp->as_string());
+    if (t_exp && *t_exp < clock::now_utc()) return std::nullopt;
+  }
+  return info;
+}
+
+void AuthStore::cache_put(const IdToken& t, const json::object& info) {
+  const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(clock::now_utc().time_since_epoch()).count();
+  auto st = db_.prepare(
+      "INSERT INTO auth_cache(token_key,info,updated_at) VALUES(?,?,?) "
+      "ON CONFLICT(token_key) DO UPDATE SET info=excluded.info, updated_at=excluded.updated_at");
+  st.bind(1, token_key(t)).bind(2, json::serialize(info)).bind(3, static_cast<std::int64_t>(now_s)).run();
+}
+
+void AuthStore::clear_cache() { db_.exec("DELETE FROM auth_cache"); }
+
+int AuthStore::list_version() {
+  auto v = db_.meta("auth_list.version");
+  return v ? std::stoi(*v) : 0;
+}
+
+int AuthStore::list_entries() {
+  auto st = db_.prepare("SELECT COUNT(*) FROM auth_list");
+  st.step();
+  return static_cast<int>(st.col_int(0));
+}
+
+AuthStore::UpdateStatus AuthStore::update_list(int version, bool full, const std::vector<Entry>& entries) {
+  if (!full && version <= list_version()) return UpdateStatus::VersionMismatch;
+  storage::Db::Tx tx(db_);
+  if (full) db_.exec("DELETE FROM auth_list");
+  auto ins = db_.prepare(
+      "INSERT INTO auth_list(token_key,info) VALUES(?,?) ON CONFLICT(token_key) DO UPDATE SET info=excluded.info");
+  auto del = db_.prepare("DELETE FROM auth_list WHERE token_key=?");
+  for (const auto& e : entries) {
+    if (e.info) {
+      ins.bind(1, token_key(e.token)).bind(2, json::serialize(*e.info)).run();
+    } else {
+      del.bind(1, token_key(e.token)).run();
+    }
+  }
+  db_.set_meta("auth_list.version", std::to_string(version));
+  tx.commit();
+  return UpdateStatus::Accepted;
+}
+
+std::array<std::uint8_t, 32> AuthStore::load_or_create_key(const std::string& file) {
+  std::array<std::uint8_t, 32> key{};
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd >= 0) {
+    const auto n = ::read(fd, key.data(), key.size());
+    ::close(fd);
+    if (n != static_cast<ssize_t>(key.size())) throw std::runtime_error(file + ": token key file is damaged");
+    return key;
+  }
+  if (RAND_bytes(key.data(), static_cast<int>(key.size())) != 1) throw std::runtime_error("CSPRNG failure");
+  const std::string tmp = file + ".tmp";
+  fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) throw std::runtime_error("cannot create " + tmp);
+  const bool ok = ::write(fd, key.data(), key.size()) == static_cast<ssize_t>(key.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), file.c_str()) != 0) throw std::runtime_error("cannot write " + file);
+  return key;
+}
+
+}  // namespace cg::station
