@@ -123,6 +123,7 @@ void ChargePoint::on_closed(const std::string& reason, int http_status) {
 }
 
 void ChargePoint::send_boot() {
+  if (inflight_) return;  // a BootNotification is already under way; its answer re-arms the retry
   json::object cs{{"model", d_.cfg.model}, {"vendorName", d_.cfg.vendor}, {"firmwareVersion", CG_VERSION}};
   if (!d_.cfg.serial.empty()) cs["serialNumber"] = d_.cfg.serial;
   json::object p{{"chargingStation", std::move(cs)}, {"reason", boot_reason_}};
