@@ -60,8 +60,8 @@ std::string status_json(const station::Station& st, const ocpp::ChargePoint& cp,
     json::object o{{"id", e.id},
                    {"state", std::string(station::to_string(e.cp))},
                    {"status", st.connector_status(e)},
-                   {"energyWh", e.energy_wh},
-                   {"powerW", e.power_w},
+                   {"energyWh", static_cast<std::int64_t>(e.energy_wh)},
+                   {"powerW", static_cast<std::int64_t>(e.power_w)},
                    {"operative", e.operative}};
     if (e.tx) o["transactionId"] = e.tx->id;
     if (e.authorized) o["authorized"] = true;

@@ -1,5 +1,6 @@
 #include "ocpp/frame.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
 
 namespace cg::ocpp {
@@ -19,9 +20,13 @@ Frame parse_frame(std::string_view text) {
   std::string id(a[1].as_string());
   if (id.empty() || id.size() > kMaxMessageIdLength)
     return BadFrame{"-1", RpcError::RpcFrameworkError, "message id must be 1-36 characters", {}};
-  if (!a[0].is_int64() && !a[0].is_uint64())
+  // Integers above INT64_MAX parse as uint64: no message type either (to_number would throw).
+  if (a[0].is_uint64())
+    return BadFrame{id, RpcError::MessageTypeNotSupported,
+                    "message type " + std::to_string(a[0].get_uint64()) + " is not supported", {}};
+  if (!a[0].is_int64())
     return BadFrame{id, RpcError::MessageTypeNotSupported, "message type id is not an integer", {}};
-  const auto type = a[0].to_number<std::int64_t>();
+  const auto type = a[0].get_int64();
   switch (type) {
     case 2: {
       if (a.size() != 4 || !a[2].is_string())
@@ -54,7 +59,11 @@ std::string make_result(std::string_view id, const json::value& payload) {
 }
 
 std::string make_error(std::string_view id, RpcError code, std::string_view description) {
-  std::string d(description.substr(0, 255));
+  // At most 255 bytes, never cutting a UTF-8 sequence in half (the frame must stay valid UTF-8).
+  std::size_t n = std::min<std::size_t>(description.size(), 255);
+  if (n < description.size())
+    while (n > 0 && (static_cast<unsigned char>(description[n]) & 0xC0) == 0x80) --n;
+  std::string d(description.substr(0, n));
   return json::serialize(json::array{4, id, to_string(code), d, json::object{}});
 }
 

@@ -27,10 +27,18 @@ std::string new_transaction_id() {
 namespace {
 std::string now_text() { return clock::format_rfc3339(clock::now_utc(), true); }
 
+// A JSON number as a reader expects it: whole numbers as integers (Boost.JSON
+// writes every double in exponent form, e.g. 1.104E4), others to 0.1.
+json::value number(double v) {
+  const double r = std::round(v * 10.0) / 10.0;
+  if (r == std::floor(r) && std::fabs(r) < 9e15) return static_cast<std::int64_t>(r);
+  return r;
+}
+
 json::object sampled(double value, std::string_view measurand, std::string_view context, std::string_view unit) {
-  // One decimal for energy; OCPP's value is a JSON number.
-  const double rounded = std::round(value * 10.0) / 10.0;
-  return json::object{{"value", rounded},
+  // Energy register in whole Wh, as meters report it.
+  const double v = measurand == "Energy.Active.Import.Register" ? std::floor(value) : value;
+  return json::object{{"value", number(v)},
                       {"context", context},
                       {"measurand", measurand},
                       {"unitOfMeasure", json::object{{"unit", unit}}}};

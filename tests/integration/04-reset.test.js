@@ -1,0 +1,69 @@
+// Reset from the CSMS: Immediate, and OnIdle while a transaction runs.
+'use strict';
+
+const assert = require('node:assert/strict');
+const { itest, isCall, sleep } = require('./lib/harness');
+
+itest('Reset Immediate: the station reboots and says RemoteReset', async (ctx) => {
+  const firstBoot = await ctx.boot();
+  assert.equal(firstBoot.payload.reason, 'PowerUp');
+  const pid = ctx.child.pid;
+
+  const from = ctx.mark();
+  const res = await ctx.call('Reset', { type: 'Immediate' });
+  assert.deepEqual(res, { status: 'Accepted' });
+  const boot = await ctx.waitBooted({ from, timeoutMs: 10000 });
+  assert.equal(boot.payload.reason, 'RemoteReset');
+  assert.equal(boot.payload.chargingStation.serialNumber, ctx.serial);
+  assert.equal(ctx.child?.pid, pid, 'the daemon restarts in place');
+  // The simulator socket is back, and the station is online.
+  await ctx.waitStatus((s) => s.online, 5000, 'online after reset');
+
+  // A later reconnect (no reset) is a PowerUp again: the reason is used once.
+  const from2 = ctx.mark();
+  await ctx.restartStation();
+  const boot2 = await ctx.waitBooted({ from: from2 });
+  assert.equal(boot2.payload.reason, 'PowerUp');
+});
+
+itest('Reset OnIdle during a transaction is Scheduled and happens after it ends', async (ctx) => {
+  await ctx.boot();
+  const token = 'IDLE-RESET-1';
+  let from = ctx.mark();
+  await ctx.simOk('badge', 2, token);
+  await ctx.waitFor('Authorize', { from });
+  await ctx.waitStatus((s) => s.evses[1].authorized === true, 5000, 'EVSE 2 authorized');
+  await ctx.simOk('plug', 2);
+  const started = await ctx.waitFor(isCall('TransactionEvent', (p) => p.eventType === 'Started'), { from });
+  const txId = started.payload.transactionInfo.transactionId;
+  await ctx.simOk('draw', 2, 6);
+
+  from = ctx.mark();
+  const res = await ctx.call('Reset', { type: 'OnIdle' });
+  assert.deepEqual(res, { status: 'Scheduled' });
+
+  // Nothing happens while charging: the transaction goes on.
+  await ctx.expectNone('BootNotification', 2500, { from });
+  const mid = ctx.calls('TransactionEvent', (p) => p.transactionInfo.transactionId === txId).slice(-1)[0];
+  assert.notEqual(mid.payload.eventType, 'Ended');
+  assert.equal((await ctx.status()).evses[1].transactionId, txId);
+
+  // The driver stops; then the station resets.
+  await ctx.simOk('badge', 2, token);
+  const ended = await ctx.waitFor(isCall('TransactionEvent', (p) => p.eventType === 'Ended'), { from });
+  assert.equal(ended.payload.transactionInfo.transactionId, txId);
+  assert.equal(ended.payload.transactionInfo.stoppedReason, 'Local');
+  const boot = await ctx.waitBooted({ from, timeoutMs: 10000 });
+  assert.equal(boot.payload.reason, 'RemoteReset');
+  assert.ok(ctx.csms.messages.indexOf(boot) > ctx.csms.messages.indexOf(ended), 'reset after the transaction ended');
+
+  // Exactly one Ended for the transaction, nothing sent twice.
+  const events = ctx.calls('TransactionEvent', (p) => p.transactionInfo.transactionId === txId).map((m) => m.payload);
+  assert.equal(events.filter((p) => p.eventType === 'Ended').length, 1);
+  assert.deepEqual(
+    events.map((p) => p.seqNo),
+    events.map((_, i) => i),
+  );
+  await sleep(200);
+  await ctx.waitStatus((s) => s.queued === 0 && s.online, 5000, 'empty outbox after reset');
+});

@@ -1,0 +1,514 @@
+// Integration-test harness: a real station process (CG_BIN) against the real
+// dev CSMS (tools/dev-csms, ocpp-rpc in strict mode, security profile 2).
+//
+//   const { itest } = require('./lib/harness');
+//   itest('name', { csms: { heartbeatInterval: 1 } }, async (ctx) => { ... });
+//
+// Every itest gets its own temp dir, password, state dir, TOML config, CSMS on
+// a free port and station process; all are cleaned up whatever happens. After
+// the body ran, the test FAILS when
+//   - the CSMS answered a station CALL with a CALLERROR (schema violation etc.),
+//   - the CSMS recorded an INVALID frame from the station,
+//   - the CSMS logged a schema validation failure of a station message,
+//   - the station logged a "BUG:" line (it refused to send a schema-invalid message),
+// unless the test declared that it expects it (ctx.expectCsmsErrors = true).
+// On failure the station log and the CSMS log are printed to stderr.
+'use strict';
+
+const assert = require('node:assert/strict');
+const { spawn, execFile } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const test = require('node:test');
+
+const REPO = path.resolve(__dirname, '..', '..', '..');
+const CG_BIN = process.env.CG_BIN ? path.resolve(process.env.CG_BIN) : path.join(REPO, 'build', 'chargeguard');
+const { startCsms } = require(path.join(REPO, 'tools', 'dev-csms', 'csms'));
+
+const LOG_LEVEL = process.env.CG_IT_LOG_LEVEL || 'info';
+const KEEP = process.env.CG_IT_KEEP === '1'; // keep temp dirs for debugging
+
+// Timer settings that make the station fast enough to test (docs: [device_model]).
+const DEFAULT_DEVICE_MODEL = {
+  'OCPPCommCtrlr.RetryBackOffWaitMinimum': 1,
+  'OCPPCommCtrlr.RetryBackOffRandomRange': 0,
+  'OCPPCommCtrlr.RetryBackOffRepeatTimes': 0, // always 1 s between connection attempts
+  'OCPPCommCtrlr.MessageAttemptInterval[TransactionEvent]': 1,
+  'SampledDataCtrlr.TxUpdatedInterval': 2,
+};
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+if (!fs.existsSync(CG_BIN)) {
+  throw new Error(`station binary not found: ${CG_BIN} (build it, or set CG_BIN)`);
+}
+
+// ---- per-file resources ---------------------------------------------------
+
+const fileTmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cg-it-file-'));
+const liveChildren = new Set();
+process.on('exit', () => {
+  for (const c of liveChildren) {
+    try {
+      c.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  if (!KEEP) fs.rmSync(fileTmp, { recursive: true, force: true });
+});
+
+function run(file, args, { timeoutMs = 15000, env } = {}) {
+  return new Promise((resolve) => {
+    execFile(file, args, { timeout: timeoutMs, env: env ?? process.env, maxBuffer: 4 << 20 }, (err, stdout, stderr) => {
+      let code = 0;
+      if (err) code = typeof err.code === 'number' ? err.code : err.signal ? `signal ${err.signal}` : -1;
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
+}
+
+const pkis = new Map();
+// A development PKI (CG_BIN pki dev-init), created once per test file and name.
+function pki(name = 'main') {
+  if (!pkis.has(name)) {
+    pkis.set(
+      name,
+      (async () => {
+        const dir = path.join(fileTmp, `pki-${name}`);
+        const r = await run(CG_BIN, ['pki', 'dev-init', '--out', dir]);
+        if (r.code !== 0) throw new Error(`pki dev-init failed (${r.code}): ${r.stderr}`);
+        return {
+          dir,
+          rootCa: path.join(dir, 'csms-root-ca.pem'),
+          cert: path.join(dir, 'csms-server.pem'),
+          key: path.join(dir, 'csms-server.key'),
+        };
+      })(),
+    );
+  }
+  return pkis.get(name);
+}
+
+function tomlConfig(deviceModel) {
+  const lines = ['[device_model]'];
+  for (const [k, v] of Object.entries(deviceModel)) {
+    const val = typeof v === 'string' ? JSON.stringify(v) : String(v);
+    lines.push(`${JSON.stringify(k)} = ${val}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+// ---- message helpers -----------------------------------------------------
+
+// Inbound CALLs (station -> CSMS) of an action, optionally filtered.
+const isCall = (action, pred = () => true) => (m) =>
+  m.direction === 'in' && m.type === 'CALL' && m.action === action && pred(m.payload, m);
+
+// The Energy.Active.Import.Register value (Wh) of a meterValue array, or undefined.
+function energyWh(meterValue) {
+  for (const mv of meterValue ?? []) {
+    for (const sv of mv.sampledValue ?? []) {
+      const measurand = sv.measurand ?? 'Energy.Active.Import.Register';
+      if (measurand !== 'Energy.Active.Import.Register') continue;
+      const unit = sv.unitOfMeasure?.unit ?? 'Wh';
+      const mult = 10 ** (sv.unitOfMeasure?.multiplier ?? 0);
+      return unit === 'kWh' ? sv.value * 1000 * mult : sv.value * mult;
+    }
+  }
+  return undefined;
+}
+
+function sampled(meterValue, measurand) {
+  for (const mv of meterValue ?? []) for (const sv of mv.sampledValue ?? []) if (sv.measurand === measurand) return sv;
+  return undefined;
+}
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+function assertTimestamp(s, what = 'timestamp') {
+  assert.match(String(s), RFC3339, `${what} is not RFC 3339: ${s}`);
+  const t = Date.parse(s);
+  assert.ok(Math.abs(t - Date.now()) < 120000, `${what} ${s} is not close to now`);
+  return t;
+}
+
+// ---- the per-test context ------------------------------------------------
+
+class Ctx {
+  constructor(name, opts) {
+    this.name = name;
+    this.opts = opts;
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cg-it-'));
+    this.identity = opts.identity ?? `CS-${crypto.randomBytes(4).toString('hex')}`;
+    this.serial = opts.serial ?? `SN-${crypto.randomBytes(4).toString('hex').toUpperCase()}`;
+    this.password = crypto.randomBytes(18).toString('base64url'); // 24 characters
+    this.pwFile = path.join(this.dir, 'password');
+    fs.writeFileSync(this.pwFile, this.password + '\n', { mode: 0o600 });
+    this.stateDir = path.join(this.dir, 'state');
+    this.configFile = path.join(this.dir, 'station.toml');
+    fs.writeFileSync(this.configFile, tomlConfig({ ...DEFAULT_DEVICE_MODEL, ...(opts.deviceModel ?? {}) }));
+    this.logFile = path.join(this.dir, 'station.log');
+    this.csmsLog = [];
+    this.allCsms = [];
+    this.csms = null;
+    this.child = null;
+    this.expectCsmsErrors = false;
+    this.waiters = new Set();
+    this.cleanedUp = false;
+  }
+
+  // ---- CSMS
+
+  // Starts a dev CSMS (strict mode, TLS with the test PKI, this station's password).
+  async startCsms(extra = {}) {
+    const p = await pki(extra.pki ?? 'main');
+    const label = `csms#${this.allCsms.length + 1}`;
+    const csms = await startCsms({
+      tls: { cert: p.cert, key: p.key },
+      passwords: { [this.identity]: extra.password ?? this.password },
+      heartbeatInterval: 60,
+      port: 0,
+      log: (line) => this.csmsLog.push(`${new Date().toISOString()} ${label} ${line}`),
+      ...this.opts.csms,
+      ...extra,
+    });
+    this.allCsms.push(csms);
+    this.csms = csms;
+    return csms;
+  }
+
+  call(action, payload, options) {
+    return this.csms.call(this.identity, action, payload, options);
+  }
+
+  sendRaw(frame) {
+    this.csms.sendRaw(this.identity, frame);
+  }
+
+  // Index into csms.messages; pass it as `from` to wait only for later messages.
+  mark() {
+    return this.csms.messages.length;
+  }
+
+  // Resolves with the first message at index >= from that matches. `pred` may be
+  // an action name (inbound CALL of that action). Fails early if the station died.
+  waitFor(pred, { from = 0, timeoutMs = 8000, csms = this.csms } = {}) {
+    const match = typeof pred === 'string' ? isCall(pred) : pred;
+    return new Promise((resolve, reject) => {
+      let timer;
+      const waiter = { reject: (err) => done(err) };
+      const onMessage = (m) => {
+        // 'message' fires right after the record was pushed
+        if (csms.messages.length - 1 >= from && match(m)) done(null, m);
+      };
+      const done = (err, m) => {
+        clearTimeout(timer);
+        csms.events.off('message', onMessage);
+        this.waiters.delete(waiter);
+        if (err) reject(err);
+        else resolve(m);
+      };
+      for (let i = from; i < csms.messages.length; i++) {
+        if (match(csms.messages[i])) return resolve(csms.messages[i]);
+      }
+      this.waiters.add(waiter);
+      csms.events.on('message', onMessage);
+      const what = typeof pred === 'string' ? pred : 'matching message';
+      timer = setTimeout(() => done(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+    });
+  }
+
+  // Waits until `count` messages (index >= from) match.
+  async waitForCount(pred, count, opts = {}) {
+    const match = typeof pred === 'string' ? isCall(pred) : pred;
+    const csms = opts.csms ?? this.csms;
+    const from = opts.from ?? 0;
+    const found = () => csms.messages.slice(from).filter(match);
+    const deadline = Date.now() + (opts.timeoutMs ?? 8000);
+    while (found().length < count) {
+      if (Date.now() > deadline) {
+        throw new Error(`timed out waiting for ${count} messages, got ${found().length}`);
+      }
+      await this.waitFor(match, { from: csms.messages.length, csms, timeoutMs: Math.max(50, deadline - Date.now()) }).catch(
+        () => {},
+      );
+    }
+    return found().slice(0, count);
+  }
+
+  // Asserts that no matching message arrives within ms (index >= from).
+  async expectNone(pred, ms, { from = this.mark(), csms = this.csms } = {}) {
+    const match = typeof pred === 'string' ? isCall(pred) : pred;
+    await sleep(ms);
+    const hits = csms.messages.slice(from).filter(match);
+    assert.equal(hits.length, 0, `unexpected message(s): ${hits.map((m) => m.raw).join('\n')}`);
+  }
+
+  // The CSMS's answer (RESULT or ERROR) to an inbound CALL.
+  replyTo(callMsg, csms = this.csms) {
+    return this.waitFor((m) => m.direction === 'out' && (m.type === 'RESULT' || m.type === 'ERROR') && m.id === callMsg.id, {
+      csms,
+    });
+  }
+
+  // The station's answer to a CALL the CSMS sent with this id.
+  stationReply(id, { from = 0, timeoutMs = 8000 } = {}) {
+    return this.waitFor((m) => m.direction === 'in' && (m.type === 'RESULT' || m.type === 'ERROR') && m.id === id, {
+      from,
+      timeoutMs,
+    });
+  }
+
+  // Inbound CALLs of an action (payloads), in arrival order, from all CSMS instances or one.
+  calls(action, pred = () => true, csms = null) {
+    const list = csms ? [csms] : this.allCsms;
+    return list.flatMap((c) => c.messages.filter(isCall(action, pred)));
+  }
+
+  // ---- station
+
+  stationArgs() {
+    return [
+      'run',
+      '--state-dir', this.stateDir,
+      '--csms-url', this.csms.url,
+      '--identity', this.identity,
+      '--security-profile', '2',
+      '--ca-file', this.caFile,
+      '--password-file', this.pwFile,
+      '--serial', this.serial,
+      '--organization', 'Test CPO',
+      '--evse-count', '2',
+      '--config', this.configFile,
+      '--log-level', LOG_LEVEL,
+    ];
+  }
+
+  async startStation({ caPki = 'main' } = {}) {
+    assert.ok(!this.child, 'station already running');
+    this.caFile = (await pki(caPki)).rootCa;
+    const fd = fs.openSync(this.logFile, 'a');
+    fs.writeSync(fd, `==== ${new Date().toISOString()} harness: starting station\n`);
+    const child = spawn(CG_BIN, this.stationArgs(), { stdio: ['ignore', fd, fd] });
+    fs.closeSync(fd);
+    liveChildren.add(child);
+    this.child = child;
+    child.exitInfo = null;
+    child.exited = new Promise((resolve) => {
+      child.on('exit', (code, signal) => {
+        liveChildren.delete(child);
+        child.exitInfo = { code, signal };
+        if (this.child === child) {
+          this.child = null;
+          if (!child.expectedExit) {
+            const err = new Error(`station exited unexpectedly (code ${code}, signal ${signal})`);
+            for (const w of [...this.waiters]) w.reject(err);
+          }
+        }
+        resolve(child.exitInfo);
+      });
+    });
+    await this.waitForSocket();
+    return child;
+  }
+
+  // Waits until the station's simulator socket answers.
+  async waitForSocket(timeoutMs = 5000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (!this.child) throw new Error(`station is not running:\n${this.stationLog().slice(-2000)}`);
+      const r = await this.sim('status');
+      if (r.code === 0) return;
+      if (Date.now() > deadline) throw new Error(`simulator socket did not come up: ${r.stderr}`);
+      await sleep(50);
+    }
+  }
+
+  // Graceful stop (SIGTERM), SIGKILL after timeoutMs.
+  async stopStation(timeoutMs = 5000) {
+    const child = this.child;
+    if (!child) return null;
+    child.expectedExit = true;
+    child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const info = await child.exited;
+    clearTimeout(t);
+    return info;
+  }
+
+  async kill9() {
+    const child = this.child;
+    assert.ok(child, 'no station to kill');
+    child.expectedExit = true;
+    child.kill('SIGKILL');
+    return child.exited;
+  }
+
+  async restartStation(opts) {
+    await this.stopStation();
+    return this.startStation(opts);
+  }
+
+  // Runs `CG_BIN sim --state-dir S ...args` -> {code, stdout, stderr}.
+  sim(...args) {
+    return run(CG_BIN, ['sim', '--state-dir', this.stateDir, ...args.map(String)], { timeoutMs: 10000 });
+  }
+
+  // sim that must succeed.
+  async simOk(...args) {
+    const r = await this.sim(...args);
+    assert.equal(r.code, 0, `sim ${args.join(' ')} failed (${r.code}): ${r.stderr}${r.stdout}`);
+    return r;
+  }
+
+  async status() {
+    const r = await this.simOk('status');
+    const m = /^ok (.*)$/m.exec(r.stdout);
+    assert.ok(m, `unexpected sim status output: ${r.stdout}`);
+    return JSON.parse(m[1]);
+  }
+
+  // Polls sim status until pred(status) holds.
+  async waitStatus(pred, timeoutMs = 8000, what = 'station status') {
+    const deadline = Date.now() + timeoutMs;
+    let last;
+    for (;;) {
+      last = await this.status();
+      if (pred(last)) return last;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+      await sleep(100);
+    }
+  }
+
+  stationLog() {
+    try {
+      return fs.readFileSync(this.logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  async waitForLog(re, timeoutMs = 8000, from = 0) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const text = this.stationLog().slice(from);
+      const m = re.exec(text);
+      if (m) return m;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for station log ${re}`);
+      await sleep(100);
+    }
+  }
+
+  // Starts a CSMS and the station, waits for the boot and its StatusNotifications.
+  async boot({ csms = {}, station = {} } = {}) {
+    await this.startCsms(csms);
+    await this.startStation(station);
+    return this.waitBooted();
+  }
+
+  // Waits for a BootNotification (index >= from) that was Accepted and the
+  // StatusNotification of every connector after it; returns the boot CALL.
+  async waitBooted({ from = 0, timeoutMs = 10000, evses = 2 } = {}) {
+    const boot = await this.waitFor('BootNotification', { from, timeoutMs });
+    const reply = await this.replyTo(boot);
+    assert.equal(reply.type, 'RESULT');
+    assert.equal(reply.payload.status, 'Accepted');
+    const idx = this.csms.messages.indexOf(boot);
+    await this.waitForCount(isCall('StatusNotification'), evses, { from: idx, timeoutMs });
+    return boot;
+  }
+
+  // ---- checks and cleanup
+
+  protocolProblems() {
+    const problems = [];
+    for (const [i, c] of this.allCsms.entries()) {
+      for (const m of c.messages) {
+        if (m.direction === 'out' && m.type === 'ERROR' && !this.expectCsmsErrors) {
+          problems.push(`csms#${i + 1} answered station CALL ${m.action ?? '?'} (${m.id}) with CALLERROR: ${m.raw}`);
+        }
+        if (m.direction === 'in' && m.type === 'INVALID' && !this.expectCsmsErrors) {
+          problems.push(`csms#${i + 1} recorded an INVALID frame from the station: ${m.raw.slice(0, 300)}`);
+        }
+      }
+    }
+    if (!this.expectCsmsErrors) {
+      for (const line of this.csmsLog) {
+        if (/schema validation failed for inbound/.test(line)) problems.push(line);
+      }
+    }
+    for (const line of this.stationLog().split('\n')) {
+      if (/\bBUG:/.test(line)) problems.push(`station: ${line}`);
+    }
+    return problems;
+  }
+
+  async cleanup() {
+    if (this.cleanedUp) return;
+    this.cleanedUp = true;
+    try {
+      await this.stopStation(3000);
+    } catch {
+      /* ignore */
+    }
+    await Promise.allSettled(this.allCsms.map((c) => c.close()));
+  }
+
+  dump() {
+    const tail = (s, n) => s.split('\n').slice(-n).join('\n');
+    process.stderr.write(
+      `\n======== ${this.name}: station log (${this.logFile}) ========\n${tail(this.stationLog(), 200)}\n` +
+        `======== ${this.name}: CSMS log ========\n${tail(this.csmsLog.join('\n'), 200)}\n========\n`,
+    );
+  }
+
+  removeDir() {
+    if (!KEEP) fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+// Declares one integration test: itest(name, [opts], async (ctx, t) => {...}).
+// opts: { timeout (ms, default 30000), csms: {startCsms options}, deviceModel: {...} }
+function itest(name, opts, fn) {
+  if (typeof opts === 'function') {
+    fn = opts;
+    opts = {};
+  }
+  const timeout = opts.timeout ?? 30000;
+  return test(name, { timeout: timeout + 5000 }, async (t) => {
+    const ctx = new Ctx(name, opts);
+    t.after(() => ctx.cleanup());
+    let failed = true;
+    let timer;
+    try {
+      const timedOut = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`test body exceeded ${timeout} ms`)), timeout);
+      });
+      await Promise.race([fn(ctx, t), timedOut]);
+      const problems = ctx.protocolProblems();
+      assert.deepEqual(problems, [], 'protocol problems:\n' + problems.join('\n'));
+      failed = false;
+    } finally {
+      clearTimeout(timer);
+      await ctx.cleanup();
+      if (failed) ctx.dump();
+      else ctx.removeDir();
+    }
+  });
+}
+
+module.exports = {
+  CG_BIN,
+  REPO,
+  itest,
+  pki,
+  run,
+  sleep,
+  isCall,
+  energyWh,
+  sampled,
+  assertTimestamp,
+  RFC3339,
+};
