@@ -1,9 +1,11 @@
 #include "app/daemon.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -13,8 +15,10 @@
 #include <boost/json.hpp>
 #include <openssl/crypto.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <vector>
 
 #include "core/log.hpp"
 #include "core/storage.hpp"
@@ -52,6 +56,24 @@ PasswordResult read_password(const fs::path& file) {
   if (pw.empty()) return {{}, "password file " + file.string() + " is empty"};
   if (pw.size() > 64) return {{}, "password in " + file.string() + " is longer than 64 characters"};
   return {pw, {}};
+}
+
+// Closes every descriptor from `first` on. Before the re-exec of a reset: the
+// sockets (CSMS connection, simulator socket) are not close-on-exec and would
+// otherwise live on, unused, in the new process, one more set per reset.
+void close_descriptors_from(int first) {
+#ifdef SYS_close_range
+  if (::syscall(SYS_close_range, static_cast<unsigned>(first), ~0U, 0U) == 0) return;
+#endif
+  std::vector<int> fds;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (dirent* e = ::readdir(d)) {
+      const int fd = std::atoi(e->d_name);
+      if (fd >= first && fd != ::dirfd(d)) fds.push_back(fd);
+    }
+    ::closedir(d);
+  }
+  for (int fd : fds) ::close(fd);
 }
 
 std::string status_json(const station::Station& st, const ocpp::ChargePoint& cp, ocpp::Outbox& outbox) {
@@ -214,8 +236,8 @@ int run_daemon(const config::Config& cfg, char** argv) {
   }
   if (restart) {
     log::info("station", "restarting");
-    ::close(lock_fd);
     std::cerr.flush();
+    close_descriptors_from(STDERR_FILENO + 1);  // also the lock file
     ::execv("/proc/self/exe", argv);
     log::error("station", "restart failed");
     return 1;

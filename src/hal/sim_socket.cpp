@@ -133,7 +133,10 @@ std::optional<SimCommand> parse_sim_command(std::string_view line, std::string& 
   if (c == "moved" && need(1, "moved")) return SimCommand{SimCommand::Kind::Moved};
   if (c == "reset-button" && need(1, "reset-button")) return SimCommand{SimCommand::Kind::ResetButton};
   if (c == "status" && need(1, "status")) return SimCommand{SimCommand::Kind::Status};
-  if (error.empty()) error = "unknown command '" + c.substr(0, 32) + "'";
+  if (error.empty())
+    error = "unknown command '" + c.substr(0, 32) +
+            "'; commands: plug EVSE | unplug EVSE | badge EVSE TOKEN [TYPE] | draw EVSE AMPS | fault EVSE | "
+            "clear-fault EVSE | case open|close | moved | reset-button | status";
   return std::nullopt;
 }
 

@@ -9,6 +9,7 @@ const VOLTS = 230;
 const PHASES = 3;
 const AMPS = 16;
 const POWER_W = VOLTS * AMPS * PHASES; // 11040 W
+const LOG_LEVEL = process.env.CG_IT_LOG_LEVEL || 'info';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 itest('local charging session: boot, status, heartbeat, authorize, start, meter values, stop', { csms: { heartbeatInterval: 1 } }, async (ctx) => {
@@ -180,4 +181,72 @@ itest('local charging session: boot, status, heartbeat, authorize, start, meter 
   const final = await ctx.waitStatus((s) => s.queued === 0, 5000, 'outbox empty');
   assert.equal(final.online, true);
   assert.equal(final.evses[0].transactionId, undefined);
+
+  // Badge ids are personal data: the log shows them masked only (debug logs frames).
+  if (LOG_LEVEL !== 'debug') {
+    const log = ctx.stationLog();
+    assert.ok(!log.includes(token.idToken), 'the full badge id appears in the station log');
+    assert.match(log, /ISO14443:DR\*+01/);
+  }
+});
+
+itest('EV side: unplugging ends the transaction; a fault ends it and shows Faulted', async (ctx) => {
+  await ctx.boot();
+  const token = { idToken: 'DRIVER0002', type: 'ISO14443' };
+
+  // Plug first, then badge: the transaction starts on authorization.
+  let from = ctx.mark();
+  await ctx.simOk('plug', 1);
+  await ctx.waitFor(isCall('StatusNotification', (p) => p.evseId === 1 && p.connectorStatus === 'Occupied'), { from });
+  await ctx.simOk('badge', 1, token.idToken);
+  const started = await ctx.waitFor(isCall('TransactionEvent', (p) => p.eventType === 'Started'), { from });
+  assert.equal(started.payload.triggerReason, 'Authorized');
+  assert.deepEqual(started.payload.idToken, token);
+  await ctx.simOk('draw', 1, 16);
+  await ctx.waitFor(isCall('TransactionEvent', (p) => p.transactionInfo.chargingState === 'Charging'), { from });
+
+  // The EV stops drawing: SuspendedEV.
+  await ctx.simOk('draw', 1, 0);
+  const suspended = await ctx.waitFor(
+    isCall('TransactionEvent', (p) => p.transactionInfo.chargingState === 'SuspendedEV'),
+    { from },
+  );
+  assert.equal(suspended.payload.triggerReason, 'ChargingStateChanged');
+
+  // Unplugged at the EV side: Ended, EVDisconnected; connector Available.
+  from = ctx.mark();
+  await ctx.simOk('unplug', 1);
+  const ended = await ctx.waitFor(isCall('TransactionEvent', (p) => p.eventType === 'Ended'), { from });
+  assert.equal(ended.payload.transactionInfo.transactionId, started.payload.transactionInfo.transactionId);
+  assert.equal(ended.payload.transactionInfo.stoppedReason, 'EVDisconnected');
+  assert.equal(ended.payload.transactionInfo.chargingState, 'Idle');
+  assert.equal(ended.payload.triggerReason, 'EVCommunicationLost');
+  const avail = await ctx.waitFor(isCall('StatusNotification', (p) => p.evseId === 1), { from });
+  assert.equal(avail.payload.connectorStatus, 'Available');
+
+  // A fault while charging on EVSE 2: Ended (Other), Faulted; cleared: Occupied, then Available.
+  from = ctx.mark();
+  await ctx.call('RequestStartTransaction', { evseId: 2, remoteStartId: 8, idToken: token });
+  await ctx.simOk('plug', 2);
+  await ctx.simOk('draw', 2, 16);
+  const s2 = await ctx.waitFor(isCall('TransactionEvent', (p) => p.eventType === 'Started'), { from });
+  await ctx.waitFor(isCall('TransactionEvent', (p) => p.transactionInfo.chargingState === 'Charging'), { from });
+  from = ctx.mark();
+  await ctx.simOk('fault', 2);
+  const e2 = await ctx.waitFor(isCall('TransactionEvent', (p) => p.eventType === 'Ended'), { from });
+  assert.equal(e2.payload.transactionInfo.transactionId, s2.payload.transactionInfo.transactionId);
+  assert.equal(e2.payload.transactionInfo.stoppedReason, 'Other');
+  assert.equal(e2.payload.triggerReason, 'AbnormalCondition');
+  const faulted = await ctx.waitFor(isCall('StatusNotification', (p) => p.evseId === 2), { from });
+  assert.equal(faulted.payload.connectorStatus, 'Faulted');
+  await ctx.waitStatus((s) => s.evses[1].powerW === 0, 3000, 'no power while faulted');
+  // No new transaction on a faulted EVSE.
+  const rs = await ctx.call('RequestStartTransaction', { evseId: 2, remoteStartId: 9, idToken: token });
+  assert.equal(rs.status, 'Rejected');
+  from = ctx.mark();
+  await ctx.simOk('clear-fault', 2);
+  assert.equal((await ctx.waitFor(isCall('StatusNotification', (p) => p.evseId === 2), { from })).payload.connectorStatus, 'Occupied');
+  await ctx.simOk('unplug', 2);
+  await ctx.waitFor(isCall('StatusNotification', (p) => p.evseId === 2 && p.connectorStatus === 'Available'), { from });
+  await ctx.expectNone(isCall('TransactionEvent'), 500, { from });
 });

@@ -34,6 +34,24 @@ itest('GetVariables and SetVariables; a set value survives a restart', { csms: {
   // The [device_model] table of the configuration file seeds values.
   assert.equal(r[5].attributeValue, '2');
 
+  // Other attribute types than Actual are not supported.
+  const target = await ctx.call('GetVariables', {
+    getVariableData: [v('OCPPCommCtrlr', 'HeartbeatInterval', { attributeType: 'Target' })],
+  });
+  assert.equal(target.getVariableResult[0].attributeStatus, 'NotSupportedAttributeType');
+  assert.equal(target.getVariableResult[0].attributeType, 'Target');
+  assert.equal(target.getVariableResult[0].attributeValue, undefined);
+
+  // A new HeartbeatInterval takes effect at once.
+  const from = ctx.mark();
+  const hb1 = await ctx.call('SetVariables', {
+    setVariableData: [{ ...v('OCPPCommCtrlr', 'HeartbeatInterval'), attributeValue: '1' }],
+  });
+  assert.equal(hb1.setVariableResult[0].attributeStatus, 'Accepted');
+  const beats = await ctx.waitForCount('Heartbeat', 2, { from, timeoutMs: 4000 });
+  const gap = Date.parse(beats[1].time) - Date.parse(beats[0].time);
+  assert.ok(gap >= 500 && gap <= 2500, `heartbeat gap ${gap} ms after setting 1 s`);
+
   const set = await ctx.call('SetVariables', {
     setVariableData: [
       { ...v('OCPPCommCtrlr', 'HeartbeatInterval'), attributeValue: '7' },
@@ -41,10 +59,11 @@ itest('GetVariables and SetVariables; a set value survives a restart', { csms: {
       { ...v('TxCtrlr', 'EVConnectionTimeOut'), attributeValue: 'soon' },
       { ...v('TxCtrlr', 'EVConnectionTimeOut'), attributeValue: '999999' },
       { ...v('NoSuchCtrlr', 'Whatever'), attributeValue: '1' },
+      { ...v('SecurityCtrlr', 'BasicAuthPassword'), attributeValue: 'a-new-password-of-24-chars' },
     ],
   });
   const s = set.setVariableResult;
-  assert.equal(s.length, 5);
+  assert.equal(s.length, 6);
   assert.equal(s[0].attributeStatus, 'Accepted');
   assert.deepEqual(s[0].component, { name: 'OCPPCommCtrlr' });
   assert.deepEqual(s[0].variable, { name: 'HeartbeatInterval' });
@@ -52,6 +71,8 @@ itest('GetVariables and SetVariables; a set value survives a restart', { csms: {
   assert.equal(s[2].attributeStatus, 'Rejected', 'not an integer');
   assert.equal(s[3].attributeStatus, 'Rejected', 'above maxLimit');
   assert.equal(s[4].attributeStatus, 'UnknownComponent');
+  // Password rotation is not available yet: refused, and the station stays connected with the old one.
+  assert.equal(s[5].attributeStatus, 'Rejected');
 
   const after = (
     await ctx.call('GetVariables', {
@@ -63,6 +84,9 @@ itest('GetVariables and SetVariables; a set value survives a restart', { csms: {
     })
   ).getVariableResult.map((x) => x.attributeValue);
   assert.deepEqual(after, ['7', ctx.identity, '60']);
+  // Heartbeats now every 7 s: none within the next 3 s after the last one.
+  await ctx.expectNone('Heartbeat', 3000);
+  assert.equal(ctx.calls('BootNotification').length, 1);
 
   // Restart the station. This CSMS answers the next boot with interval 0 (no
   // heartbeat interval imposed), so the value set above must come back from storage.

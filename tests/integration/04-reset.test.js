@@ -2,22 +2,53 @@
 'use strict';
 
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
 const { itest, isCall, sleep } = require('./lib/harness');
+
+// Open descriptors of a process that are sockets (Linux /proc).
+function socketCount(pid) {
+  let n = 0;
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) n++;
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  return n;
+}
 
 itest('Reset Immediate: the station reboots and says RemoteReset', async (ctx) => {
   const firstBoot = await ctx.boot();
   assert.equal(firstBoot.payload.reason, 'PowerUp');
   const pid = ctx.child.pid;
+  await sleep(200);
+  const socketsBefore = socketCount(pid);
 
-  const from = ctx.mark();
-  const res = await ctx.call('Reset', { type: 'Immediate' });
-  assert.deepEqual(res, { status: 'Accepted' });
-  const boot = await ctx.waitBooted({ from, timeoutMs: 10000 });
-  assert.equal(boot.payload.reason, 'RemoteReset');
-  assert.equal(boot.payload.chargingStation.serialNumber, ctx.serial);
-  assert.equal(ctx.child?.pid, pid, 'the daemon restarts in place');
+  // A reset of one EVSE is not supported.
+  assert.equal((await ctx.call('Reset', { type: 'Immediate', evseId: 1 })).status, 'Rejected');
+  await ctx.expectNone('BootNotification', 500);
+
+  // Immediate, then OnIdle while idle: both reset at once.
+  for (const type of ['Immediate', 'OnIdle']) {
+    const from = ctx.mark();
+    const res = await ctx.call('Reset', { type });
+    assert.deepEqual(res, { status: 'Accepted' });
+    const boot = await ctx.waitBooted({ from, timeoutMs: 10000 });
+    assert.equal(boot.payload.reason, 'RemoteReset');
+    assert.equal(boot.payload.chargingStation.serialNumber, ctx.serial);
+    assert.equal(ctx.child?.pid, pid, 'the daemon restarts in place');
+  }
   // The simulator socket is back, and the station is online.
   await ctx.waitStatus((s) => s.online, 5000, 'online after reset');
+  // The old connections did not survive the restart (no descriptor leak; a
+  // simulator session may take a moment to close, a leaked socket never does).
+  const deadline = Date.now() + 3000;
+  while (socketCount(pid) > socketsBefore && Date.now() < deadline) await sleep(100);
+  assert.ok(
+    socketCount(pid) <= socketsBefore,
+    `sockets open: ${socketCount(pid)} after two resets, ${socketsBefore} before`,
+  );
 
   // A later reconnect (no reset) is a PowerUp again: the reason is used once.
   const from2 = ctx.mark();
@@ -66,4 +97,37 @@ itest('Reset OnIdle during a transaction is Scheduled and happens after it ends'
   );
   await sleep(200);
   await ctx.waitStatus((s) => s.queued === 0 && s.online, 5000, 'empty outbox after reset');
+});
+
+itest('Reset Immediate during a transaction ends it (ImmediateReset) exactly once', async (ctx) => {
+  await ctx.boot();
+  let from = ctx.mark();
+  await ctx.call('RequestStartTransaction', {
+    evseId: 1,
+    remoteStartId: 31,
+    idToken: { idToken: 'RESET-NOW-1', type: 'Central' },
+  });
+  await ctx.simOk('plug', 1);
+  await ctx.simOk('draw', 1, 16);
+  const started = await ctx.waitFor(isCall('TransactionEvent', (p) => p.eventType === 'Started'), { from });
+  const txId = started.payload.transactionInfo.transactionId;
+  await ctx.waitFor(isCall('TransactionEvent', (p) => p.transactionInfo.chargingState === 'Charging'), { from });
+
+  from = ctx.mark();
+  assert.deepEqual(await ctx.call('Reset', { type: 'Immediate' }), { status: 'Accepted' });
+  const ended = await ctx.waitFor(isCall('TransactionEvent', (p) => p.eventType === 'Ended'), { from });
+  assert.equal(ended.payload.transactionInfo.transactionId, txId);
+  assert.equal(ended.payload.transactionInfo.stoppedReason, 'ImmediateReset');
+  assert.equal(ended.payload.triggerReason, 'ResetCommand');
+  const boot = await ctx.waitBooted({ from, timeoutMs: 10000 });
+  assert.equal(boot.payload.reason, 'RemoteReset');
+  await ctx.waitStatus((s) => s.online && s.queued === 0, 5000, 'online with an empty outbox');
+
+  // No second end (e.g. PowerLoss) after the reboot, seqNo without gaps.
+  const events = ctx.calls('TransactionEvent', (p) => p.transactionInfo.transactionId === txId).map((m) => m.payload);
+  const unique = new Map(events.map((p) => [p.seqNo, p]));
+  assert.deepEqual([...unique.keys()], [...unique.keys()].map((_, i) => i));
+  assert.equal([...unique.values()].filter((p) => p.eventType === 'Ended').length, 1);
+  const st = await ctx.status();
+  assert.equal(st.evses[0].transactionId, undefined);
 });

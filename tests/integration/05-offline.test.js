@@ -3,7 +3,7 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const { itest, isCall, energyWh, sleep } = require('./lib/harness');
+const { itest, isCall, energyWh } = require('./lib/harness');
 
 itest('offline charge with a cached token; queued events delivered in order afterwards', async (ctx) => {
   const csms1 = await ctx.startCsms();
@@ -22,14 +22,24 @@ itest('offline charge with a cached token; queued events delivered in order afte
   await csms1.close();
   await ctx.waitStatus((s) => !s.online, 5000, 'station offline');
 
-  // Plug, badge (authorized from the cache), charge, stop - all offline.
+  // A token the station has never seen is not accepted offline
+  // (OfflineTxForUnknownIdEnabled = false).
   await ctx.simOk('plug', 1);
+  await ctx.simOk('badge', 1, 'NEVER-SEEN-1');
+  await ctx.waitForLog(/ISO14443:NE\*+-1 not authorized/, 5000);
+  let st = await ctx.status();
+  assert.equal(st.evses[0].transactionId, undefined);
+  assert.equal(st.evses[0].authorized, undefined);
+  assert.equal(st.queued, 0);
+
+  // Badge (authorized from the cache), charge, stop - all offline.
   await ctx.simOk('badge', 1, token.idToken);
-  const st = await ctx.waitStatus((s) => s.evses[0].transactionId, 5000, 'offline transaction started');
+  st = await ctx.waitStatus((s) => s.evses[0].transactionId, 5000, 'offline transaction started');
   const txId = st.evses[0].transactionId;
   await ctx.simOk('draw', 1, 16);
   await ctx.waitStatus((s) => s.evses[0].state === 'C', 5000, 'charging');
-  await sleep(2600); // at least one periodic Updated (TxUpdatedInterval = 2 s)
+  // Started, Updated(Charging) and at least one periodic Updated (TxUpdatedInterval = 2 s).
+  await ctx.waitStatus((s) => s.queued >= 3, 6000, 'a periodic sample queued');
   await ctx.simOk('badge', 1, token.idToken);
   await ctx.waitStatus((s) => !s.evses[0].transactionId, 5000, 'offline transaction ended');
   await ctx.simOk('unplug', 1);
@@ -69,4 +79,42 @@ itest('offline charge with a cached token; queued events delivered in order afte
   // The StatusNotifications after the reconnect show the current state.
   const statuses = ctx.calls('StatusNotification', () => true, csms2).map((m) => m.payload);
   assert.ok(statuses.some((p) => p.evseId === 1 && p.connectorStatus === 'Available'));
+});
+
+itest('a transaction started offline is stopped when the CSMS rejects its token afterwards', async (ctx) => {
+  const csms1 = await ctx.startCsms();
+  await ctx.startStation();
+  await ctx.waitBooted();
+  const token = { idToken: 'STOLEN-CARD-1', type: 'ISO14443' };
+  await ctx.simOk('badge', 2, token.idToken);
+  await ctx.replyTo(await ctx.waitFor('Authorize'));
+  await ctx.waitStatus((s) => s.evses[1].authorized === true, 5000, 'EVSE 2 authorized');
+
+  await csms1.close();
+  await ctx.waitStatus((s) => !s.online, 5000, 'station offline');
+  await ctx.simOk('plug', 1);
+  await ctx.simOk('badge', 1, token.idToken);
+  const st = await ctx.waitStatus((s) => s.evses[0].transactionId, 5000, 'offline transaction started');
+  const txId = st.evses[0].transactionId;
+  await ctx.simOk('draw', 1, 16);
+
+  // Meanwhile the card was blocked: the CSMS says so in its answer to Started.
+  await ctx.startCsms({ port: csms1.port, blockedTokens: [token.idToken] });
+  await ctx.waitBooted({ timeoutMs: 10000 });
+  const ended = await ctx.waitFor(isCall('TransactionEvent', (p) => p.eventType === 'Ended'), { timeoutMs: 8000 });
+  const started = ctx.calls('TransactionEvent', (p) => p.eventType === 'Started', ctx.csms)[0];
+  assert.equal(started.payload.offline, true);
+  assert.equal((await ctx.replyTo(started)).payload.idTokenInfo.status, 'Blocked');
+  const ep = ended.payload;
+  assert.equal(ep.transactionInfo.transactionId, txId);
+  assert.equal(ep.transactionInfo.stoppedReason, 'DeAuthorized');
+  assert.equal(ep.triggerReason, 'Deauthorized');
+  assert.equal(ep.offline, undefined, 'the stop happened online');
+  const seqs = ctx.calls('TransactionEvent', () => true, ctx.csms).map((m) => m.payload.seqNo);
+  assert.deepEqual(seqs, seqs.map((_, i) => i));
+  await ctx.waitStatus((s) => s.queued === 0, 5000, 'outbox empty');
+  // Power to the EV is switched off (the EV stays plugged, not charging).
+  const after = await ctx.waitStatus((s) => s.evses[0].powerW === 0, 3000, 'power off');
+  assert.equal(after.evses[0].transactionId, undefined);
+  assert.equal(after.evses[0].state, 'B');
 });

@@ -3,7 +3,7 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const { itest, isCall, energyWh, sleep } = require('./lib/harness');
+const { itest, isCall, energyWh } = require('./lib/harness');
 
 itest('kill -9 mid-transaction: Ended(PowerLoss) after restart, seqNo without gaps', async (ctx) => {
   await ctx.boot();
@@ -20,11 +20,9 @@ itest('kill -9 mid-transaction: Ended(PowerLoss) after restart, seqNo without ga
     isCall('TransactionEvent', (p) => p.triggerReason === 'MeterValuePeriodic'),
     { from, timeoutMs: 8000 },
   );
-  // Wait for the CSMS's acknowledgement and give the station time to process it.
+  // The CSMS acknowledged it; wait until the station has processed the
+  // acknowledgements (its outbox is empty).
   await ctx.replyTo(periodic);
-  await sleep(300);
-
-  const before = ctx.calls('TransactionEvent').map((m) => m.payload);
   const acked = new Set(
     ctx.csms.messages
       .filter((m) => m.direction === 'out' && m.type === 'RESULT' && m.action === 'TransactionEvent')
@@ -33,6 +31,8 @@ itest('kill -9 mid-transaction: Ended(PowerLoss) after restart, seqNo without ga
   const ackedSeqNos = new Set(
     ctx.calls('TransactionEvent').filter((m) => acked.has(m.id)).map((m) => m.payload.seqNo),
   );
+  await ctx.waitStatus((s) => s.queued === 0, 5000, 'acknowledgements processed');
+  const before = ctx.calls('TransactionEvent').map((m) => m.payload);
   const lastEnergy = Math.max(...before.map((p) => energyWh(p.meterValue) ?? 0));
   const killedAt = ctx.mark();
 
@@ -76,12 +76,22 @@ itest('kill -9 mid-transaction: Ended(PowerLoss) after restart, seqNo without ga
   assert.deepEqual(seqs, seqs.map((_, i) => i), `seqNo gap: ${seqs}`);
   assert.equal(bySeq.get(seqs.at(-1)).eventType, 'Ended');
   assert.equal(all.filter((p) => p.eventType === 'Ended').length, 1);
-  assert.equal(ep.seqNo, Math.max(...before.map((p) => p.seqNo)) + 1, 'Ended takes the next seqNo');
+  const others = all.filter((p) => p.eventType !== 'Ended').map((p) => p.seqNo);
+  assert.equal(ep.seqNo, Math.max(...others) + 1, 'Ended takes the next seqNo');
+  assert.ok(ep.seqNo > Math.max(...before.map((p) => p.seqNo)));
 
-  // The station is usable again: EVSE 1 is Available and free.
+  // The station is usable again: EVSE 1 is Available and free, and the meter
+  // register carries on from where it was (never backwards).
   const st = await ctx.status();
   assert.equal(st.evses[0].transactionId, undefined);
   assert.equal(st.evses[0].status, 'Available');
+  from = ctx.mark();
+  await ctx.call('RequestStartTransaction', { evseId: 1, remoteStartId: 2, idToken: token });
+  await ctx.simOk('plug', 1);
+  const next = await ctx.waitFor(isCall('TransactionEvent', (p) => p.eventType === 'Started'), { from });
+  assert.notEqual(next.payload.transactionInfo.transactionId, txId);
+  assert.equal(next.payload.seqNo, 0);
+  assert.ok(energyWh(next.payload.meterValue) >= endEnergy, 'meter register went backwards');
 });
 
 itest('kill -9 with an unacknowledged TransactionEvent: it is re-sent unchanged, then Ended(PowerLoss)', async (ctx) => {

@@ -71,14 +71,14 @@ function run(file, args, { timeoutMs = 15000, env } = {}) {
 }
 
 const pkis = new Map();
-// A development PKI (CG_BIN pki dev-init), created once per test file and name.
-function pki(name = 'main') {
+// A development PKI (CG_BIN pki dev-init [extraArgs]), created once per test file and name.
+function pki(name = 'main', extraArgs = []) {
   if (!pkis.has(name)) {
     pkis.set(
       name,
       (async () => {
         const dir = path.join(fileTmp, `pki-${name}`);
-        const r = await run(CG_BIN, ['pki', 'dev-init', '--out', dir]);
+        const r = await run(CG_BIN, ['pki', 'dev-init', '--out', dir, ...extraArgs]);
         if (r.code !== 0) throw new Error(`pki dev-init failed (${r.code}): ${r.stderr}`);
         return {
           dir,
@@ -167,6 +167,7 @@ class Ctx {
     const label = `csms#${this.allCsms.length + 1}`;
     const csms = await startCsms({
       tls: { cert: p.cert, key: p.key },
+      strict: true, // ocpp-rpc validates every station message against the official schemas
       passwords: { [this.identity]: extra.password ?? this.password },
       heartbeatInterval: 60,
       port: 0,
@@ -232,7 +233,9 @@ class Ctx {
         throw new Error(`timed out waiting for ${count} messages, got ${found().length}`);
       }
       await this.waitFor(match, { from: csms.messages.length, csms, timeoutMs: Math.max(50, deadline - Date.now()) }).catch(
-        () => {},
+        (err) => {
+          if (err.stationExited) throw err;
+        },
       );
     }
     return found().slice(0, count);
@@ -304,6 +307,7 @@ class Ctx {
           this.child = null;
           if (!child.expectedExit) {
             const err = new Error(`station exited unexpectedly (code ${code}, signal ${signal})`);
+            err.stationExited = true;
             for (const w of [...this.waiters]) w.reject(err);
           }
         }
@@ -425,8 +429,9 @@ class Ctx {
   protocolProblems() {
     const problems = [];
     for (const [i, c] of this.allCsms.entries()) {
+      const stationCallIds = new Set(c.messages.filter((m) => m.direction === 'in' && m.type === 'CALL').map((m) => m.id));
       for (const m of c.messages) {
-        if (m.direction === 'out' && m.type === 'ERROR' && !this.expectCsmsErrors) {
+        if (m.direction === 'out' && m.type === 'ERROR' && stationCallIds.has(m.id) && !this.expectCsmsErrors) {
           problems.push(`csms#${i + 1} answered station CALL ${m.action ?? '?'} (${m.id}) with CALLERROR: ${m.raw}`);
         }
         if (m.direction === 'in' && m.type === 'INVALID' && !this.expectCsmsErrors) {
@@ -453,7 +458,9 @@ class Ctx {
     } catch {
       /* ignore */
     }
-    await Promise.allSettled(this.allCsms.map((c) => c.close()));
+    // Bounded: a CSMS close waits for its connections, which a test may have wedged.
+    const limit = new Promise((r) => setTimeout(r, 5000).unref());
+    await Promise.race([Promise.allSettled(this.allCsms.map((c) => c.close())), limit]);
   }
 
   dump() {
