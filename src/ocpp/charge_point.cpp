@@ -187,7 +187,7 @@ void ChargePoint::call(std::string action, json::object payload, Callback cb) {
 }
 
 void ChargePoint::pump() {
-  if (!online() || inflight_) return;
+  if (!online() || inflight_ || in_handler_) return;
   if (!queue_.empty()) {
     auto p = std::move(queue_.front());
     queue_.pop_front();
@@ -345,20 +345,27 @@ void ChargePoint::handle_call(std::string id, std::string action, json::object p
   const policy::Principal csms{policy::Role::Csms, policy::Interface::Wan, d_.cfg.csms_url};
   if (policy::authorize(csms, it->second.op) != policy::Decision::Allow)
     return send_error(id, RpcError::SecurityError, "not permitted");
+  // Messages the handler causes (StatusNotification, TransactionEvent…) wait
+  // until our answer is queued, so the CSMS sees the answer first.
   Reply rep;
+  in_handler_ = true;
   try {
     rep = (this->*(it->second.fn))(payload);
   } catch (const std::exception& ex) {
     log::error("ocpp", action, " handler failed: ", ex.what());
-    return send_error(id, RpcError::InternalError, "internal error");
+    rep = Reply{std::nullopt, RpcError::InternalError, "internal error", {}};
   }
-  if (!rep.payload) return send_error(id, rep.error, rep.description);
-  if (auto v = schema::validate(action, schema::Kind::Response, *rep.payload)) {
+  in_handler_ = false;
+  if (!rep.payload) {
+    send_error(id, rep.error, rep.description);
+  } else if (auto v = schema::validate(action, schema::Kind::Response, *rep.payload)) {
     log::error("ocpp", "BUG: our ", action, " response violates the schema at ", v->path, ": ", v->message);
-    return send_error(id, RpcError::InternalError, "internal error");
+    send_error(id, RpcError::InternalError, "internal error");
+  } else {
+    conn_.send(make_result(id, *rep.payload));
+    if (rep.after) boost::asio::post(d_.io, rep.after);
   }
-  conn_.send(make_result(id, *rep.payload));
-  if (rep.after) boost::asio::post(d_.io, rep.after);
+  pump();
 }
 
 void ChargePoint::tick() {

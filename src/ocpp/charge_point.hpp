@@ -145,7 +145,8 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
   std::chrono::steady_clock::time_point outbox_retry_at_{};
   std::set<std::string> seen_ids_;  // CALL ids seen in this session (COM-5)
   std::deque<std::string> seen_order_;
-  std::optional<std::string> pending_reset_;  // OnIdle reset waiting for idle
+  std::optional<std::string> pending_reset_;
+  bool in_handler_ = false;  // a CSMS request is being handled: our answer goes first  // OnIdle reset waiting for idle
   std::uint64_t id_counter_ = 0;
   std::string id_prefix_;
   std::mt19937 rng_;

@@ -15,6 +15,7 @@
 #include <variant>
 
 #include "core/log.hpp"
+#include "ocpp/frame.hpp"
 #include "security/base64.hpp"
 
 namespace cg::ocpp {
@@ -31,30 +32,6 @@ constexpr const char* kTls12Ciphers =
     "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384";
 constexpr const char* kTls13Suites = "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256";
 
-// Reads the message id from the first bytes of an oversized CALL "[2,"id",..."
-std::string id_hint(std::string_view head) {
-  std::size_t i = 0;
-  auto skip = [&] {
-    while (i < head.size() && (head[i] == ' ' || head[i] == '\n' || head[i] == '\r' || head[i] == '\t')) ++i;
-  };
-  skip();
-  if (i >= head.size() || head[i++] != '[') return "-1";
-  skip();
-  if (i >= head.size() || (head[i] != '2' && head[i] != '3' && head[i] != '4')) return "-1";
-  ++i;
-  skip();
-  if (i >= head.size() || head[i++] != ',') return "-1";
-  skip();
-  if (i >= head.size() || head[i++] != '"') return "-1";
-  std::string id;
-  while (i < head.size() && head[i] != '"') {
-    const char c = head[i++];
-    if (c == '\\' || static_cast<unsigned char>(c) < 0x20 || id.size() >= 36) return "-1";
-    id += c;
-  }
-  if (i >= head.size() || id.empty()) return "-1";
-  return id;
-}
 }  // namespace
 
 std::string percent_encode(std::string_view s) {
@@ -232,7 +209,7 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
       buf_.consume(buf_.size());
     } else if (buf_.size() > s_.max_frame) {
       const auto head = beast::buffers_to_string(buf_.data());
-      hint_ = id_hint(std::string_view(head).substr(0, 64));
+      hint_ = message_id_hint(head);
       discarding_ = true;
       discarded_ = buf_.size();
       buf_.consume(buf_.size());

@@ -6,11 +6,39 @@
 namespace cg::ocpp {
 namespace json = boost::json;
 
+std::string message_id_hint(std::string_view head) {
+  head = head.substr(0, 64);
+  std::size_t i = 0;
+  auto skip = [&] {
+    while (i < head.size() && (head[i] == ' ' || head[i] == '\n' || head[i] == '\r' || head[i] == '\t')) ++i;
+  };
+  skip();
+  if (i >= head.size() || head[i++] != '[') return "-1";
+  skip();
+  if (i >= head.size() || (head[i] != '2' && head[i] != '3' && head[i] != '4')) return "-1";
+  ++i;
+  skip();
+  if (i >= head.size() || head[i++] != ',') return "-1";
+  skip();
+  if (i >= head.size() || head[i++] != '"') return "-1";
+  std::string id;
+  while (i < head.size() && head[i] != '"') {
+    const char c = head[i++];
+    if (c == '\\' || static_cast<unsigned char>(c) < 0x20 || id.size() >= 36) return "-1";
+    id += c;
+  }
+  if (i >= head.size() || id.empty()) return "-1";
+  return id;
+}
+
 Frame parse_frame(std::string_view text) {
   json::parse_options opt;
   opt.max_depth = kMaxJsonDepth;
   json::error_code ec;
   json::value v = json::parse(text, ec, {}, opt);
+  if (ec == json::error::too_deep)
+    return BadFrame{message_id_hint(text), RpcError::FormatViolation,
+                    "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels", {}};
   if (ec) return BadFrame{"-1", RpcError::RpcFrameworkError, "message is not valid JSON", {}};
   if (!v.is_array() || v.as_array().empty())
     return BadFrame{"-1", RpcError::RpcFrameworkError, "message is not a JSON array", {}};

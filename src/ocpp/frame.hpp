@@ -41,6 +41,10 @@ constexpr int kMaxJsonDepth = 32;
 
 Frame parse_frame(std::string_view text);
 
+// The message id of a frame that is not parsed (too large, too deep), read
+// from its first bytes "[2,"id",…"; "-1" when it cannot be read.
+std::string message_id_hint(std::string_view frame_head);
+
 std::string make_call(std::string_view id, std::string_view action, const boost::json::value& payload);
 std::string make_result(std::string_view id, const boost::json::value& payload);
 std::string make_error(std::string_view id, RpcError code, std::string_view description);

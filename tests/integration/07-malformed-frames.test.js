@@ -58,13 +58,15 @@ itest('malformed frames get the exact CALLERROR; the connection survives', async
   );
   await send(ctx, '[2, "extra-prop", "ClearCache", {"please": true}]', 'extra-prop', 'FormatViolation');
   await send(ctx, '[2, "not-object", "ClearCache", [1, 2]]', 'not-object', 'FormatViolation');
-  // Nesting far deeper than any OCPP message: refused (with whichever id is known).
+  // Nesting far deeper than any OCPP message: refused unparsed, FormatViolation with the readable id.
   let from = ctx.mark();
   ctx.sendRaw(`[2, "deep", "DataTransfer", {"vendorId": "x", "data": ${'['.repeat(200)}${']'.repeat(200)}}]`);
   const deep = await ctx.waitFor((x) => x.direction === 'in' && x.type === 'ERROR' && (x.id === 'deep' || x.id === '-1'), {
     from,
   });
-  assert.ok(['FormatViolation', 'RpcFrameworkError'].includes(deep.payload.errorCode), deep.raw);
+  assert.equal(deep.id, 'deep', deep.raw);
+  assert.equal(deep.payload.errorCode, 'FormatViolation', deep.raw);
+  assert.match(deep.payload.errorDescription, /deeper than 32/);
 
   // None of the rejected requests was carried out.
   let st = await ctx.status();

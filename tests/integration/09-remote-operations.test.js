@@ -78,8 +78,12 @@ itest('ChangeAvailability: Inoperative, badge ignored, Operative; scheduled duri
   // The whole station Inoperative: every connector Unavailable.
   let from = ctx.mark();
   assert.deepEqual(await ctx.call('ChangeAvailability', { operationalStatus: 'Inoperative' }), { status: 'Accepted' });
-  assert.equal((await statusOf(1, from)).payload.connectorStatus, 'Unavailable');
+  const unavailable1 = await statusOf(1, from);
+  assert.equal(unavailable1.payload.connectorStatus, 'Unavailable');
   assert.equal((await statusOf(2, from)).payload.connectorStatus, 'Unavailable');
+  // The station answered the request before it reported the change it caused.
+  const answer = ctx.csms.messages.findIndex((m, i) => i >= from && m.direction === 'in' && m.type === 'RESULT' && m.action === 'ChangeAvailability');
+  assert.ok(answer >= 0 && answer < ctx.csms.messages.indexOf(unavailable1), 'ChangeAvailability answered after its StatusNotification');
 
   // A driver's badge is ignored: no Authorize, no authorization, no transaction.
   from = ctx.mark();
