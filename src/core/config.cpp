@@ -32,7 +32,10 @@ struct Reader {
       out = *n->value<bool>();
     } else if constexpr (std::is_same_v<T, double>) {
       if (!n->is_number()) { err = Error{name, "must be a number"}; return; }
-      out = *n->value<double>();
+      // toml++ gives no double for an integer it cannot convert exactly (above 2^53).
+      const auto v = n->value<double>();
+      if (!v) { err = Error{name, "out of range"}; return; }
+      out = *v;
     } else {
       if (!n->is_integer()) { err = Error{name, "must be an integer"}; return; }
       const auto v = *n->value<int64_t>();
@@ -199,9 +202,10 @@ std::optional<Error> validate(const Config& c) {
     const auto& e = c.evses[i];
     const std::string p = "evse[" + std::to_string(i + 1) + "].";
     if (e.connectors < 1 || e.connectors > 4) return Error{p + "connectors", "must be 1-4"};
-    if (e.max_current_a <= 0 || e.max_current_a > 1000) return Error{p + "max_current_a", "must be in (0, 1000]"};
+    // Written so that NaN (TOML "nan") fails too.
+    if (!(e.max_current_a > 0 && e.max_current_a <= 1000)) return Error{p + "max_current_a", "must be in (0, 1000]"};
     if (e.phases != 1 && e.phases != 3) return Error{p + "phases", "must be 1 or 3"};
-    if (e.voltage_v < 100 || e.voltage_v > 1000) return Error{p + "voltage_v", "must be 100-1000"};
+    if (!(e.voltage_v >= 100 && e.voltage_v <= 1000)) return Error{p + "voltage_v", "must be 100-1000"};
   }
   return std::nullopt;
 }

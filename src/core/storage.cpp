@@ -106,16 +106,23 @@ Db::Db(const std::filesystem::path& file) {
     sqlite3_close(db_);
     throw DbError("open " + file.string() + ": " + msg);
   }
-  sqlite3_busy_timeout(db_, 5000);
-  sqlite3_db_config(db_, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
-  sqlite3_db_config(db_, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, nullptr);
-  exec("PRAGMA journal_mode=WAL");
-  // FULL: a commit is fsynced before it returns, so whatever we acknowledged
-  // survives kill -9 and power loss.
-  exec("PRAGMA synchronous=FULL");
-  exec("PRAGMA foreign_keys=ON");
-  exec("PRAGMA secure_delete=ON");
-  migrate();
+  // The destructor does not run when the constructor throws: close here.
+  try {
+    sqlite3_busy_timeout(db_, 5000);
+    sqlite3_db_config(db_, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
+    sqlite3_db_config(db_, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, nullptr);
+    exec("PRAGMA journal_mode=WAL");
+    // FULL: a commit is fsynced before it returns, so whatever we acknowledged
+    // survives kill -9 and power loss.
+    exec("PRAGMA synchronous=FULL");
+    exec("PRAGMA foreign_keys=ON");
+    exec("PRAGMA secure_delete=ON");
+    migrate();
+  } catch (...) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw;
+  }
 }
 
 Db::~Db() { sqlite3_close(db_); }

@@ -262,6 +262,9 @@ DeviceModel::DeviceModel(storage::Db& db, const config::Config& cfg) : db_(db) {
   for (const auto& [k, v] : cfg.device_model) {
     Variable* var_ptr = find_mut(k);
     if (!var_ptr) throw std::runtime_error("device_model." + k + ": unknown variable");
+    // A write-only value (BasicAuthPassword) seeded here would be silently ignored.
+    if (var_ptr->mutability == Mutability::WriteOnly)
+      throw std::runtime_error("device_model." + k + ": write-only; it cannot be set in the configuration");
     if (auto err = check_value(*var_ptr, v)) throw std::runtime_error("device_model." + k + ": " + *err);
     var_ptr->value = v;
   }

@@ -24,7 +24,11 @@ std::string message_id_hint(std::string_view head) {
   std::string id;
   while (i < head.size() && head[i] != '"') {
     const char c = head[i++];
-    if (c == '\\' || static_cast<unsigned char>(c) < 0x20 || id.size() >= 36) return "-1";
+    // Printable ASCII only: these bytes were never UTF-8-validated, and the id is
+    // echoed in our CALLERROR, which must be valid UTF-8.
+    if (c == '\\' || static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e ||
+        id.size() >= 36)
+      return "-1";
     id += c;
   }
   if (i >= head.size() || id.empty()) return "-1";

@@ -93,37 +93,37 @@ TEST(Clock, LeapDays) {
 
 TEST(Clock, InvalidTextIsRejected) {
   const std::vector<std::string> bad{
-      "2026-02-30T00:00:00Z",       // no 30 February
-      "2026-04-31T00:00:00Z",       // April has 30 days
-      "2026-13-01T00:00:00Z",       // month 13
-      "2026-00-10T00:00:00Z",       // month 0
-      "2026-01-00T00:00:00Z",       // day 0
-      "2026-01-32T00:00:00Z",       // day 32
-      "2026-03-14T25:00:00Z",       // hour 25
-      "2026-03-14T24:00:00Z",       // hour 24
-      "2026-03-14T12:60:00Z",       // minute 60
-      "2026-03-14T12:00:61Z",       // second 61
-      "2026-03-14T15:09:26",        // no zone
-      "2026-03-14T15:09:26.Z",      // empty fraction
-      "2026-03-14T15:09:26.5",      // fraction, no zone
-      "2026-03-14T15:09:26ZZ",      // trailing text
-      "2026-03-14T15:09:26Z ",      // trailing space
-      "2026-03-14T15:09:26+1:00",   // offset hour with one digit
-      "2026-03-14T15:09:26+01",     // offset without minutes
-      "2026-03-14T15:09:26+0100",   // offset without colon
-      "2026-03-14T15:09:26+24:00",  // offset hour 24
-      "2026-03-14T15:09:26+01:60",  // offset minute 60
-      "2026-03-14X15:09:26Z",       // wrong separator
-      "2026/03/14T15:09:26Z",       // wrong date separators
-      "2026-3-14T15:09:26Z",        // one-digit month
-      "26-03-14T15:09:26Z",         // two-digit year
-      "2026-03-14T15:09Z",          // no seconds
-      "2026-03-14",                 // date only
-      "",                           //
-      "not a date at all, really",  //
+      "2026-02-30T00:00:00Z",                         // no 30 February
+      "2026-04-31T00:00:00Z",                         // April has 30 days
+      "2026-13-01T00:00:00Z",                         // month 13
+      "2026-00-10T00:00:00Z",                         // month 0
+      "2026-01-00T00:00:00Z",                         // day 0
+      "2026-01-32T00:00:00Z",                         // day 32
+      "2026-03-14T25:00:00Z",                         // hour 25
+      "2026-03-14T24:00:00Z",                         // hour 24
+      "2026-03-14T12:60:00Z",                         // minute 60
+      "2026-03-14T12:00:61Z",                         // second 61
+      "2026-03-14T15:09:26",                          // no zone
+      "2026-03-14T15:09:26.Z",                        // empty fraction
+      "2026-03-14T15:09:26.5",                        // fraction, no zone
+      "2026-03-14T15:09:26ZZ",                        // trailing text
+      "2026-03-14T15:09:26Z ",                        // trailing space
+      "2026-03-14T15:09:26+1:00",                     // offset hour with one digit
+      "2026-03-14T15:09:26+01",                       // offset without minutes
+      "2026-03-14T15:09:26+0100",                     // offset without colon
+      "2026-03-14T15:09:26+24:00",                    // offset hour 24
+      "2026-03-14T15:09:26+01:60",                    // offset minute 60
+      "2026-03-14X15:09:26Z",                         // wrong separator
+      "2026/03/14T15:09:26Z",                         // wrong date separators
+      "2026-3-14T15:09:26Z",                          // one-digit month
+      "26-03-14T15:09:26Z",                           // two-digit year
+      "2026-03-14T15:09Z",                            // no seconds
+      "2026-03-14",                                   // date only
+      "",                                             //
+      "not a date at all, really",                    //
       "2026-03-14T15:09:26.1234567890123456789012Z",  // longer than 40 characters
-      "+2026-03-14T15:09:26Z",                       // sign before the year
-      "2026-03-14T15:09:2xZ",                        // non-digit
+      "+2026-03-14T15:09:26Z",                        // sign before the year
+      "2026-03-14T15:09:2xZ",                         // non-digit
   };
   for (const auto& s : bad) EXPECT_FALSE(parse_rfc3339(s).has_value()) << '"' << s << '"';
 }

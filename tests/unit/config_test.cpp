@@ -96,13 +96,17 @@ std::optional<Error> check(const std::string& text, Config* out = nullptr) {
   return cg::config::validate(cfg);
 }
 
-std::optional<Error> check(const Doc& d) { return check(d.text()); }
+std::optional<Error> check(const Doc& d) {
+  return check(d.text());
+}
 
 // Expects an error naming KEY whose problem mentions FRAGMENT.
 void expect_error(const std::optional<Error>& e, const std::string& key, const std::string& fragment = {}) {
   ASSERT_TRUE(e.has_value()) << "expected an error for " << key;
   EXPECT_EQ(e->key, key) << e->text();
-  if (!fragment.empty()) EXPECT_NE(e->problem.find(fragment), std::string::npos) << e->text();
+  if (!fragment.empty()) {
+    EXPECT_NE(e->problem.find(fragment), std::string::npos) << e->text();
+  }
   EXPECT_EQ(e->text().rfind(key + ": ", 0), 0u) << e->text();
 }
 
@@ -274,13 +278,26 @@ TEST(Config, OutOfRangeIsNamed) {
       {"evse", "phases", "2", "evse[1].phases"},
       {"evse", "voltage_v", "99", "evse[1].voltage_v"},
       {"evse", "voltage_v", "1001", "evse[1].voltage_v"},
+      // TOML floats that are no usable numbers
+      {"evse", "max_current_a", "nan", "evse[1].max_current_a"},
+      {"evse", "max_current_a", "-nan", "evse[1].max_current_a"},
+      {"evse", "max_current_a", "inf", "evse[1].max_current_a"},
+      {"evse", "max_current_a", "-inf", "evse[1].max_current_a"},
+      {"evse", "voltage_v", "nan", "evse[1].voltage_v"},
+      {"evse", "voltage_v", "+inf", "evse[1].voltage_v"},
+      // an integer with no exact double (above 2^53)
+      {"evse", "max_current_a", "9007199254740993", "evse[1].max_current_a"},
+      {"evse", "voltage_v", "9223372036854775807", "evse[1].voltage_v"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.section + "." + c.key + " = " + c.value);
     Doc d;
-    if (c.section == "station") d.station[c.key] = c.value;
-    else if (c.section == "csms") d.csms[c.key] = c.value;
-    else d.evses[0][c.key] = c.value;
+    if (c.section == "station")
+      d.station[c.key] = c.value;
+    else if (c.section == "csms")
+      d.csms[c.key] = c.value;
+    else
+      d.evses[0][c.key] = c.value;
     expect_error(check(d), c.expect_key);
   }
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 
@@ -89,10 +90,38 @@ TEST_F(Storage, DatabaseFileIsCreatedWithMode0600) {
     // SQLite gives the WAL and shared-memory files the database file's mode.
     for (const char* suffix : {"-wal", "-shm"}) {
       const fs::path p = file_.string() + suffix;
-      if (fs::exists(p)) EXPECT_EQ(mode_of(p), 0600u) << p;
+      if (fs::exists(p)) {
+        EXPECT_EQ(mode_of(p), 0600u) << p;
+      }
     }
   }
   ::umask(old);
+}
+
+std::size_t open_fds() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+TEST_F(Storage, FailedOpenLeavesNothingOpen) {
+  {
+    Db db(file_);
+    db.exec("PRAGMA user_version=99");
+  }
+  const std::size_t before = open_fds();
+  for (int i = 0; i < 3; ++i) EXPECT_THROW(Db db(file_), DbError);
+  EXPECT_EQ(open_fds(), before) << "the connection of a failed open stays open";
+}
+
+TEST_F(Storage, CorruptFileIsADbError) {
+  {
+    std::ofstream out(file_, std::ios::binary);
+    out << std::string(8192, '\x5a');
+  }
+  const std::size_t before = open_fds();
+  EXPECT_THROW(Db db(file_), DbError);
+  EXPECT_EQ(open_fds(), before);
 }
 
 TEST_F(Storage, ExistingWorldReadableFileIsTightenedTo0600) {
@@ -109,7 +138,9 @@ TEST_F(Storage, SymlinkIsNotFollowed) {
   EXPECT_FALSE(fs::exists(target));
 }
 
-TEST_F(Storage, MissingDirectoryIsAnError) { EXPECT_THROW(Db db(dir_ / "no" / "such.db"), DbError); }
+TEST_F(Storage, MissingDirectoryIsAnError) {
+  EXPECT_THROW(Db db(dir_ / "no" / "such.db"), DbError);
+}
 
 TEST_F(Storage, WalModeIsOn) {
   Db db(file_);
