@@ -163,17 +163,19 @@ void Db::set_meta(std::string_view key, std::string_view value) {
   s.bind(1, key).bind(2, value).run();
 }
 
-Db::Tx::Tx(Db& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+// Savepoints nest, so a unit of work can contain another (a transaction's
+// start row and its Started event in one commit). The outermost one commits.
+Db::Tx::Tx(Db& db) : db_(db) { db_.exec("SAVEPOINT cg_tx"); }
 Db::Tx::~Tx() {
   if (!done_) {
     try {
-      db_.exec("ROLLBACK");
+      db_.exec("ROLLBACK TO cg_tx; RELEASE cg_tx");
     } catch (...) {
     }
   }
 }
 void Db::Tx::commit() {
-  db_.exec("COMMIT");
+  db_.exec("RELEASE cg_tx");
   done_ = true;
 }
 

@@ -15,7 +15,8 @@ std::string message_id_hint(std::string_view head) {
   skip();
   if (i >= head.size() || head[i++] != '[') return "-1";
   skip();
-  if (i >= head.size() || (head[i] != '2' && head[i] != '3' && head[i] != '4')) return "-1";
+  // Only a CALL is answered with an error; a broken CALLRESULT/CALLERROR is not.
+  if (i >= head.size() || head[i] != '2') return "-1";
   ++i;
   skip();
   if (i >= head.size() || head[i++] != ',') return "-1";

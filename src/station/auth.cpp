@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <stdexcept>
 
@@ -106,6 +108,10 @@ AuthStore::UpdateStatus AuthStore::update_list(int version, bool full, const std
 std::array<std::uint8_t, 32> AuthStore::load_or_create_key(const std::string& file) {
   std::array<std::uint8_t, 32> key{};
   int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0 && errno != ENOENT) {
+    // Never replace a key we cannot read: every stored badge hash depends on it.
+    throw std::runtime_error(file + ": cannot read the token key (" + std::strerror(errno) + ")");
+  }
   if (fd >= 0) {
     const auto n = ::read(fd, key.data(), key.size());
     ::close(fd);

@@ -66,7 +66,10 @@ Station::Station(const config::Config& cfg, storage::Db& db, ocpp::DeviceModel& 
       std::snprintf(b, sizeof b, "%.1f", evse(id)->power_w);
       return std::string(b);
     });
-    dm_.set_dynamic(k + ":1.AvailabilityState", [this, id] { return connector_status(*evse(id)); });
+    for (int c = 1; c <= e.connectors; ++c) {
+      dm_.set_dynamic("Connector@" + std::to_string(id) + ":" + std::to_string(c) + ".AvailabilityState",
+                      [this, id, c] { return connector_status(*evse(id), c); });
+    }
   }
   dm_.set_dynamic("ChargingStation.AvailabilityState",
                   [this] { return station_operative_ ? std::string("Available") : std::string("Unavailable"); });
@@ -107,8 +110,10 @@ void Station::recover() {
     }
   }
   for (const auto& o : open) {
+    EvseState orphan;  // the EVSE was removed from the configuration since
+    orphan.id = o.evse;
     EvseState* e = evse(o.evse);
-    if (!e) continue;
+    if (!e) e = &orphan;
     Transaction tx;
     tx.id = o.id;
     tx.seq_no = o.seq;
@@ -137,9 +142,12 @@ std::optional<int> Station::evse_of_transaction(const std::string& tx_id) const 
   return std::nullopt;
 }
 
-std::string Station::connector_status(const EvseState& e) const {
-  if (e.cp == CpState::F || e.cp == CpState::E) return "Faulted";
-  if (e.tx || e.cp != CpState::A) return "Occupied";
+std::string Station::connector_status(const EvseState& e, int connector) const {
+  // The simulated EV always uses connector 1; the others of the EVSE are free.
+  if (connector == 1) {
+    if (e.cp == CpState::F || e.cp == CpState::E) return "Faulted";
+    if (e.tx || e.cp != CpState::A) return "Occupied";
+  }
   if (!e.operative || !station_operative_) return "Unavailable";
   return "Available";
 }
@@ -157,13 +165,15 @@ void Station::on_online() {
   for (auto& e : evses_) {
     e.last_status = connector_status(e);
     for (int c = 1; c <= e.connectors; ++c) {
-      uplink_->send_status(e.id, c, c == 1 ? e.last_status : (e.operative && station_operative_ ? "Available" : "Unavailable"));
+      uplink_->send_status(e.id, c, connector_status(e, c));
     }
   }
 }
 
 void Station::apply_power(EvseState& e) {
-  const bool on = e.tx.has_value() && e.operative && station_operative_ && e.cp != CpState::F;
+  // Availability never cuts a running transaction: a change to Inoperative
+  // during one is Scheduled (G03/G04) and only stops new sessions.
+  const bool on = e.tx.has_value() && e.cp != CpState::F;
   loop_.command(HwCommand{on ? HwCommand::Kind::EnablePower : HwCommand::Kind::DisablePower, e.id});
 }
 
@@ -278,8 +288,14 @@ void Station::present_token(int evse_id, const IdToken& t) {
   });
 }
 
+void Station::drop_authorization(EvseState& e) {
+  e.authorized.reset();
+  e.authorized_remote_id.reset();
+}
+
 void Station::try_start(EvseState& e, const std::string& trigger) {
   if (e.tx || !e.authorized || e.cp == CpState::A || e.cp == CpState::F) return;
+  if (!e.operative || !station_operative_) return drop_authorization(e);
   start_transaction(e, trigger);
   update_status(e);
 }
@@ -345,7 +361,7 @@ Station::AvailStatus Station::change_availability(std::optional<int> evse_id, st
     bool busy = false;
     for (auto& e : evses_) {
       busy = busy || (e.tx && !operative);
-      if (!(e.tx && !operative)) apply_power(e);
+      if (!operative) drop_authorization(e);
       update_status(e);
     }
     return busy ? AvailStatus::Scheduled : AvailStatus::Accepted;
@@ -353,16 +369,10 @@ Station::AvailStatus Station::change_availability(std::optional<int> evse_id, st
   EvseState* e = evse(*evse_id);
   if (!e || (connector && (*connector < 1 || *connector > e->connectors))) return AvailStatus::Rejected;
   store(e->id, operative);
-  if (e->tx && !operative) {
-    e->operative = false;
-    e->pending_inoperative = true;  // takes effect when the transaction ends
-    return AvailStatus::Scheduled;
-  }
   e->operative = operative;
-  e->pending_inoperative = false;
-  apply_power(*e);
+  if (!operative) drop_authorization(*e);
   update_status(*e);
-  return AvailStatus::Accepted;
+  return e->tx && !operative ? AvailStatus::Scheduled : AvailStatus::Accepted;
 }
 
 Station::UnlockStatus Station::unlock(int evse_id, int connector) {
@@ -444,10 +454,16 @@ void Station::transaction_event(EvseState& e, std::string_view type, const std::
   db_.set_meta("meter." + std::to_string(e.id), buf);
   dbtx.commit();
   tx.last_update = steady::now();
-  if (uplink_) uplink_->outbox_changed();
+  // Inside an enclosing unit of work the message is not durable yet: the
+  // caller announces it after its commit.
+  if (uplink_ && !in_unit_of_work_) uplink_->outbox_changed();
 }
 
 void Station::start_transaction(EvseState& e, const std::string& trigger) {
+  // The transaction row and its Started event are one commit: after a crash
+  // either both exist or neither.
+  storage::Db::Tx dbtx(db_);
+  in_unit_of_work_ = true;
   Transaction tx;
   tx.id = new_transaction_id();
   tx.token = e.authorized;
@@ -468,6 +484,9 @@ void Station::start_transaction(EvseState& e, const std::string& trigger) {
   e.tx = tx;
   log::info("station", "EVSE ", e.id, ": transaction ", tx.id, " started (", trigger, ")");
   transaction_event(e, "Started", trigger, meter_value(e, "Transaction.Begin", "SampledDataCtrlr.TxStartedMeasurands"));
+  dbtx.commit();
+  in_unit_of_work_ = false;
+  if (uplink_) uplink_->outbox_changed();
   apply_power(e);
 }
 
@@ -478,10 +497,6 @@ void Station::end_transaction(EvseState& e, const std::string& reason, const std
             static_cast<long long>(e.energy_wh - e.tx->energy_start_wh), " Wh");
   transaction_event(e, "Ended", trigger, meter_value(e, "Transaction.End", "SampledDataCtrlr.TxEndedMeasurands"), reason);
   e.tx.reset();
-  if (e.pending_inoperative) {
-    e.pending_inoperative = false;
-    e.operative = false;
-  }
   apply_power(e);
 }
 
@@ -538,7 +553,7 @@ void Station::trigger_status(std::optional<int> evse_id, std::optional<int> conn
     if (evse_id && e.id != *evse_id) continue;
     for (int c = 1; c <= e.connectors; ++c) {
       if (connector && c != *connector) continue;
-      uplink_->send_status(e.id, c, c == 1 ? connector_status(e) : (e.operative ? "Available" : "Unavailable"));
+      uplink_->send_status(e.id, c, connector_status(e, c));
     }
   }
 }

@@ -46,8 +46,7 @@ struct EvseState {
   int id = 0;
   int connectors = 1;
   CpState cp = CpState::A;
-  bool operative = true;
-  bool pending_inoperative = false;  // ChangeAvailability Scheduled
+  bool operative = true;  // availability set by ChangeAvailability (a running transaction goes on)
   double energy_wh = 0, power_w = 0, current_a = 0, voltage_v = 0;
   std::optional<Transaction> tx;
   std::optional<IdToken> authorized;               // authorized, waiting for the EV
@@ -90,7 +89,7 @@ class Station {
   bool idle() const;
   const std::vector<EvseState>& evses() const { return evses_; }
   std::optional<int> evse_of_transaction(const std::string& tx_id) const;
-  std::string connector_status(const EvseState& e) const;
+  std::string connector_status(const EvseState& e, int connector = 1) const;
   void trigger_status(std::optional<int> evse, std::optional<int> connector);
   void trigger_meter_values(std::optional<int> evse);
   void trigger_transaction_event(std::optional<int> evse);
@@ -101,6 +100,7 @@ class Station {
   void authorize_token(const IdToken& t, std::function<void(bool)> done);
   bool accepted(const std::optional<boost::json::object>& info) const;
   void try_start(EvseState& e, const std::string& trigger);
+  void drop_authorization(EvseState& e);
   void start_transaction(EvseState& e, const std::string& trigger);
   void end_transaction(EvseState& e, const std::string& stopped_reason, const std::string& trigger);
   void transaction_event(EvseState& e, std::string_view type, const std::string& trigger,
@@ -118,6 +118,7 @@ class Station {
   Uplink* uplink_ = nullptr;
   std::vector<EvseState> evses_;
   bool station_operative_ = true;
+  bool in_unit_of_work_ = false;  // start_transaction's commit is pending
   std::chrono::steady_clock::time_point last_meter_persist_{};
   std::chrono::system_clock::time_point last_aligned_{};
 };

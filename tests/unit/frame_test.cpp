@@ -188,8 +188,9 @@ TEST(Frame, DepthAbove32IsRefused) {
 TEST(Frame, MessageIdHint) {
   using cg::ocpp::message_id_hint;
   EXPECT_EQ(message_id_hint(R"([2,"19223201","BootNotification",{)"), "19223201");
-  EXPECT_EQ(message_id_hint(R"([3,"r1",{)"), "r1");
-  EXPECT_EQ(message_id_hint(R"([4,"e1","GenericError")"), "e1");
+  // Only a CALL is answered with a CALLERROR: a broken CALLRESULT/CALLERROR gets no id.
+  EXPECT_EQ(message_id_hint(R"([3,"r1",{)"), "-1");
+  EXPECT_EQ(message_id_hint(R"([4,"e1","GenericError")"), "-1");
   EXPECT_EQ(message_id_hint("\n\t[ 2 ,\r \"x\""), "x");
   for (const std::string& h : std::vector<std::string>{
            "", "{", "[", "[2", "[2,", "[2,\"", "[2,\"abc", "[2,\"\"", "[5,\"x\"", "[22,\"x\"", "[2;\"x\"", "[2,x\"",
