@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "test_util.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -445,9 +447,7 @@ TEST(Config, OversizedFileIsRefused) {
 class ConfigFile : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/cg-config-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = cg::test::make_temp_dir("config");
   }
   void TearDown() override { fs::remove_all(dir_); }
   fs::path dir_;

@@ -15,6 +15,8 @@
 
 #include "core/clock.hpp"
 
+#include "test_util.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -36,9 +38,7 @@ VarRef ref(std::string component, std::string name, std::string instance = {}, i
 class DeviceModelTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/cg-dm-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = cg::test::make_temp_dir("dm");
     cfg_.identity = "CS001";
     cfg_.organization = "Example CPO";
     cfg_.security_profile = 2;

@@ -37,6 +37,8 @@
 #include "station/auth.hpp"
 #include "station/control_loop.hpp"
 
+#include "test_util.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -50,11 +52,7 @@ using cg::station::IdToken;
 using cg::station::LoopEvent;
 using cg::station::Station;
 
-fs::path make_temp_dir(const char* tag) {
-  std::string tmpl = std::string("/tmp/cg-") + tag + "-XXXXXX";
-  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-  return tmpl;
-}
+using cg::test::make_temp_dir;
 
 std::string read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);

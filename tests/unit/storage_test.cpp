@@ -12,6 +12,8 @@
 #include <memory>
 #include <string>
 
+#include "test_util.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -21,9 +23,7 @@ using cg::storage::DbError;
 class Storage : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/cg-storage-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = cg::test::make_temp_dir("storage");
     file_ = dir_ / "station.db";
   }
   void TearDown() override { fs::remove_all(dir_); }
