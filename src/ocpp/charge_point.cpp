@@ -219,7 +219,8 @@ void ChargePoint::send_call(const std::string& action, const json::object& paylo
   }
   InFlight f{next_id(), action, std::move(cb), outbox_seq, tx_id};
   const std::string frame = make_call(f.id, action, payload);
-  log::debug("ocpp", "-> ", frame);
+  // Payloads are never logged: they carry badge ids and passwords (LOG-5).
+  log::debug("ocpp", "-> CALL ", action, " ", f.id, " (", frame.size(), " bytes)");
   inflight_ = std::move(f);
   ++stats_.calls_out;
   conn_.send(frame);
@@ -294,8 +295,8 @@ void ChargePoint::on_oversize(std::size_t bytes, std::string id_hint) {
 }
 
 void ChargePoint::on_message(std::string&& text) {
-  log::debug("ocpp", "<- ", text);
   Frame f = parse_frame(text);
+  log::debug("ocpp", "<- frame of ", text.size(), " bytes");
   if (auto* bad = std::get_if<BadFrame>(&f)) {
     return send_error(bad->id, bad->code, bad->message);
   }

@@ -9,7 +9,6 @@ const VOLTS = 230;
 const PHASES = 3;
 const AMPS = 16;
 const POWER_W = VOLTS * AMPS * PHASES; // 11040 W
-const LOG_LEVEL = process.env.CG_IT_LOG_LEVEL || 'info';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 itest('local charging session: boot, status, heartbeat, authorize, start, meter values, stop', { csms: { heartbeatInterval: 1 } }, async (ctx) => {
@@ -182,11 +181,29 @@ itest('local charging session: boot, status, heartbeat, authorize, start, meter 
   assert.equal(final.online, true);
   assert.equal(final.evses[0].transactionId, undefined);
 
-  // Badge ids are personal data: the log shows them masked only (debug logs frames).
-  if (LOG_LEVEL !== 'debug') {
-    const log = ctx.stationLog();
-    assert.ok(!log.includes(token.idToken), 'the full badge id appears in the station log');
-    assert.match(log, /ISO14443:DR\*+01/);
+  // Badge ids are personal data: the log shows them masked only, at every log level.
+  const log = ctx.stationLog();
+  assert.ok(!log.includes(token.idToken), 'the full badge id appears in the station log');
+  assert.match(log, /ISO14443:DR\*+01/);
+});
+
+itest('debug log: no badge id, no password, no SetVariables value', { logLevel: 'debug' }, async (ctx) => {
+  await ctx.boot();
+  const secret = 'Zq8-secret-Value-0123456789';
+  const r = await ctx.call('SetVariables', {
+    setVariableData: [
+      { component: { name: 'SecurityCtrlr' }, variable: { name: 'BasicAuthPassword' }, attributeValue: secret },
+      { component: { name: 'SecurityCtrlr' }, variable: { name: 'OrganizationName' }, attributeValue: secret },
+    ],
+  });
+  assert.equal(r.setVariableResult.length, 2);
+  await ctx.simOk('plug', 1);
+  await ctx.simOk('badge', 1, 'DEBUGTOKEN77');
+  await ctx.waitFor(isCall('TransactionEvent', (p) => p.eventType === 'Started'));
+  const log = ctx.stationLog();
+  assert.match(log, /DEBUG/, 'the station ran at debug level');
+  for (const s of [secret, 'DEBUGTOKEN77', ctx.password]) {
+    assert.ok(!log.includes(s), `a secret or badge id reached the debug log: ${s.slice(0, 4)}…`);
   }
 });
 

@@ -285,7 +285,7 @@ class Ctx {
       '--organization', 'Test CPO',
       '--evse-count', '2',
       '--config', this.configFile,
-      '--log-level', LOG_LEVEL,
+      '--log-level', this.opts.logLevel ?? LOG_LEVEL,
     ];
   }
 
