@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -20,12 +21,14 @@
 #include <iostream>
 #include <vector>
 
+#include "audit/audit_log.hpp"
 #include "core/log.hpp"
 #include "core/storage.hpp"
 #include "hal/sim_socket.hpp"
 #include "ocpp/charge_point.hpp"
 #include "ocpp/device_model.hpp"
 #include "ocpp/message_queue.hpp"
+#include "ocpp/security_events.hpp"
 #include "policy/policy.hpp"
 #include "station/auth.hpp"
 #include "station/control_loop.hpp"
@@ -119,7 +122,9 @@ int run_daemon(const config::Config& cfg, char** argv) {
 
   std::unique_ptr<storage::Db> db;
   std::unique_ptr<ocpp::DeviceModel> dm;
+  std::unique_ptr<audit::AuditLog> audit_log;
   try {
+    audit_log = audit::AuditLog::open(cfg.state_dir / "audit");
     db = std::make_unique<storage::Db>(cfg.state_dir / "station.db");
     dm = std::make_unique<ocpp::DeviceModel>(*db, cfg);
   } catch (const std::exception& e) {
@@ -134,12 +139,29 @@ int run_daemon(const config::Config& cfg, char** argv) {
 
   asio::io_context io(1);
   bool restart = false;
-  ocpp::ChargePoint cp({io, cfg, *db, *dm, outbox, st, auth, pw.password, [&] {
+  ocpp::ChargePoint cp({io, cfg, *db, *dm, outbox, st, auth, pw.password,
+                        [&] {
                           restart = true;
                           io.stop();
-                        }});
+                        },
+                        audit_log.get()});
   OPENSSL_cleanse(pw.password.data(), pw.password.size());
   st.set_uplink(&cp);
+
+  // Critical security events to the CSMS (A04): queued from the audit log.
+  ocpp::SecurityEventForwarder forwarder(*db, outbox, audit::log_file(audit_log->dir()));
+  if (const int n = forwarder.catch_up()) log::info("audit", n, " security event(s) queued for the CSMS from before");
+  audit_log->on_record([&](const audit::RecordView& r) {
+    // Records may come from any thread; the outbox lives on the I/O thread.
+    asio::post(io, [&, r] {
+      if (forwarder.on_record(r)) cp.outbox_changed();
+    });
+  });
+  {
+    audit::Details d;
+    d.text("version", CG_VERSION).text("bootReason", db->meta("boot_reason").value_or("PowerUp"));
+    audit_log->record(audit::Event::StartupOfTheDevice, audit::Outcome::Success, audit::Source::system(), d);
+  }
   st.recover();
 
   // Control loop -> station: an eventfd tells the I/O thread that events wait.
@@ -178,9 +200,23 @@ int run_daemon(const config::Config& cfg, char** argv) {
         st.present_token(c.evse, tok);
         return "ok";
       }
-      case K::CaseOpen: log::warn("hal", "tamper: enclosure opened"); return "ok";
-      case K::CaseClose: log::info("hal", "enclosure closed"); return "ok";
-      case K::Moved: log::warn("hal", "tamper: station moved"); return "ok";
+      case K::CaseOpen:
+      case K::Moved: {
+        // PHY-1: tamper sensors raise TamperDetectionActivated at once.
+        const char* what = c.kind == K::CaseOpen ? "enclosure opened" : "station moved";
+        log::warn("hal", "tamper: ", what);
+        const auto r = audit_log->record(audit::Event::TamperDetectionActivated, audit::Outcome::Failure,
+                                         audit::Source{"Hardware", "", "tamper sensor"},
+                                         audit::Details().text("sensor", c.kind == K::CaseOpen ? "case" : "motion").text("event", what));
+        return r.stored ? "ok" : "error: " + r.error;
+      }
+      case K::CaseClose: {
+        log::info("hal", "enclosure closed");
+        const auto r = audit_log->record(audit::Event::TamperCleared, audit::Outcome::Success,
+                                         audit::Source{"Hardware", "", "tamper sensor"},
+                                         audit::Details().text("sensor", "case").text("event", "enclosure closed"));
+        return r.stored ? "ok" : "error: " + r.error;
+      }
       case K::ResetButton: log::warn("hal", "reset button pressed (factory reset arrives with a later release)"); return "ok";
       case K::Status: return "ok " + status_json(st, cp, outbox);
     }
@@ -207,6 +243,8 @@ int run_daemon(const config::Config& cfg, char** argv) {
   signals.async_wait([&](boost::system::error_code e, int sig) {
     if (e) return;
     log::info("station", "signal ", sig, ": shutting down");
+    audit_log->record(audit::Event::Shutdown, audit::Outcome::Success, audit::Source::system(),
+                      audit::Details().text("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
     cp.stop();
     io.stop();
   });

@@ -2,7 +2,10 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include <fstream>
+
 #include "app/daemon.hpp"
+#include "audit/audit_log.hpp"
 #include "app/sim_client.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
@@ -81,7 +84,67 @@ int main(int argc, char** argv) {
   dev_init->add_option("--out", pki_out, "Directory to create the PKI in (must not hold one already)")->required();
   dev_init->add_option("--csms-host", pki_host, "Host name the CSMS server certificate is issued for");
 
+  // audit
+  auto* audit = app.add_subcommand("audit", "Security audit log tools (need read access to the state directory)");
+  audit->require_subcommand(1);
+  auto* verify = audit->add_subcommand("verify", "Check the whole hash chain and MACs; report the first broken record");
+  std::string audit_state, export_out, verify_file;
+  verify->add_option("--state-dir", audit_state, "State directory of the station")->required();
+  verify->add_option("--file", verify_file, "Verify this export instead of the station's log (checked with the station's key)");
+  auto* exp = audit->add_subcommand("export", "Write the log as JSON lines with the chain fields (hash, MAC), verifiable");
+  exp->add_option("--state-dir", audit_state, "State directory of the station")->required();
+  exp->add_option("--out", export_out, "Output file (default: standard output)");
+
   CLI11_PARSE(app, argc, argv);
+
+  if (verify->parsed()) {
+    const auto dir = std::filesystem::path(audit_state) / "audit";
+    cg::audit::VerifyResult r;
+    if (verify_file.empty()) {
+      r = cg::audit::verify_dir(dir);
+    } else {
+      try {
+        const auto key = cg::security::load_or_create_secret((dir / "audit.key").string());
+        r = cg::audit::verify_file(verify_file, &key);
+      } catch (const std::exception& e) {
+        r.problem = e.what();
+      }
+    }
+    if (r.ok) {
+      std::cout << "audit log OK: " << r.records << " records, last record " << r.last_seq << "\n";
+      return 0;
+    }
+    std::cerr << "audit log BROKEN: " << r.problem << "\n";
+    if (r.records) std::cerr << "(" << r.records << " records before it verified)\n";
+    return 1;
+  }
+  if (exp->parsed()) {
+    const auto dir = std::filesystem::path(audit_state) / "audit";
+    const auto r = cg::audit::verify_dir(dir);
+    std::ifstream in(cg::audit::log_file(dir), std::ios::binary);
+    if (!in) {
+      std::cerr << "error: cannot read " << cg::audit::log_file(dir) << "\n";
+      return 1;
+    }
+    std::ofstream out_file;
+    if (!export_out.empty()) {
+      out_file.open(export_out, std::ios::binary | std::ios::trunc);
+      if (!out_file) {
+        std::cerr << "error: cannot write " << export_out << "\n";
+        return 1;
+      }
+    }
+    std::ostream& out = export_out.empty() ? std::cout : out_file;
+    out << in.rdbuf();
+    out.flush();
+    if (!out) {
+      std::cerr << "error: export incomplete\n";
+      return 1;
+    }
+    std::cerr << "exported " << r.records << " records" << (r.ok ? " (chain verified)" : " — WARNING: " + r.problem)
+              << "\n";
+    return r.ok ? 0 : 1;
+  }
 
   if (run->parsed()) {
     if (!state_dir.empty()) ov.state_dir = state_dir;

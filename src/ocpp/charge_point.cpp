@@ -103,14 +103,56 @@ void ChargePoint::on_open() {
   send_boot();
 }
 
-void ChargePoint::on_closed(const std::string& reason, int http_status) {
+void ChargePoint::audit(audit::Event e, audit::Outcome o, const audit::Details& d) {
+  if (!d_.audit) return;
+  const policy::Principal csms{policy::Role::Csms, policy::Interface::Wan, d_.cfg.csms_url};
+  d_.audit->record(e, o, audit::Source::of(csms), d);
+}
+
+void ChargePoint::adjust_clock(std::string_view csms_time, std::string_view source) {
+  auto t = clock::parse_rfc3339(csms_time);
+  if (!t) return;
+  const auto sys = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+  const auto before = clock::now_utc();
+  clock::set_offset(std::chrono::duration_cast<std::chrono::milliseconds>(*t - sys));
+  // NET-6: a time change beyond TimeAdjustmentReportingThreshold is a security event.
+  const auto moved = std::chrono::duration_cast<std::chrono::seconds>(clock::now_utc() - before).count();
+  const long long threshold = d_.dm.integer("ClockCtrlr.TimeAdjustmentReportingThreshold", 20);
+  if (threshold > 0 && std::llabs(moved) > threshold) {
+    audit(audit::Event::SettingSystemTime, audit::Outcome::Success,
+          audit::Details()
+              .text("source", source)
+              .text("previous", clock::format_rfc3339(before))
+              .text("new", clock::format_rfc3339(clock::now_utc()))
+              .number("adjustmentSeconds", moved));
+  }
+}
+
+void ChargePoint::on_closed(const std::string& reason, int http_status, TlsFailure tls) {
   const bool was_online = online();
   connected_ = false;
   boot_status_.clear();
   heartbeat_timer_.cancel();
   boot_timer_.cancel();
-  if (http_status == 401)
+  if (http_status == 401) {
     log::error("ocpp", "the CSMS refused our credentials (HTTP 401)");
+    audit(audit::Event::FailedToAuthenticateAtCsms, audit::Outcome::Failure,
+          audit::Details().number("httpStatus", 401).text("url", d_.cfg.csms_url));
+  }
+  switch (tls) {
+    case TlsFailure::Certificate:
+      audit(audit::Event::InvalidCsmsCertificate, audit::Outcome::Failure, audit::Details().text("reason", reason));
+      break;
+    case TlsFailure::Version:
+      audit(audit::Event::InvalidTLSVersion, audit::Outcome::Failure, audit::Details().text("reason", reason));
+      break;
+    case TlsFailure::CipherSuite:
+      audit(audit::Event::InvalidTLSCipherSuite, audit::Outcome::Failure, audit::Details().text("reason", reason));
+      break;
+    case TlsFailure::None:
+    case TlsFailure::Other:
+      break;
+  }
   log::warn("ocpp", "connection ", was_online ? "lost" : "failed", ": ", reason);
   // The in-flight CALL will not be answered; outbox messages stay queued.
   if (inflight_) finish_inflight(Outcome{false, {}, "connection closed"});
@@ -133,10 +175,7 @@ void ChargePoint::send_boot() {
     if (o.ok) {
       boot_status_ = std::string(o.payload.at("status").as_string());
       interval = o.payload.at("interval").to_number<long long>();
-      if (auto t = clock::parse_rfc3339(o.payload.at("currentTime").as_string())) {
-        const auto sys = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
-        clock::set_offset(std::chrono::duration_cast<std::chrono::milliseconds>(*t - sys));
-      }
+      adjust_clock(o.payload.at("currentTime").as_string(), "BootNotification");
     }
     log::info("ocpp", "BootNotification: ", o.ok ? boot_status_ : "no valid answer (" + o.error + ")");
     if (o.ok && boot_status_ == "Accepted") {
@@ -165,12 +204,8 @@ void ChargePoint::schedule_heartbeat() {
   heartbeat_timer_.expires_after(std::chrono::seconds(std::max(1LL, interval)));
   heartbeat_timer_.async_wait([this](boost::system::error_code ec) {
     if (ec || !online()) return;
-    call("Heartbeat", json::object{}, [](const Outcome& o) {
-      if (!o.ok) return;
-      if (auto t = clock::parse_rfc3339(o.payload.at("currentTime").as_string())) {
-        const auto sys = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
-        clock::set_offset(std::chrono::duration_cast<std::chrono::milliseconds>(*t - sys));
-      }
+    call("Heartbeat", json::object{}, [this](const Outcome& o) {
+      if (o.ok) adjust_clock(o.payload.at("currentTime").as_string(), "Heartbeat");
     });
     schedule_heartbeat();
   });
@@ -281,10 +316,29 @@ void ChargePoint::authorize(const station::IdToken& t, std::function<void(std::o
   });
 }
 
-void ChargePoint::send_error(const std::string& id, RpcError code, const std::string& description) {
+void ChargePoint::send_error(const std::string& id, RpcError code, const std::string& description,
+                             const std::string& action) {
   ++stats_.errors_sent;
   log::info("ocpp", "CALLERROR ", to_string(code), " for message ", id, ": ", description);
   conn_.send(make_error(id, code, description));
+  // InvalidMessages, rate-limited so that a flood cannot fill the audit log:
+  // at most kInvalidBurst records a minute, the rest counted in the next one.
+  constexpr int kInvalidBurst = 10;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - invalid_window_ > std::chrono::minutes(1)) {
+    invalid_window_ = now;
+    invalid_in_window_ = 0;
+  }
+  if (++invalid_in_window_ > kInvalidBurst) {
+    ++invalid_suppressed_;
+    return;
+  }
+  audit::Details d;
+  d.text("error", to_string(code)).text("messageId", id).text("description", description);
+  if (!action.empty()) d.text("action", action);
+  if (invalid_suppressed_) d.number("suppressedBefore", invalid_suppressed_);
+  invalid_suppressed_ = 0;
+  audit(audit::Event::InvalidMessages, audit::Outcome::Failure, d);
 }
 
 void ChargePoint::on_oversize(std::size_t bytes, std::string id_hint) {
@@ -327,7 +381,13 @@ void ChargePoint::on_message(std::string&& text) {
 
 void ChargePoint::handle_call(std::string id, std::string action, json::object payload) {
   // COM-5: a CALL id already used in this session is refused (replay).
-  if (seen_ids_.count(id)) return send_error(id, RpcError::RpcFrameworkError, "message id already used in this session");
+  if (seen_ids_.count(id)) {
+    audit(audit::Event::AttemptedReplayAttacks, audit::Outcome::Failure,
+          audit::Details().text("messageId", id).text("action", action));
+    conn_.send(make_error(id, RpcError::RpcFrameworkError, "message id already used in this session"));
+    ++stats_.errors_sent;
+    return;
+  }
   seen_ids_.insert(id);
   seen_order_.push_back(id);
   if (seen_order_.size() > kMaxSeenIds) {
@@ -336,16 +396,20 @@ void ChargePoint::handle_call(std::string id, std::string action, json::object p
   }
   if (boot_status_ == "Rejected" || boot_status_.empty())
     return send_error(id, RpcError::SecurityError, "BootNotification not accepted");
-  if (!schema::has_action(action)) return send_error(id, RpcError::NotImplemented, "unknown action " + action.substr(0, 64));
+  if (!schema::has_action(action))
+    return send_error(id, RpcError::NotImplemented, "unknown action " + action.substr(0, 64), action);
   if (auto v = schema::validate(action, schema::Kind::Request, payload))
-    return send_error(id, v->code, v->path + ": " + v->message);
+    return send_error(id, v->code, v->path + ": " + v->message, action);
   const auto& r = routes();
   auto it = r.find(action);
-  if (it == r.end()) return send_error(id, RpcError::NotImplemented, action + " is not supported by this station");
+  if (it == r.end()) return send_error(id, RpcError::NotImplemented, action + " is not supported by this station", action);
   // AUTHZ-1: the one policy decides, for the CSMS principal over the WAN.
   const policy::Principal csms{policy::Role::Csms, policy::Interface::Wan, d_.cfg.csms_url};
-  if (policy::authorize(csms, it->second.op) != policy::Decision::Allow)
-    return send_error(id, RpcError::SecurityError, "not permitted");
+  if (policy::authorize(csms, it->second.op) != policy::Decision::Allow) {
+    log::warn("ocpp", action, " refused by the access policy");
+    conn_.send(make_error(id, RpcError::SecurityError, "not permitted"));
+    return;
+  }
   // Messages the handler causes (StatusNotification, TransactionEvent…) wait
   // until our answer is queued, so the CSMS sees the answer first.
   Reply rep;

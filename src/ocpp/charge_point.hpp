@@ -14,6 +14,7 @@
 #include <set>
 #include <string>
 
+#include "audit/audit_log.hpp"
 #include "core/config.hpp"
 #include "core/storage.hpp"
 #include "ocpp/connection.hpp"
@@ -37,6 +38,7 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
     station::AuthStore& auth;
     std::string password;  // Basic auth (profiles 1/2)
     std::function<void()> request_restart;  // Reset: restart the daemon
+    audit::AuditLog* audit = nullptr;       // the one audit API (may be null in tests)
   };
   explicit ChargePoint(Deps d);
   ~ChargePoint() override;
@@ -72,7 +74,7 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
   void on_open() override;
   void on_message(std::string&& text) override;
   void on_oversize(std::size_t bytes, std::string id_hint) override;
-  void on_closed(const std::string& reason, int http_status) override;
+  void on_closed(const std::string& reason, int http_status, TlsFailure tls) override;
 
   // Outgoing CALLs
   struct Outcome {
@@ -111,7 +113,10 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
   };
   static const std::map<std::string, Route, std::less<>>& routes();
   void handle_call(std::string id, std::string action, boost::json::object payload);
-  void send_error(const std::string& id, RpcError code, const std::string& description);
+  void send_error(const std::string& id, RpcError code, const std::string& description,
+                  const std::string& action = {});
+  void audit(audit::Event e, audit::Outcome o, const audit::Details& d = {});
+  void adjust_clock(std::string_view csms_time, std::string_view source);
 
   // Handlers: provisioning (handlers_provisioning.cpp)
   Reply on_get_variables(const boost::json::object& req);
@@ -151,6 +156,10 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
   std::string id_prefix_;
   std::mt19937 rng_;
   Stats stats_;
+  // InvalidMessages are rate-limited in the audit log: at most kInvalidBurst per minute.
+  std::chrono::steady_clock::time_point invalid_window_{};
+  int invalid_in_window_ = 0;
+  int invalid_suppressed_ = 0;
 };
 
 }  // namespace cg::ocpp

@@ -1,5 +1,6 @@
 #include "ocpp/connection.hpp"
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -135,12 +136,37 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
       if (!aec) X509_VERIFY_PARAM_set1_ip_asc(p, host_.c_str());
       else X509_VERIFY_PARAM_set1_host(p, host_.c_str(), 0);
       t->next_layer().async_handshake(ssl::stream_base::client, [self](beast::error_code ec) {
-        if (ec) return self->fail("TLS handshake: " + self->tls_error(ec), 0);
+        if (ec) return self->fail("TLS handshake: " + self->tls_error(ec), 0, self->classify(ec));
         self->ws_handshake();
       });
     } else {
       ws_handshake();
     }
+  }
+
+  TlsFailure classify(const beast::error_code& ec) {
+    if (auto* t = std::get_if<TlsWs>(ws_.get())) {
+      if (SSL_get_verify_result(t->next_layer().native_handle()) != X509_V_OK) return TlsFailure::Certificate;
+    }
+    if (ec.category() == asio::error::get_ssl_category()) {
+      switch (ERR_GET_REASON(static_cast<unsigned long>(ec.value()))) {
+        case SSL_R_UNSUPPORTED_PROTOCOL:
+        case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+        case SSL_R_WRONG_SSL_VERSION:
+        case SSL_R_NO_PROTOCOLS_AVAILABLE:
+          return TlsFailure::Version;
+        case SSL_R_NO_SHARED_CIPHER:
+        case SSL_R_NO_CIPHERS_AVAILABLE:
+        case SSL_R_WRONG_CIPHER_RETURNED:
+        case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
+          return TlsFailure::CipherSuite;
+        case SSL_R_CERTIFICATE_VERIFY_FAILED:
+          return TlsFailure::Certificate;
+        default:
+          break;
+      }
+    }
+    return TlsFailure::Other;
   }
 
   std::string tls_error(const beast::error_code& ec) {
@@ -263,7 +289,7 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
     });
   }
 
-  void fail(const std::string& why, int status) {
+  void fail(const std::string& why, int status, TlsFailure tls = TlsFailure::None) {
     open_ = false;
     if (closed_reported_ || detached_) {
       closed_ = true;
@@ -279,7 +305,7 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
       beast::error_code ec;
       beast::get_lowest_layer(ws).socket().close(ec);
     });
-    handler_.on_closed(why, status);
+    handler_.on_closed(why, status, tls);
   }
 
   bool open_ = false;

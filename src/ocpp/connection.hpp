@@ -24,6 +24,9 @@ struct ConnectionSettings {
   std::chrono::seconds connect_timeout{15};
 };
 
+// Why a TLS handshake failed, for the security events of COM-2/COM-3.
+enum class TlsFailure { None, Certificate, Version, CipherSuite, Other };
+
 class ConnectionHandler {
  public:
   virtual ~ConnectionHandler() = default;
@@ -34,7 +37,7 @@ class ConnectionHandler {
   virtual void on_oversize(std::size_t bytes, std::string id_hint) = 0;
   // The connection attempt failed or the connection closed. http_status is the
   // CSMS's HTTP answer to the upgrade when it declined (e.g. 401), else 0.
-  virtual void on_closed(const std::string& reason, int http_status) = 0;
+  virtual void on_closed(const std::string& reason, int http_status, TlsFailure tls) = 0;
 };
 
 class Connection {

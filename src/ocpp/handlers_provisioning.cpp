@@ -85,6 +85,15 @@ ChargePoint::Reply ChargePoint::on_set_variables(const json::object& req) {
     if (!res.reason.empty()) o["attributeStatusInfo"] = json::object{{"reasonCode", res.reason}};
     // The value itself is never logged: it may be a secret (LOG-5).
     log::info("ocpp", "SetVariables ", r.component, ".", r.name, ": ", to_string(res.status));
+    if (const Variable* var = d_.dm.find(r); var && res.status != SetStatus::UnknownVariable) {
+      audit::Details ad;
+      ad.text("variable", var->key()).text("status", to_string(res.status));
+      if (var->security_relevant || var->mutability == Mutability::WriteOnly) ad.secret_changed("value");
+      else ad.text("value", std::string(item.at("attributeValue").as_string()));
+      const bool ok = res.status == SetStatus::Accepted || res.status == SetStatus::RebootRequired;
+      audit(var->security_relevant ? audit::Event::ReconfigurationOfSecurityParameters : audit::Event::ConfigurationChanged,
+            ok ? audit::Outcome::Success : audit::Outcome::Failure, ad);
+    }
     if (res.status == SetStatus::Accepted && r.component == "OCPPCommCtrlr" && r.name == "HeartbeatInterval")
       heartbeat_changed = true;
     out.push_back(std::move(o));
@@ -163,6 +172,7 @@ ChargePoint::Reply ChargePoint::on_reset(const json::object& req) {
 
 void ChargePoint::do_reset(const std::string& boot_reason) {
   log::warn("ocpp", "resetting the station (", boot_reason, ")");
+  audit(audit::Event::ResetOrReboot, audit::Outcome::Success, audit::Details().text("reason", boot_reason));
   d_.station.end_all_transactions("ImmediateReset", "ResetCommand");
   d_.db.set_meta("boot_reason", boot_reason);
   // Give the queued frames a moment to leave, then restart the daemon.

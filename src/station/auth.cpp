@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include "core/clock.hpp"
+#include "security/secret_file.hpp"
 
 namespace cg::station {
 namespace json = boost::json;
@@ -106,26 +107,7 @@ AuthStore::UpdateStatus AuthStore::update_list(int version, bool full, const std
 }
 
 std::array<std::uint8_t, 32> AuthStore::load_or_create_key(const std::string& file) {
-  std::array<std::uint8_t, 32> key{};
-  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0 && errno != ENOENT) {
-    // Never replace a key we cannot read: every stored badge hash depends on it.
-    throw std::runtime_error(file + ": cannot read the token key (" + std::strerror(errno) + ")");
-  }
-  if (fd >= 0) {
-    const auto n = ::read(fd, key.data(), key.size());
-    ::close(fd);
-    if (n != static_cast<ssize_t>(key.size())) throw std::runtime_error(file + ": token key file is damaged");
-    return key;
-  }
-  if (RAND_bytes(key.data(), static_cast<int>(key.size())) != 1) throw std::runtime_error("CSPRNG failure");
-  const std::string tmp = file + ".tmp";
-  fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) throw std::runtime_error("cannot create " + tmp);
-  const bool ok = ::write(fd, key.data(), key.size()) == static_cast<ssize_t>(key.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), file.c_str()) != 0) throw std::runtime_error("cannot write " + file);
-  return key;
+  return security::load_or_create_secret(file);
 }
 
 }  // namespace cg::station

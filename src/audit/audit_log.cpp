@@ -1,0 +1,510 @@
+#include "audit/audit_log.hpp"
+
+#include <fcntl.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+
+#include "core/log.hpp"
+
+namespace cg::audit {
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::size_t kHashHex = 64;
+constexpr std::size_t kMaxText = 256;
+const std::string kZeroHash(kHashHex, '0');
+
+// SHA-256 and HMAC-SHA256 with contexts fetched once (OpenSSL 3 fetches are costly).
+class Crypto {
+ public:
+  explicit Crypto(const security::Secret32* key) {
+    md_ = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    md_ctx_ = EVP_MD_CTX_new();
+    if (key) {
+      mac_ = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+      mac_ctx_ = EVP_MAC_CTX_new(mac_);
+      char digest[] = "SHA256";
+      OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_END};
+      if (!mac_ctx_ || EVP_MAC_init(mac_ctx_, key->data(), key->size(), params) != 1)
+        throw std::runtime_error("HMAC init failed");
+    }
+    if (!md_ || !md_ctx_) throw std::runtime_error("SHA-256 unavailable");
+  }
+  ~Crypto() {
+    EVP_MAC_CTX_free(mac_ctx_);
+    EVP_MAC_free(mac_);
+    EVP_MD_CTX_free(md_ctx_);
+    EVP_MD_free(md_);
+  }
+  Crypto(const Crypto&) = delete;
+  Crypto& operator=(const Crypto&) = delete;
+
+  void sha256(std::string_view data, unsigned char out[32]) {
+    unsigned int n = 0;
+    if (EVP_DigestInit_ex(md_ctx_, md_, nullptr) != 1 || EVP_DigestUpdate(md_ctx_, data.data(), data.size()) != 1 ||
+        EVP_DigestFinal_ex(md_ctx_, out, &n) != 1)
+      throw std::runtime_error("SHA-256 failed");
+  }
+  void hmac(const unsigned char* data, std::size_t len, unsigned char out[32]) {
+    std::size_t n = 0;
+    if (EVP_MAC_init(mac_ctx_, nullptr, 0, nullptr) != 1 || EVP_MAC_update(mac_ctx_, data, len) != 1 ||
+        EVP_MAC_final(mac_ctx_, out, &n, 32) != 1)
+      throw std::runtime_error("HMAC failed");
+  }
+  bool has_key() const { return mac_ctx_ != nullptr; }
+
+ private:
+  EVP_MD* md_ = nullptr;
+  EVP_MD_CTX* md_ctx_ = nullptr;
+  EVP_MAC* mac_ = nullptr;
+  EVP_MAC_CTX* mac_ctx_ = nullptr;
+};
+
+void to_hex(const unsigned char* in, std::size_t n, char* out) {
+  static const char* hex = "0123456789abcdef";
+  for (std::size_t i = 0; i < n; ++i) {
+    out[2 * i] = hex[in[i] >> 4];
+    out[2 * i + 1] = hex[in[i] & 15];
+  }
+}
+
+std::string hex(const unsigned char* in, std::size_t n) {
+  std::string s(2 * n, '\0');
+  to_hex(in, n, s.data());
+  return s;
+}
+
+// Printable, bounded text: control characters become '?', cut at kMaxText
+// bytes on a UTF-8 character boundary.
+std::string clean_text(std::string_view v) {
+  std::string out;
+  out.reserve(std::min(v.size(), kMaxText));
+  for (char c : v) {
+    if (out.size() >= kMaxText) break;
+    out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
+  }
+  while (out.size() == kMaxText && !out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
+  if (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0xC0) out.pop_back();
+  return out;
+}
+
+bool write_all(int fd, const char* p, std::size_t n) {
+  while (n > 0) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+
+std::string anchor_text(Crypto& c, std::uint64_t seq, const std::string& hash) {
+  char buf[21];
+  std::snprintf(buf, sizeof buf, "%020llu", static_cast<unsigned long long>(seq));
+  const std::string msg = std::string("anchor ") + buf + " " + hash;
+  unsigned char mac[32];
+  c.hmac(reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), mac);
+  return msg + " " + hex(mac, 32) + "\n";
+}
+
+}  // namespace
+
+fs::path log_file(const fs::path& audit_dir) { return audit_dir / "security.log"; }
+
+Source Source::of(const policy::Principal& p, std::string address) {
+  return {std::string(policy::to_string(p.iface)), std::move(address), clean_text(p.name)};
+}
+
+Details& Details::text(std::string_view key, std::string_view value) {
+  obj_[key] = clean_text(value);
+  return *this;
+}
+Details& Details::number(std::string_view key, long long value) {
+  obj_[key] = value;
+  return *this;
+}
+Details& Details::flag(std::string_view key, bool value) {
+  obj_[key] = value;
+  return *this;
+}
+Details& Details::id_token(std::string_view key, std::string_view type, std::string_view id) {
+  tokens_.push_back({std::string(key), clean_text(type), std::string(id.substr(0, 64))});
+  return *this;
+}
+Details& Details::secret_changed(std::string_view key) {
+  obj_[key] = "(secret: not recorded)";
+  return *this;
+}
+
+std::string RecordView::tech_info() const {
+  // techInfo: the details object of the record, at most 255 characters.
+  auto pos = line.find(",\"details\":");
+  std::string t;
+  if (pos != std::string::npos) {
+    auto end = line.rfind(",\"prev\":");
+    t = line.substr(pos + 11, end == std::string::npos ? std::string::npos : end - pos - 11);
+  }
+  if (t.size() > 255) {
+    t.resize(252);
+    while (!t.empty() && (static_cast<unsigned char>(t.back()) & 0xC0) == 0x80) t.pop_back();
+    if (!t.empty() && (static_cast<unsigned char>(t.back()) & 0xC0) == 0xC0) t.pop_back();
+    t += "...";
+  }
+  return t;
+}
+
+AuditLog::AuditLog(fs::path dir, Options opt) : dir_(std::move(dir)), opt_(opt) {}
+
+AuditLog::~AuditLog() {
+  if (fd_ >= 0) ::close(fd_);
+  if (anchor_fd_ >= 0) ::close(anchor_fd_);
+  OPENSSL_cleanse(key_.data(), key_.size());
+}
+
+std::unique_ptr<AuditLog> AuditLog::open(const fs::path& dir, Options opt) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw std::runtime_error("cannot create " + dir.string() + ": " + ec.message());
+  ::chmod(dir.c_str(), 0700);
+  std::unique_ptr<AuditLog> log(new AuditLog(dir, opt));
+  log->key_ = security::load_or_create_secret((dir / "audit.key").string());
+  const fs::path file = log_file(dir);
+  log->fd_ = ::open(file.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (log->fd_ < 0) throw std::runtime_error("cannot open " + file.string() + ": " + std::strerror(errno));
+  log->anchor_fd_ = ::open((dir / "anchor").c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (log->anchor_fd_ < 0) throw std::runtime_error("cannot open the audit anchor: " + std::string(std::strerror(errno)));
+
+  // Find the last complete record: its seq and hash continue the chain.
+  struct stat st{};
+  ::fstat(log->fd_, &st);
+  auto size = static_cast<std::uint64_t>(st.st_size);
+  log->prev_hash_ = kZeroHash;
+  if (size > 0) {
+    const std::uint64_t tail = std::min<std::uint64_t>(size, 64 * 1024);
+    std::string buf(tail, '\0');
+    if (::pread(log->fd_, buf.data(), tail, static_cast<off_t>(size - tail)) != static_cast<ssize_t>(tail))
+      throw std::runtime_error("cannot read " + file.string());
+    if (buf.back() != '\n') {
+      // A torn last line: only a power loss during its write leaves one; it was
+      // never acknowledged. Drop it so the chain continues from a whole record.
+      const auto nl = buf.rfind('\n');
+      const std::uint64_t keep = nl == std::string::npos ? size - tail : size - tail + nl + 1;
+      log::warn("audit", "dropping a torn last record (", size - keep, " bytes) of ", file.string());
+      if (::ftruncate(log->fd_, static_cast<off_t>(keep)) != 0 || ::fdatasync(log->fd_) != 0)
+        throw std::runtime_error("cannot repair " + file.string());
+      buf.resize(nl == std::string::npos ? 0 : nl + 1);
+      size = keep;
+    }
+    if (!buf.empty()) {
+      const auto start = buf.rfind('\n', buf.size() - 2);
+      const std::string last = buf.substr(start == std::string::npos ? 0 : start + 1, std::string::npos);
+      const auto t1 = last.find('\t');
+      if (last.rfind("{\"seq\":", 0) != 0 || t1 == std::string::npos || t1 + 1 + kHashHex > last.size())
+        throw std::runtime_error(file.string() + ": the last record is not readable; run `chargeguard audit verify`");
+      log->seq_ = std::stoull(last.substr(7));
+      log->prev_hash_ = last.substr(t1 + 1, kHashHex);
+    }
+  }
+  log->bytes_ = size;
+  log->warned_nearly_full_ = log->bytes_ * 5 >= log->opt_.max_bytes * 4;
+  return log;
+}
+
+void AuditLog::on_record(std::function<void(const RecordView&)> fn) {
+  std::lock_guard lk(mu_);
+  listeners_.push_back(std::move(fn));
+}
+
+std::uint64_t AuditLog::last_seq() const {
+  std::lock_guard lk(mu_);
+  return seq_;
+}
+
+std::uint64_t AuditLog::size_bytes() const {
+  std::lock_guard lk(mu_);
+  return bytes_;
+}
+
+AuditLog::Result AuditLog::append_locked(Event e, Outcome o, const Source& src, const Details& d,
+                                         std::string& out_line, RecordView& view) {
+  const EventInfo& ei = info(e);
+  Crypto c(&key_);
+  json::object details = d.json();
+  for (const auto& t : d.tokens()) {
+    // Badge ids (LOG-5): masked, plus a keyed hash to match records of one badge.
+    const std::string msg = t.type + '\x1f' + t.id;
+    unsigned char mac[32];
+    c.hmac(reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), mac);
+    std::string masked = t.id.size() <= 4 ? std::string(t.id.size(), '*')
+                                          : t.id.substr(0, 2) + std::string(t.id.size() - 4, '*') + t.id.substr(t.id.size() - 2);
+    details[t.key] = t.type + ":" + clean_text(masked) + "#" + hex(mac, 6);
+  }
+  const std::string time = clock::format_rfc3339(clock::now_utc(), true);
+  json::object body{{"seq", seq_ + 1},
+                    {"time", time},
+                    {"type", ei.name},
+                    {"critical", ei.critical},
+                    {"outcome", to_string(o)},
+                    {"source", json::object{{"interface", clean_text(src.interface)},
+                                            {"address", clean_text(src.address)},
+                                            {"principal", clean_text(src.principal)}}},
+                    {"details", std::move(details)}};
+  std::string text = json::serialize(body);
+  text.pop_back();  // '}'
+  text += ",\"prev\":\"" + prev_hash_ + "\"}";
+  // Capacity (LOG-3): never a silent loss. When full, non-critical records are
+  // refused (and the refusal is reported to the caller and the diagnostics log).
+  const std::uint64_t need = text.size() + 2 * kHashHex + 3;
+  if (bytes_ + need > opt_.max_bytes && !ei.critical) {
+    log::error("audit", "security log full (", bytes_, " bytes): refusing a non-critical ", ei.name, " record");
+    return Result{0, false, "audit log full"};
+  }
+  unsigned char h[32], m[32];
+  c.sha256(text, h);
+  c.hmac(h, 32, m);
+  const std::string hash = hex(h, 32);
+  out_line = text + '\t' + hash + '\t' + hex(m, 32);
+  const std::string with_nl = out_line + '\n';
+  if (!write_all(fd_, with_nl.data(), with_nl.size())) {
+    log::error("audit", "cannot write the security log: ", std::strerror(errno));
+    return Result{0, false, "audit log write failed"};
+  }
+  ++seq_;
+  prev_hash_ = hash;
+  bytes_ += with_nl.size();
+  view = RecordView{seq_, time, e, o, out_line};
+  return Result{seq_, true, {}};
+}
+
+void AuditLog::write_anchor_locked() {
+  // Not synced: after kill -9 the page cache keeps it; after a power loss it
+  // may be older than the log, never newer (the log was synced first).
+  Crypto c(&key_);
+  const std::string a = anchor_text(c, seq_, prev_hash_);
+  [[maybe_unused]] auto w = ::pwrite(anchor_fd_, a.data(), a.size(), 0);
+}
+
+AuditLog::Result AuditLog::record(Event e, Outcome o, const Source& src, const Details& d) {
+  std::vector<std::tuple<Event, Outcome, Source, Details>> one;
+  one.emplace_back(e, o, src, d);
+  return record_batch(one).front();
+}
+
+std::vector<AuditLog::Result> AuditLog::record_batch(
+    const std::vector<std::tuple<Event, Outcome, Source, Details>>& items) {
+  std::vector<Result> results;
+  std::vector<RecordView> views;
+  std::vector<std::function<void(const RecordView&)>> listeners;
+  {
+    std::lock_guard lk(mu_);
+    for (const auto& [e, o, src, d] : items) {
+      std::string line;
+      RecordView v;
+      results.push_back(append_locked(e, o, src, d, line, v));
+      if (results.back().stored) views.push_back(std::move(v));
+    }
+    if (!views.empty() && !warned_nearly_full_ && bytes_ * 5 >= opt_.max_bytes * 4) {
+      warned_nearly_full_ = true;
+      log::warn("audit", "ALARM: the security log is ", bytes_ * 100 / opt_.max_bytes, "% full");
+      std::string line;
+      RecordView v;
+      Details nd;
+      nd.number("bytes", static_cast<long long>(bytes_)).number("capacity", static_cast<long long>(opt_.max_bytes));
+      if (append_locked(Event::StorageNearlyFull, Outcome::Failure, Source::system(), nd, line, v).stored)
+        views.push_back(std::move(v));
+    }
+    // Durable before anyone is told the action is done.
+    if (!views.empty() && ::fdatasync(fd_) != 0) {
+      log::error("audit", "cannot sync the security log: ", std::strerror(errno));
+      for (auto& r : results) r = Result{0, false, "audit log sync failed"};
+      return results;
+    }
+    if (!views.empty()) write_anchor_locked();
+    listeners = listeners_;
+  }
+  for (const auto& v : views)
+    for (const auto& l : listeners) l(v);
+  return results;
+}
+
+// ---- verification
+
+namespace {
+
+bool parse_seq(std::string_view body, std::uint64_t& seq) {
+  if (body.rfind("{\"seq\":", 0) != 0) return false;
+  std::size_t i = 7;
+  seq = 0;
+  std::size_t digits = 0;
+  while (i < body.size() && body[i] >= '0' && body[i] <= '9' && digits < 20) {
+    seq = seq * 10 + static_cast<std::uint64_t>(body[i] - '0');
+    ++i;
+    ++digits;
+  }
+  return digits > 0 && i < body.size() && body[i] == ',';
+}
+
+bool is_hex(std::string_view s) {
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+bool from_hex(std::string_view s, unsigned char* out) {
+  if (!is_hex(s)) return false;
+  for (std::size_t i = 0; i < s.size() / 2; ++i) {
+    auto v = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+    out[i] = static_cast<unsigned char>(v(s[2 * i]) << 4 | v(s[2 * i + 1]));
+  }
+  return true;
+}
+
+}  // namespace
+
+VerifyResult verify_file(const fs::path& file, const security::Secret32* key, std::optional<std::uint64_t> anchor_seq) {
+  VerifyResult r;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    r.problem = "cannot read " + file.string();
+    return r;
+  }
+  Crypto c(key);
+  std::string prev;
+  std::uint64_t expected = 0;
+  std::string line;
+  std::uint64_t lineno = 0;
+  char hexbuf[kHashHex];
+  auto fail = [&](std::uint64_t seq, std::string why) {
+    r.ok = false;
+    r.bad_seq = seq;
+    r.bad_line = lineno;
+    r.problem = std::move(why);
+    return r;
+  };
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (in.eof()) return fail(expected + 1, "line " + std::to_string(lineno) + ": the last record is incomplete (truncated mid-record)");
+    const auto t2 = line.rfind('\t');
+    const auto t1 = t2 == std::string::npos || t2 == 0 ? std::string::npos : line.rfind('\t', t2 - 1);
+    std::uint64_t seq = 0;
+    if (t1 == std::string::npos || t2 - t1 - 1 != kHashHex || line.size() - t2 - 1 != kHashHex)
+      return fail(expected + 1, "line " + std::to_string(lineno) + ": not a record (fields damaged)");
+    const std::string_view body(line.data(), t1);
+    const std::string_view hash(line.data() + t1 + 1, kHashHex);
+    const std::string_view mac(line.data() + t2 + 1, kHashHex);
+    if (!parse_seq(body, seq)) return fail(expected + 1, "line " + std::to_string(lineno) + ": record number unreadable");
+    const bool first = expected == 0;
+    const bool cleared = body.find(",\"type\":\"SecurityLogWasCleared\",") != std::string_view::npos;
+    if (first) {
+      if (!(seq == 1 || cleared))
+        return fail(seq, "record " + std::to_string(seq) + ": the log does not start at record 1 (records before it were removed)");
+    } else if (seq != expected + 1) {
+      return fail(seq, "record " + std::to_string(seq) + " follows record " + std::to_string(expected) +
+                           (seq <= expected ? " (records out of order or duplicated)" : " (records missing)"));
+    }
+    // The body ends with "prev":"<hash>"}
+    constexpr std::string_view kPrev = ",\"prev\":\"";
+    if (body.size() < kPrev.size() + kHashHex + 2 ||
+        body.substr(body.size() - kHashHex - 2 - kPrev.size(), kPrev.size()) != kPrev)
+      return fail(seq, "record " + std::to_string(seq) + ": chain field missing");
+    const std::string_view prev_field = body.substr(body.size() - kHashHex - 2, kHashHex);
+    if (first) {
+      if (!cleared && prev_field != kZeroHash)
+        return fail(seq, "record 1: does not start a chain");
+    } else if (prev_field != prev) {
+      return fail(seq, "record " + std::to_string(seq) + ": does not chain to record " + std::to_string(expected) +
+                           " (a record before it was changed, removed or reordered)");
+    }
+    unsigned char h[32];
+    c.sha256(body, h);
+    to_hex(h, 32, hexbuf);
+    if (std::string_view(hexbuf, kHashHex) != hash)
+      return fail(seq, "record " + std::to_string(seq) + ": content does not match its hash (the record was edited)");
+    if (c.has_key()) {
+      unsigned char m[32], stored[32];
+      c.hmac(h, 32, m);
+      if (!from_hex(mac, stored) || CRYPTO_memcmp(m, stored, 32) != 0)
+        return fail(seq, "record " + std::to_string(seq) + ": MAC invalid (the record was rewritten without the device key)");
+    }
+    prev.assign(hash);
+    expected = seq;
+    ++r.records;
+  }
+  r.last_seq = expected;
+  if (anchor_seq && *anchor_seq > expected) {
+    return fail(expected + 1, "the log ends at record " + std::to_string(expected) + " but record " +
+                                  std::to_string(*anchor_seq) + " was written (records removed from the end)");
+  }
+  r.ok = true;
+  return r;
+}
+
+void for_each_record(const fs::path& file, std::uint64_t from, const std::function<bool(const RecordView&)>& fn) {
+  std::ifstream in(file, std::ios::binary);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (in.eof()) break;  // incomplete last line
+    std::uint64_t seq = 0;
+    if (!parse_seq(line, seq) || seq < from) continue;
+    const auto t1 = line.find('\t');
+    json::error_code ec;
+    auto v = json::parse(std::string_view(line.data(), t1 == std::string::npos ? line.size() : t1), ec);
+    if (ec || !v.is_object()) continue;
+    const auto& o = v.as_object();
+    const auto* type = o.if_contains("type");
+    const auto* time = o.if_contains("time");
+    const auto* outcome = o.if_contains("outcome");
+    if (!type || !type->is_string() || !time || !time->is_string()) continue;
+    auto ev = event_from_name(type->as_string());
+    if (!ev) continue;
+    RecordView rv{seq, std::string(time->as_string()), *ev,
+                  outcome && outcome->is_string() && outcome->as_string() == "failure" ? Outcome::Failure : Outcome::Success,
+                  t1 == std::string::npos ? line : line.substr(0, t1 + 1 + 2 * kHashHex + 1 + kHashHex)};
+    if (!fn(rv)) return;
+  }
+}
+
+VerifyResult verify_dir(const fs::path& audit_dir) {
+  VerifyResult r;
+  const fs::path keyfile = audit_dir / "audit.key";
+  if (!fs::exists(keyfile)) {
+    r.problem = "no audit key in " + audit_dir.string() + " (is this a chargeguard state directory?)";
+    return r;
+  }
+  security::Secret32 key = security::load_or_create_secret(keyfile.string());
+  std::optional<std::uint64_t> anchor_seq;
+  {
+    std::ifstream a(audit_dir / "anchor");
+    std::string word, seq, hash, mac;
+    if (a >> word >> seq >> hash >> mac) {
+      Crypto c(&key);
+      const std::string expect = anchor_text(c, std::stoull(seq), hash);
+      const std::string got = word + " " + seq + " " + hash + " " + mac + "\n";
+      if (expect.size() != got.size() || CRYPTO_memcmp(expect.data(), got.data(), got.size()) != 0) {
+        r.problem = "the anchor file is damaged or forged";
+        OPENSSL_cleanse(key.data(), key.size());
+        return r;
+      }
+      anchor_seq = std::stoull(seq);
+    }
+  }
+  r = verify_file(log_file(audit_dir), &key, anchor_seq);
+  OPENSSL_cleanse(key.data(), key.size());
+  return r;
+}
+
+}  // namespace cg::audit

@@ -1,0 +1,146 @@
+// The security audit log: the one place that writes security records.
+// Append-only, hash-chained and MAC'ed lines in <state>/audit/security.log:
+//
+//   {"seq":N,"time":…,"type":…,"critical":…,"outcome":…,"source":{…},"details":{…},"prev":"<hash of N-1>"}\t<hash>\t<mac>\n
+//
+// hash = SHA-256 of the JSON body (which carries the previous hash), so anyone
+// holding an export can check the chain; mac = HMAC-SHA256(device audit key,
+// hash), so someone with file access but without the key cannot rewrite it.
+// A record is on disk (fdatasync) before record() returns. Redaction (LOG-5)
+// happens here, once, through the typed Details builder.
+// REQ: LOG-1, LOG-2, LOG-3, LOG-5, AUTHZ-3
+#pragma once
+#include <boost/json/object.hpp>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "audit/catalog.hpp"
+#include "core/clock.hpp"
+#include "policy/policy.hpp"
+#include "security/secret_file.hpp"
+
+namespace cg::audit {
+
+// Who caused the event, over which interface, from where.
+struct Source {
+  std::string interface;  // "Wan", "LocalMaintenance", "AuthTerminal", … or "Internal"
+  std::string address;    // peer address when known
+  std::string principal;  // account, CSMS identity, masked token, "system"
+  static Source system() { return {"Internal", "", "system"}; }
+  static Source of(const policy::Principal& p, std::string address = {});
+};
+
+// Event details. Values are typed so that redaction is decided here:
+// free text is cut and stripped of control characters, badge ids are stored
+// masked plus a keyed hash (so two records of one badge can be matched), and
+// secrets are never stored — only the fact that one was set or changed.
+class Details {
+ public:
+  Details& text(std::string_view key, std::string_view value);
+  Details& number(std::string_view key, long long value);
+  Details& flag(std::string_view key, bool value);
+  Details& id_token(std::string_view key, std::string_view type, std::string_view id);
+  Details& secret_changed(std::string_view key);
+  const boost::json::object& json() const { return obj_; }
+  // Applied by the log when the record is written (needs the device key).
+  struct PendingToken {
+    std::string key, type, id;
+  };
+  const std::vector<PendingToken>& tokens() const { return tokens_; }
+
+ private:
+  boost::json::object obj_;
+  std::vector<PendingToken> tokens_;
+};
+
+enum class FullPolicy { RefuseNonCritical, OverwriteExported };
+
+struct Options {
+  std::uint64_t max_bytes = 16 * 1024 * 1024;  // capacity of the log (LOG-3)
+  FullPolicy full_policy = FullPolicy::RefuseNonCritical;
+};
+
+struct RecordView {
+  std::uint64_t seq = 0;
+  std::string time;
+  Event type{};
+  Outcome outcome{};
+  std::string line;  // the stored line without the trailing newline
+  std::string tech_info() const;  // <= 255 chars, for SecurityEventNotification.techInfo
+};
+
+class AuditLog {
+ public:
+  // Opens <dir> (created 0700), its key (created on first use) and recovers a
+  // torn last line (possible after a power loss; never after kill -9).
+  static std::unique_ptr<AuditLog> open(const std::filesystem::path& dir, Options opt = {});
+  ~AuditLog();
+
+  struct Result {
+    std::uint64_t seq = 0;  // 0 when refused
+    bool stored = false;
+    std::string error;
+  };
+  // The one call. Thread-safe. Durable when it returns.
+  Result record(Event e, Outcome o, const Source& src, const Details& d = {});
+  // Many records, one fdatasync (bulk producers; benchmarks).
+  std::vector<Result> record_batch(
+      const std::vector<std::tuple<Event, Outcome, Source, Details>>& items);
+
+  // Called after each stored record (on the caller's thread, lock released).
+  void on_record(std::function<void(const RecordView&)> fn);
+
+  std::uint64_t last_seq() const;
+  std::uint64_t size_bytes() const;
+  const Options& options() const { return opt_; }
+  const std::filesystem::path& dir() const { return dir_; }
+
+ private:
+  AuditLog(std::filesystem::path dir, Options opt);
+  Result append_locked(Event e, Outcome o, const Source& src, const Details& d, std::string& out_line,
+                       RecordView& view);
+  void write_anchor_locked();
+
+  std::filesystem::path dir_;
+  Options opt_;
+  security::Secret32 key_{};
+  int fd_ = -1;
+  int anchor_fd_ = -1;
+  mutable std::mutex mu_;
+  std::uint64_t seq_ = 0;
+  std::string prev_hash_;  // hex
+  std::uint64_t bytes_ = 0;
+  bool warned_nearly_full_ = false;
+  std::vector<std::function<void(const RecordView&)>> listeners_;
+};
+
+// Checks a log (or an export) record by record. With the key, MACs are checked
+// too; an export checked without the key proves the chain only.
+struct VerifyResult {
+  bool ok = false;
+  std::uint64_t records = 0;
+  std::uint64_t last_seq = 0;
+  std::uint64_t bad_seq = 0;  // first bad record (0 when the problem is not one record)
+  std::uint64_t bad_line = 0;
+  std::string problem;
+};
+VerifyResult verify_file(const std::filesystem::path& log_file, const security::Secret32* key,
+                         std::optional<std::uint64_t> anchor_seq = std::nullopt);
+// Verifies <state>/audit with its key and anchor.
+VerifyResult verify_dir(const std::filesystem::path& audit_dir);
+
+std::filesystem::path log_file(const std::filesystem::path& audit_dir);
+
+// Reads the records with seq >= from, oldest first, calling fn until it
+// returns false. Unreadable lines are skipped (verify reports them).
+void for_each_record(const std::filesystem::path& log_file, std::uint64_t from,
+                     const std::function<bool(const RecordView&)>& fn);
+
+}  // namespace cg::audit

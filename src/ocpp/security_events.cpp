@@ -1,0 +1,44 @@
+#include "ocpp/security_events.hpp"
+
+#include <boost/json.hpp>
+
+namespace cg::ocpp {
+namespace json = boost::json;
+
+SecurityEventForwarder::SecurityEventForwarder(storage::Db& db, Outbox& outbox, std::filesystem::path file)
+    : db_(db), outbox_(outbox), file_(std::move(file)) {
+  if (auto c = db_.meta("audit.csms_cursor")) cursor_ = std::stoull(*c);
+}
+
+bool SecurityEventForwarder::queue(const audit::RecordView& r) {
+  if (r.seq <= cursor_) return false;
+  const auto& ei = audit::info(r.type);
+  const bool send = ei.ocpp && ei.critical;
+  storage::Db::Tx tx(db_);
+  if (send) {
+    json::object p{{"type", ei.name}, {"timestamp", r.time}};
+    const std::string tech = r.tech_info();
+    if (!tech.empty() && tech != "{}") p["techInfo"] = tech;
+    outbox_.push("SecurityEventNotification", json::serialize(p));
+  }
+  db_.set_meta("audit.csms_cursor", std::to_string(r.seq));
+  tx.commit();
+  cursor_ = r.seq;
+  return send;
+}
+
+int SecurityEventForwarder::catch_up() {
+  int n = 0;
+  audit::for_each_record(file_, cursor_ + 1, [&](const audit::RecordView& r) {
+    n += queue(r) ? 1 : 0;
+    return true;
+  });
+  return n;
+}
+
+bool SecurityEventForwarder::on_record(const audit::RecordView& r) {
+  if (r.seq > cursor_ + 1) catch_up();  // records stored while we were not listening
+  return queue(r);
+}
+
+}  // namespace cg::ocpp

@@ -1,0 +1,17 @@
+// Small secrets kept in files of the state directory until the key store
+// (PKCS#11) takes them over: 32 random bytes, mode 0600, created atomically.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+
+namespace cg::security {
+
+using Secret32 = std::array<std::uint8_t, 32>;
+
+// Loads FILE; creates it from OpenSSL's CSPRNG when it does not exist. Throws
+// when it exists but cannot be read or is damaged: a key is never replaced,
+// because what it protects (badge hashes, the audit chain) depends on it.
+Secret32 load_or_create_secret(const std::string& file);
+
+}  // namespace cg::security
