@@ -124,7 +124,10 @@ int run_daemon(const config::Config& cfg, char** argv) {
   std::unique_ptr<ocpp::DeviceModel> dm;
   std::unique_ptr<audit::AuditLog> audit_log;
   try {
-    audit_log = audit::AuditLog::open(cfg.state_dir / "audit");
+    audit::Options ao;
+    ao.max_bytes = cfg.audit_max_bytes;
+    ao.full_policy = audit::FullPolicy::RefuseNonCritical;
+    audit_log = audit::AuditLog::open(cfg.state_dir / "audit", ao);
     db = std::make_unique<storage::Db>(cfg.state_dir / "station.db");
     dm = std::make_unique<ocpp::DeviceModel>(*db, cfg);
   } catch (const std::exception& e) {

@@ -69,7 +69,7 @@ std::optional<Error> parse(const std::string& text, const std::string& source_na
   }
   for (const auto& [k, v] : root) {
     const std::string key(k.str());
-    if (key == "station" || key == "csms" || key == "device_model") {
+    if (key == "station" || key == "csms" || key == "device_model" || key == "audit") {
       if (!v.is_table()) return Error{key, "must be a table ([" + key + "])"};
     } else if (key == "evse") {
       if (!v.is_array_of_tables()) return Error{key, "must be an array of tables ([[evse]])"};
@@ -101,6 +101,16 @@ std::optional<Error> parse(const std::string& text, const std::string& source_na
     r.get("max_frame_bytes", out.max_frame_bytes);
     r.finish();
     if (r.err) return r.err;
+  }
+  if (auto* au = root["audit"].as_table()) {
+    Reader r{*au, "audit.", {}, {}};
+    long long mib = static_cast<long long>(out.audit_max_bytes / (1024 * 1024));
+    r.get("max_mib", mib);
+    r.get("full_policy", out.audit_full_policy);
+    r.finish();
+    if (r.err) return r.err;
+    if (mib < 1 || mib > 4096) return Error{"audit.max_mib", "must be between 1 and 4096"};
+    out.audit_max_bytes = static_cast<std::uint64_t>(mib) * 1024 * 1024;
   }
   if (auto* arr = root["evse"].as_array()) {
     out.evses.clear();
@@ -197,6 +207,10 @@ std::optional<Error> validate(const Config& c) {
     return Error{"csms.password_file", "is required: profiles 1 and 2 authenticate with a password (or --password-file)"};
   if (c.max_frame_bytes < 4096 || c.max_frame_bytes > 16 * 1024 * 1024)
     return Error{"csms.max_frame_bytes", "must be between 4096 and 16777216"};
+  if (c.audit_full_policy == "overwrite_exported")
+    return Error{"audit.full_policy", "overwrite_exported is not available yet; use refuse_noncritical"};
+  if (c.audit_full_policy != "refuse_noncritical")
+    return Error{"audit.full_policy", "must be refuse_noncritical"};
   if (c.evses.empty() || c.evses.size() > 32) return Error{"evse", "between 1 and 32 EVSEs are needed"};
   for (std::size_t i = 0; i < c.evses.size(); ++i) {
     const auto& e = c.evses[i];

@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <cstdint>
 #include <vector>
 
 namespace cg::config {
@@ -37,6 +38,9 @@ struct Config {
   std::size_t max_frame_bytes = 65536;    // inbound OCPP frames above this are refused unparsed
   // [[evse]]
   std::vector<Evse> evses;
+  // [audit]
+  std::uint64_t audit_max_bytes = 32ull * 1024 * 1024;  // capacity of the security log (LOG-3)
+  std::string audit_full_policy = "refuse_noncritical";
   // [device_model] "Component.Variable" = "value": initial values of writable variables
   std::map<std::string, std::string> device_model;
 };
