@@ -49,6 +49,7 @@ struct PasswordResult {
 PasswordResult read_password(const fs::path& file) {
   struct stat st{};
   if (::stat(file.c_str(), &st) != 0) return {{}, "cannot read password file " + file.string()};
+  if (!S_ISREG(st.st_mode)) return {{}, "password file " + file.string() + " is not a regular file"};
   if (st.st_size > 1024) return {{}, "password file " + file.string() + " is larger than 1 KiB"};
   if (st.st_mode & 0077)
     log::warn("station", "password file ", file.string(), " is readable by group/others; chmod 600 it");
@@ -97,16 +98,41 @@ std::string status_json(const station::Station& st, const ocpp::ChargePoint& cp,
 
 }  // namespace
 
+int run_daemon_unguarded(const config::Config& cfg, char** argv);
+
 int run_daemon(const config::Config& cfg, char** argv) {
+  try {
+    return run_daemon_unguarded(cfg, argv);
+  } catch (const std::exception& e) {
+    // Start-up problems (damaged key file, unreadable state…) end with a
+    // message, never with std::terminate.
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+int run_daemon_unguarded(const config::Config& cfg, char** argv) {
   ::umask(077);
   ::signal(SIGPIPE, SIG_IGN);
   std::error_code ec;
+  const bool existed = fs::exists(cfg.state_dir);
   fs::create_directories(cfg.state_dir, ec);
   if (ec) {
     std::cerr << "error: cannot create state directory " << cfg.state_dir << ": " << ec.message() << "\n";
     return 1;
   }
-  ::chmod(cfg.state_dir.c_str(), 0700);
+  if (!existed) {
+    ::chmod(cfg.state_dir.c_str(), 0700);
+  } else {
+    // An existing directory is never re-permissioned (it could be /var/lib);
+    // one that others can write is refused: they could replace our files.
+    struct stat sd{};
+    if (::stat(cfg.state_dir.c_str(), &sd) != 0 || !S_ISDIR(sd.st_mode) || (sd.st_mode & 0022)) {
+      std::cerr << "error: station.state_dir " << cfg.state_dir
+                << " must be a directory that only its owner can write (chmod 700)\n";
+      return 1;
+    }
+  }
   // One daemon per state directory.
   const fs::path lock_path = cfg.state_dir / "chargeguard.lock";
   const int lock_fd = ::open(lock_path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
@@ -176,7 +202,14 @@ int run_daemon(const config::Config& cfg, char** argv) {
       if (e) return;
       events.clear();
       loop.drain(events);
-      for (const auto& ev : events) st.on_loop_event(ev);
+      for (const auto& ev : events) {
+        try {
+          st.on_loop_event(ev);
+        } catch (const std::exception& ex) {
+          // Keep listening to the hardware whatever one event did.
+          log::error("station", "handling a hardware event failed: ", ex.what());
+        }
+      }
       arm_efd();
     });
   };

@@ -29,6 +29,10 @@ int cmd_run(const std::string& config_file, const cg::config::Overrides& ov, con
     std::cerr << "error: " << err->text() << "\n";
     return 1;
   }
+  if (auto err = cg::config::check_files(cfg)) {
+    std::cerr << "error: " << err->text() << "\n";
+    return 1;
+  }
   cg::log::Level lvl;
   cg::log::parse_level(cfg.log_level, lvl);
   cg::log::set_level(lvl);

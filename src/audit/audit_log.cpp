@@ -85,17 +85,41 @@ std::string hex(const unsigned char* in, std::size_t n) {
   return s;
 }
 
-// Printable, bounded text: control characters become '?', cut at kMaxText
+// Length of the valid UTF-8 sequence at the start of s (RFC 3629: no overlong
+// forms, no surrogates, <= U+10FFFF), 0 when it is not one.
+std::size_t utf8_seq(std::string_view s) {
+  const auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char c = b(0);
+  std::size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // range of the second byte
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) n = 2;
+  else if (c >= 0xE0 && c <= 0xEF) n = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+  else if (c >= 0xF0 && c <= 0xF4) n = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+  else return 0;
+  if (s.size() < n || b(1) < lo || b(1) > hi) return 0;
+  for (std::size_t i = 2; i < n; ++i)
+    if ((b(i) & 0xC0) != 0x80) return 0;
+  return n;
+}
+
+// Printable, bounded text: control characters and bytes that are not valid
+// UTF-8 become '?' (so every record parses as JSON again), cut at kMaxText
 // bytes on a UTF-8 character boundary.
 std::string clean_text(std::string_view v) {
   std::string out;
   out.reserve(std::min(v.size(), kMaxText));
-  for (char c : v) {
-    if (out.size() >= kMaxText) break;
-    out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
+  for (std::size_t i = 0; i < v.size();) {
+    const std::size_t n = utf8_seq(v.substr(i));
+    if (out.size() + std::max<std::size_t>(n, 1) > kMaxText) break;
+    if (n == 0 || (n == 1 && (static_cast<unsigned char>(v[i]) < 0x20 || v[i] == 0x7f))) {
+      out += '?';
+      ++i;
+    } else {
+      out.append(v.substr(i, n));
+      i += n;
+    }
   }
-  while (out.size() == kMaxText && !out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
-  if (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0xC0) out.pop_back();
   return out;
 }
 
@@ -280,7 +304,12 @@ AuditLog::Result AuditLog::append_locked(Event e, Outcome o, const Source& src, 
   out_line = text + '\t' + hash + '\t' + hex(m, 32);
   const std::string with_nl = out_line + '\n';
   if (!write_all(fd_, with_nl.data(), with_nl.size())) {
-    log::error("audit", "cannot write the security log: ", std::strerror(errno));
+    const int err = errno;
+    // Take back a partly written line (disk full…): the next record must
+    // follow a whole one, or the chain breaks for every record after it.
+    if (::ftruncate(fd_, static_cast<off_t>(bytes_)) != 0)
+      log::error("audit", "cannot remove a partial record from the security log: ", std::strerror(errno));
+    log::error("audit", "cannot write the security log: ", std::strerror(err));
     return Result{0, false, "audit log write failed"};
   }
   ++seq_;
@@ -413,8 +442,16 @@ VerifyResult verify_file(const fs::path& file, const security::Secret32* key, st
       if (!(seq == 1 || cleared))
         return fail(seq, "record " + std::to_string(seq) + ": the log does not start at record 1 (records before it were removed)");
     } else if (seq != expected + 1) {
+      // A record ahead of its place: missing, unless the expected one comes later (reordered).
+      bool later = false;
+      for (std::string rest; seq > expected + 1 && !later && std::getline(in, rest);) {
+        std::uint64_t s = 0;
+        later = parse_seq(rest, s) && s == expected + 1;
+      }
       return fail(seq, "record " + std::to_string(seq) + " follows record " + std::to_string(expected) +
-                           (seq <= expected ? " (records out of order or duplicated)" : " (records missing)"));
+                           (seq <= expected ? " (records out of order or duplicated)"
+                            : later         ? " (records out of order)"
+                                            : " (records missing)"));
     }
     // The body ends with "prev":"<hash>"}
     constexpr std::string_view kPrev = ",\"prev\":\"";
@@ -485,12 +522,25 @@ VerifyResult verify_dir(const fs::path& audit_dir) {
     r.problem = "no audit key in " + audit_dir.string() + " (is this a chargeguard state directory?)";
     return r;
   }
-  security::Secret32 key = security::load_or_create_secret(keyfile.string());
+  security::Secret32 key{};
+  try {
+    key = security::load_or_create_secret(keyfile.string());
+  } catch (const std::exception& e) {  // damaged or unreadable key: a finding, not a crash
+    r.problem = e.what();
+    return r;
+  }
   std::optional<std::uint64_t> anchor_seq;
   {
     std::ifstream a(audit_dir / "anchor");
     std::string word, seq, hash, mac;
     if (a >> word >> seq >> hash >> mac) {
+      // anchor_text writes the seq as exactly 20 digits; anything else is not ours.
+      if (seq.size() != 20 || seq.find_first_not_of("0123456789") != std::string::npos ||
+          seq > "18446744073709551615") {
+        r.problem = "the anchor file is damaged or forged";
+        OPENSSL_cleanse(key.data(), key.size());
+        return r;
+      }
       Crypto c(&key);
       const std::string expect = anchor_text(c, std::stoull(seq), hash);
       const std::string got = word + " " + seq + " " + hash + " " + mac + "\n";

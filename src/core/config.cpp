@@ -3,6 +3,11 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <boost/url/parse.hpp>
 #include <toml++/toml.h>
 
 namespace cg::config {
@@ -165,6 +170,26 @@ void apply(const Overrides& o, Config& cfg) {
   }
 }
 
+namespace {
+// At least one PEM certificate can be read from the file.
+bool ca_file_usable(const std::filesystem::path& f) {
+  BIO* bio = BIO_new_file(f.c_str(), "r");
+  if (!bio) return false;
+  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  const bool ok = cert != nullptr;
+  X509_free(cert);
+  BIO_free(bio);
+  ERR_clear_error();
+  return ok;
+}
+}  // namespace
+
+std::optional<Error> check_files(const Config& c) {
+  if (c.security_profile >= 2 && !ca_file_usable(c.ca_file))
+    return Error{"csms.ca_file", "cannot read a PEM certificate from " + c.ca_file.string()};
+  return std::nullopt;
+}
+
 std::optional<Error> validate(const Config& c) {
   auto printable = [](const std::string& s) {
     for (unsigned char ch : s)
@@ -180,6 +205,9 @@ std::optional<Error> validate(const Config& c) {
   if (c.vendor.empty() || c.vendor.size() > 50) return Error{"station.vendor", "must be 1-50 characters"};
   if (c.model.empty() || c.model.size() > 20) return Error{"station.model", "must be 1-20 characters"};
   if (c.state_dir.empty()) return Error{"station.state_dir", "is required (or --state-dir)"};
+  // The simulator socket lives there; a Unix socket path is limited to 107 bytes.
+  if ((c.state_dir / "sim.sock").string().size() > 100)
+    return Error{"station.state_dir", "path too long (at most 90 characters)"};
   if (c.hal != "sim") return Error{"station.hal", "unknown HAL '" + c.hal + "' (supported: sim)"};
   if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error")
     return Error{"station.log_level", "must be debug, info, warn or error"};
@@ -190,6 +218,12 @@ std::optional<Error> validate(const Config& c) {
   const bool ws = c.csms_url.rfind("ws://", 0) == 0;
   if (!wss && !ws) return Error{"csms.url", "must start with wss:// (or ws:// for security profile 1)"};
   if (c.csms_url.size() > 512) return Error{"csms.url", "longer than 512 characters"};
+  {
+    auto u = boost::urls::parse_uri(c.csms_url);
+    if (!u || u->host().empty()) return Error{"csms.url", "is not a valid URL"};
+    if (u->has_userinfo()) return Error{"csms.url", "must not contain user:password@ (the password belongs in csms.password_file)"};
+    if (u->has_query() || u->has_fragment()) return Error{"csms.url", "must not contain a query or fragment"};
+  }
   if (c.security_profile == 3)
     return Error{"csms.security_profile", "profile 3 (client certificates) is not available yet; use 2"};
   if (c.security_profile != 1 && c.security_profile != 2)

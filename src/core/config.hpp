@@ -63,5 +63,7 @@ std::optional<Error> load_file(const std::filesystem::path& file, Config& out);
 void apply(const Overrides& o, Config& cfg);
 // Checks the whole configuration; call after parse + apply.
 std::optional<Error> validate(const Config& cfg);
+// Checks the files the configuration names (CA file readable as PEM); after validate.
+std::optional<Error> check_files(const Config& cfg);
 
 }  // namespace cg::config

@@ -28,9 +28,22 @@ bool enabled(Level l) { return static_cast<int>(l) >= g_level.load(std::memory_o
 
 void write(Level l, std::string_view component, const std::string& msg) {
   const std::string ts = clock::format_rfc3339(clock::now_utc(), true);
+  // One line per entry: control characters from peers cannot forge lines.
+  std::string clean;
+  clean.reserve(msg.size());
+  for (unsigned char c : msg) {
+    if (c < 0x20 || c == 0x7f) {
+      static const char* hex = "0123456789abcdef";
+      clean += "\\x";
+      clean += hex[c >> 4];
+      clean += hex[c & 15];
+    } else {
+      clean += static_cast<char>(c);
+    }
+  }
   std::lock_guard lk(g_mu);
   std::fprintf(stderr, "%s %-5s [%.*s] %s\n", ts.c_str(), kNames[static_cast<int>(l)],
-               static_cast<int>(component.size()), component.data(), msg.c_str());
+               static_cast<int>(component.size()), component.data(), clean.c_str());
   std::fflush(stderr);
 }
 

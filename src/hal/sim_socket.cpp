@@ -39,8 +39,13 @@ class Session : public std::enable_shared_from_this<Session> {
       while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
       std::string err;
       std::string answer;
-      if (auto cmd = parse_sim_command(line, err)) answer = self->handler_(*cmd);
-      else answer = "error: " + err;
+      try {
+        if (auto cmd = parse_sim_command(line, err)) answer = self->handler_(*cmd);
+        else answer = "error: " + err;
+      } catch (const std::exception& ex) {
+        log::error("hal", "simulator command failed: ", ex.what());
+        answer = "error: the station could not take the event (see its log)";
+      }
       self->out_ = answer + "\n";
       asio::async_write(self->sock_, asio::buffer(self->out_), [self](boost::system::error_code wec, std::size_t) {
         if (!wec) self->read();
@@ -162,8 +167,12 @@ SimServer::~SimServer() {
 
 void SimServer::accept() {
   acceptor_.async_accept([this](boost::system::error_code ec, local::socket s) {
-    if (ec) return;
-    std::make_shared<Session>(std::move(s), handler_)->start();
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;  // shutting down
+    if (ec) {
+      log::warn("hal", "simulator socket: accept failed: ", ec.message());  // e.g. EMFILE: try again
+    } else {
+      std::make_shared<Session>(std::move(s), handler_)->start();
+    }
     accept();
   });
 }

@@ -352,7 +352,10 @@ void ChargePoint::on_message(std::string&& text) {
   Frame f = parse_frame(text);
   log::debug("ocpp", "<- frame of ", text.size(), " bytes");
   if (auto* bad = std::get_if<BadFrame>(&f)) {
-    return send_error(bad->id, bad->code, bad->message);
+    if (bad->answer) return send_error(bad->id, bad->code, bad->message, bad->action);
+    log::warn("ocpp", "malformed response from the CSMS: ", bad->message);
+    if (inflight_ && inflight_->id == bad->id) finish_inflight(Outcome{false, {}, "malformed response"});
+    return;
   }
   if (auto* c = std::get_if<Call>(&f)) {
     ++stats_.calls_in;
@@ -374,8 +377,8 @@ void ChargePoint::on_message(std::string&& text) {
   }
   auto& e = std::get<CallError>(f);
   const auto code = rpc_error_from_string(e.code);
-  log::warn("ocpp", "CSMS answered ", inflight_->action, " with ", code ? to_string(*code) : std::string_view("unknown error"),
-            ": ", e.description.substr(0, 200));
+  // The CSMS's description is not logged: it may echo personal data (LOG-5).
+  log::warn("ocpp", "CSMS answered ", inflight_->action, " with ", code ? to_string(*code) : std::string_view("unknown error"));
   finish_inflight(Outcome{false, {}, code ? std::string(to_string(*code)) : "GenericError"});
 }
 

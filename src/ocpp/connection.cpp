@@ -127,14 +127,16 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
     if (auto* t = std::get_if<TlsWs>(ws_.get())) {
       SSL* ssl = t->next_layer().native_handle();
       // SNI and host name verification (COM-2).
-      SSL_set_tlsext_host_name(ssl, host_.c_str());
       X509_VERIFY_PARAM* p = SSL_get0_param(ssl);
       X509_VERIFY_PARAM_set_hostflags(p, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-      asio::ip::address addr;
       beast::error_code aec;
-      addr = asio::ip::make_address(host_, aec);
-      if (!aec) X509_VERIFY_PARAM_set1_ip_asc(p, host_.c_str());
-      else X509_VERIFY_PARAM_set1_host(p, host_.c_str(), 0);
+      asio::ip::make_address(host_, aec);
+      if (!aec) {
+        X509_VERIFY_PARAM_set1_ip_asc(p, host_.c_str());  // no SNI for an IP literal (RFC 6066)
+      } else {
+        SSL_set_tlsext_host_name(ssl, host_.c_str());
+        X509_VERIFY_PARAM_set1_host(p, host_.c_str(), 0);
+      }
       t->next_layer().async_handshake(ssl::stream_base::client, [self](beast::error_code ec) {
         if (ec) return self->fail("TLS handshake: " + self->tls_error(ec), 0, self->classify(ec));
         self->ws_handshake();
@@ -158,8 +160,15 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
         case SSL_R_NO_SHARED_CIPHER:
         case SSL_R_NO_CIPHERS_AVAILABLE:
         case SSL_R_WRONG_CIPHER_RETURNED:
-        case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
           return TlsFailure::CipherSuite;
+        case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE: {
+          // The generic alert: a cipher-suite problem only when no suite was
+          // agreed (no ServerHello); after it, e.g. a demanded client
+          // certificate, it is something else.
+          auto* t = std::get_if<TlsWs>(ws_.get());
+          if (t && SSL_get_current_cipher(t->next_layer().native_handle()) == nullptr) return TlsFailure::CipherSuite;
+          return TlsFailure::Other;
+        }
         case SSL_R_CERTIFICATE_VERIFY_FAILED:
           return TlsFailure::Certificate;
         default:
@@ -203,9 +212,10 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
       const std::string host_hdr = host_ + ":" + port_;
       ws.async_handshake(res_, host_hdr, target_, [self](beast::error_code ec) {
         if (ec) {
-          const int status = static_cast<int>(self->res_.result_int());
+          const int status =
+              ec == websocket::error::upgrade_declined ? static_cast<int>(self->res_.result_int()) : 0;
           return self->fail("WebSocket upgrade: " + ec.message() + (status ? " (HTTP " + std::to_string(status) + ")" : ""),
-                            status == 101 ? 0 : status);
+                            status);
         }
         if (self->res_[beast::http::field::sec_websocket_protocol] != "ocpp2.0.1")
           return self->fail("CSMS did not accept subprotocol ocpp2.0.1", 0);
@@ -241,13 +251,20 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
       buf_.consume(buf_.size());
     }
     if (done && !detached_) {
-      if (discarding_) {
-        discarding_ = false;
-        handler_.on_oversize(discarded_, hint_);
-      } else {
-        std::string msg = beast::buffers_to_string(buf_.data());
+      // A failing handler must not end the read loop (the station would go
+      // deaf while looking online); it is logged and reading goes on.
+      try {
+        if (discarding_) {
+          discarding_ = false;
+          handler_.on_oversize(discarded_, hint_);
+        } else {
+          std::string msg = beast::buffers_to_string(buf_.data());
+          buf_.consume(buf_.size());
+          handler_.on_message(std::move(msg));
+        }
+      } catch (const std::exception& ex) {
         buf_.consume(buf_.size());
-        handler_.on_message(std::move(msg));
+        log::error("ocpp", "handling a CSMS message failed: ", ex.what());
       }
     }
     if (open_) read();

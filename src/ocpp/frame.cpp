@@ -71,11 +71,13 @@ Frame parse_frame(std::string_view text) {
       return Call{std::move(id), std::move(action), std::move(a[3])};
     }
     case 3:
-      if (a.size() != 3) return BadFrame{id, RpcError::RpcFrameworkError, "CALLRESULT must be [3, id, payload]", {}};
+      if (a.size() != 3)
+        return BadFrame{id, RpcError::RpcFrameworkError, "CALLRESULT must be [3, id, payload]", {}, false};
       return CallResult{std::move(id), std::move(a[2])};
     case 4: {
       if (a.size() != 5 || !a[2].is_string() || !a[3].is_string())
-        return BadFrame{id, RpcError::RpcFrameworkError, "CALLERROR must be [4, id, code, description, details]", {}};
+        return BadFrame{id, RpcError::RpcFrameworkError, "CALLERROR must be [4, id, code, description, details]", {},
+                        false};
       return CallError{std::move(id), std::string(a[2].as_string()), std::string(a[3].as_string()), std::move(a[4])};
     }
     default:

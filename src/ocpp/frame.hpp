@@ -32,6 +32,9 @@ struct BadFrame {
   RpcError code;
   std::string message;
   std::string action;  // when readable, for diagnostics
+  // false for a broken CALLRESULT/CALLERROR: OCPP-J answers only a CALL with a
+  // CALLERROR; a broken reply fails the CALL it answers instead.
+  bool answer = true;
 };
 
 using Frame = std::variant<Call, CallResult, CallError, BadFrame>;

@@ -37,8 +37,18 @@ int SecurityEventForwarder::catch_up() {
 }
 
 bool SecurityEventForwarder::on_record(const audit::RecordView& r) {
-  if (r.seq > cursor_ + 1) catch_up();  // records stored while we were not listening
-  return queue(r);
+  bool queued = false;
+  if (r.seq > cursor_ + 1) {
+    // Records stored while we were not listening (or whose calls come later):
+    // queue them first, in order; true when any was queued, so the caller
+    // wakes the sender for them too.
+    audit::for_each_record(file_, cursor_ + 1, [&](const audit::RecordView& x) {
+      if (x.seq >= r.seq) return false;
+      queued = queue(x) || queued;
+      return true;
+    });
+  }
+  return queue(r) || queued;
 }
 
 }  // namespace cg::ocpp

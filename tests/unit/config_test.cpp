@@ -554,3 +554,44 @@ TEST(Config, EvseCountWithoutEvseTablesUsesDefaults) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Config, CsmsUrlWithCredentialsQueryOrFragmentIsRefused) {
+  Doc d;
+  d.csms["url"] = R"("wss://user:secret@csms.example.com/ocpp")";
+  expect_error(check(d), "csms.url", "password_file");
+  d.csms["url"] = R"("wss://csms.example.com/ocpp?x=1")";
+  expect_error(check(d), "csms.url", "query");
+  d.csms["url"] = R"("wss://csms.example.com/ocpp#frag")";
+  expect_error(check(d), "csms.url", "fragment");
+  d.csms["url"] = R"("wss:///ocpp")";
+  expect_error(check(d), "csms.url", "valid URL");
+}
+
+TEST(Config, StateDirPathMustFitTheSimulatorSocket) {
+  Doc d;
+  d.station["state_dir"] = "\"/" + std::string(120, 'd') + "\"";
+  expect_error(check(d), "station.state_dir", "too long");
+}
+
+TEST(Config, CheckFilesNeedsAReadableCaCertificate) {
+  const auto dir = cg::test::make_temp_dir("config-ca");
+  Config c;
+  c.security_profile = 2;
+  c.ca_file = dir / "missing.pem";
+  auto e = cg::config::check_files(c);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->key, "csms.ca_file");
+  {
+    std::ofstream(dir / "garbage.pem") << "not a certificate\n";
+  }
+  c.ca_file = dir / "garbage.pem";
+  EXPECT_TRUE(cg::config::check_files(c).has_value());
+  // Profile 1 does not use a CA file.
+  c.security_profile = 1;
+  EXPECT_FALSE(cg::config::check_files(c).has_value());
+  fs::remove_all(dir);
+}
+
+}  // namespace

@@ -121,6 +121,13 @@ TEST(Frame, ResultAndErrorArity) {
   expect_bad(R"([4,"e-1","GenericError","x",{},1])", "e-1", RpcError::RpcFrameworkError);  // 6 elements
   expect_bad(R"([4,"e-1",1,"x",{}])", "e-1", RpcError::RpcFrameworkError);                 // code not a string
   expect_bad(R"([4,"e-1","GenericError",null,{}])", "e-1", RpcError::RpcFrameworkError);   // description
+  // A broken reply is never answered with a CALLERROR (OCPP-J): it fails the CALL it answers.
+  for (const char* text : {R"([3,"r-1"])", R"([4,"e-1","GenericError","x"])"}) {
+    auto f = parse_frame(text);
+    ASSERT_TRUE(std::holds_alternative<BadFrame>(f)) << text;
+    EXPECT_FALSE(std::get<BadFrame>(f).answer) << text;
+  }
+  EXPECT_TRUE(std::get<BadFrame>(parse_frame(R"([2,"c-1","Reset"])")).answer);
 }
 
 TEST(Frame, ValidCall) {

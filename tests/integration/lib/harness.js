@@ -276,7 +276,7 @@ class Ctx {
     return [
       'run',
       '--state-dir', this.stateDir,
-      '--csms-url', this.csms.url,
+      '--csms-url', this.csmsUrl ?? this.csms.url,
       '--identity', this.identity,
       '--security-profile', '2',
       '--ca-file', this.caFile,
@@ -289,8 +289,11 @@ class Ctx {
     ];
   }
 
-  async startStation({ caPki = 'main' } = {}) {
+  // csmsUrl: connect there instead of this.csms.url (e.g. a rogue TLS server);
+  // it sticks for later starts until another csmsUrl is given (null: this.csms.url again).
+  async startStation({ caPki = 'main', csmsUrl } = {}) {
     assert.ok(!this.child, 'station already running');
+    if (csmsUrl !== undefined) this.csmsUrl = csmsUrl;
     this.caFile = (await pki(caPki)).rootCa;
     const fd = fs.openSync(this.logFile, 'a');
     fs.writeSync(fd, `==== ${new Date().toISOString()} harness: starting station\n`);
@@ -386,6 +389,32 @@ class Ctx {
     }
   }
 
+  // ---- security audit log (chargeguard audit export / verify)
+
+  // Parsed records of `audit export`: [{seq, time, type, critical, outcome, source,
+  // details, prev, hash, mac, line}]; raw is the whole export (stdout).
+  async auditExport() {
+    const r = await run(CG_BIN, ['audit', 'export', '--state-dir', this.stateDir]);
+    const records = [];
+    for (const line of r.stdout.split('\n')) {
+      if (!line) continue;
+      const [body, hash, mac] = line.split('\t');
+      records.push({ ...JSON.parse(body), hash, mac, line });
+    }
+    return { code: r.code, stderr: r.stderr, raw: r.stdout, records };
+  }
+
+  // `audit verify` -> {code, stdout, stderr} (code 0 = chain OK).
+  auditVerify() {
+    return run(CG_BIN, ['audit', 'verify', '--state-dir', this.stateDir]);
+  }
+
+  async assertAuditOk(what = 'audit verify') {
+    const r = await this.auditVerify();
+    assert.equal(r.code, 0, `${what}: ${r.stderr}${r.stdout}`);
+    return r;
+  }
+
   stationLog() {
     try {
       return fs.readFileSync(this.logFile, 'utf8');
@@ -476,6 +505,18 @@ class Ctx {
   }
 }
 
+// A TCP port that was free a moment ago (127.0.0.1).
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = require('node:net').createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 // Declares one integration test: itest(name, [opts], async (ctx, t) => {...}).
 // opts: { timeout (ms, default 30000), csms: {startCsms options}, deviceModel: {...} }
 function itest(name, opts, fn) {
@@ -518,4 +559,5 @@ module.exports = {
   sampled,
   assertTimestamp,
   RFC3339,
+  freePort,
 };
