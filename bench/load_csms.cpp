@@ -13,9 +13,15 @@
 //     GetVariables with a fixed precomputed CALLRESULT,
 //   * and spawn baselines: /bin/true, `chargeguard --version` (exec + static init),
 //     `openssl s_client` (spawn -> TLS handshake at this server), the echo peer.
+// The load rounds run once per CPU placement (--placements): "same" pins this client
+// and every thread of the peer to one CPU, "split" puts them on two CPUs, "free" lets
+// the scheduler decide. On the 2-vCPU VM this matters more than anything the station
+// does: a cross-CPU wake-up costs tens of µs (docs/benchmarks.md).
 // Results go to stdout as "key value" lines (bench/run.sh aggregates several runs);
 // progress and errors to stderr. A watchdog (SIGALRM) kills every child and exits 3
-// when a phase stalls; children also get PR_SET_PDEATHSIG so they never outlive us.
+// when a phase stalls. Each child runs in its own process group (signals go to the
+// group, so wrappers such as strace or valgrind stop with it) and has
+// PR_SET_PDEATHSIG=SIGKILL, so nothing outlives this process.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -23,6 +29,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -100,7 +107,7 @@ void forget_child(pid_t p) {
 void kill_children() {
   for (auto& c : g_children)
     if (c > 0) {
-      ::kill(c, SIGKILL);
+      ::kill(-c, SIGKILL);
       ::waitpid(c, nullptr, 0);
       c = 0;
     }
@@ -113,12 +120,16 @@ extern "C" void on_alarm(int) {
   [[maybe_unused]] auto r2 = ::write(2, ph, std::strlen(ph));
   [[maybe_unused]] auto r3 = ::write(2, "\n", 1);
   for (auto& c : g_children)
-    if (c > 0) ::kill(c, SIGKILL);
+    if (c > 0) ::kill(-c, SIGKILL);
+  for (auto& c : g_children)
+    if (c > 0) ::waitpid(c, nullptr, 0);  // reap: no zombies left behind
   ::_exit(3);
 }
 extern "C" void on_term(int) {
   for (auto& c : g_children)
-    if (c > 0) ::kill(c, SIGKILL);
+    if (c > 0) ::kill(-c, SIGKILL);
+  for (auto& c : g_children)
+    if (c > 0) ::waitpid(c, nullptr, 0);
   ::_exit(4);
 }
 
@@ -243,6 +254,26 @@ double self_cpu_s() {
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
+// ---------------------------------------------------------------- CPU placement
+
+cpu_set_t g_all_cpus;  // the affinity we started with (restored between phases)
+
+void set_affinity(pid_t tid, const cpu_set_t& set) {
+  if (::sched_setaffinity(tid, sizeof set, &set) != 0) die("sched_setaffinity failed");
+}
+cpu_set_t one_cpu(int cpu) {
+  cpu_set_t s;
+  CPU_ZERO(&s);
+  CPU_SET(cpu, &s);
+  return s;
+}
+// Affinity is per thread: apply it to every thread of the process.
+void set_process_affinity(pid_t pid, const cpu_set_t& set) {
+  std::error_code ec;
+  for (const auto& t : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec))
+    ::sched_setaffinity(static_cast<pid_t>(std::stol(t.path().filename().string())), sizeof set, &set);
+}
+
 // ---------------------------------------------------------------- processes
 
 pid_t spawn(const std::vector<std::string>& argv, const fs::path& log_file) {
@@ -255,6 +286,9 @@ pid_t spawn(const std::vector<std::string>& argv, const fs::path& log_file) {
   if (pid == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
+    // Own process group: signals go to the group, so a wrapper (strace, valgrind,
+    // taskset, a shell script) and the station behind it stop together.
+    ::setpgid(0, 0);
     const int in = ::open("/dev/null", O_RDONLY);
     const int out = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     if (in >= 0) ::dup2(in, 0);
@@ -267,24 +301,26 @@ pid_t spawn(const std::vector<std::string>& argv, const fs::path& log_file) {
     ::execvp(av[0], av.data());
     ::_exit(127);
   }
+  ::setpgid(pid, pid);  // also here: no race with the first kill
   add_child(pid);
   return pid;
 }
 
-// SIGTERM, then SIGKILL after grace_ms. Returns the wait status.
+// SIGTERM to the child's process group, SIGKILL after grace_ms; the group is
+// killed in the end in any case (leftovers of a wrapper). Returns the wait status.
 int stop_child(pid_t pid, int grace_ms = 3000) {
   int st = 0;
-  ::kill(pid, SIGTERM);
+  ::kill(-pid, SIGTERM);
+  bool exited = false;
   for (int waited = 0; waited < grace_ms; waited += 2) {
-    const pid_t r = ::waitpid(pid, &st, WNOHANG);
-    if (r == pid) {
-      forget_child(pid);
-      return st;
+    if (::waitpid(pid, &st, WNOHANG) == pid) {
+      exited = true;
+      break;
     }
     ::usleep(2000);
   }
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, &st, 0);
+  ::kill(-pid, SIGKILL);
+  if (!exited) ::waitpid(pid, &st, 0);
   forget_child(pid);
   return st;
 }
@@ -339,9 +375,13 @@ struct Options {
   fs::path password_file;
   std::string identity = "CS001";
   int evse_count = 2;
-  int requests = 20000;
+  int requests = 10000;
   int warmup = 1000;
-  std::vector<int> inflight{1};
+  std::vector<int> inflight{1, 4};
+  // Where the load client and the peer run during the load rounds: "same" (both on
+  // client_cpu), "split" (client on client_cpu, peer on peer_cpu), "free" (unpinned).
+  std::vector<std::string> placements{"same", "split"};
+  int client_cpu = 0, peer_cpu = 1;
   int spawn_reps = 15;
   int idle_ms = 2000;
   std::string log_level = "warn";
@@ -369,10 +409,22 @@ class Csms {
 
   unsigned short port() const { return port_; }
 
-  // Waits (poll) up to timeout_ms for a TCP connection; nullopt on timeout.
-  std::optional<tcp::socket> accept_tcp(int timeout_ms) {
+  // Waits (poll) up to timeout_ms for a TCP connection; nullopt on timeout or
+  // when `child` (if given) exited meanwhile.
+  std::optional<tcp::socket> accept_tcp(int timeout_ms, pid_t child = 0) {
     pollfd p{acceptor_.native_handle(), POLLIN, 0};
-    const int r = ::poll(&p, 1, timeout_ms);
+    int r = 0;
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+      r = ::poll(&p, 1, std::min(50, timeout_ms - waited));
+      if (r != 0) break;
+      if (child > 0) {
+        int st = 0;
+        if (::waitpid(child, &st, WNOHANG) == child) {
+          forget_child(child);
+          return std::nullopt;
+        }
+      }
+    }
     if (r <= 0) return std::nullopt;
     tcp::socket s(io_);
     acceptor_.accept(s);
@@ -413,8 +465,8 @@ class Csms {
   }
 
   // Full session setup; returns the stream and the timings of each step.
-  std::unique_ptr<Ws> accept_session(int timeout_ms, Timings& t) {
-    auto s = accept_tcp(timeout_ms);
+  std::unique_ptr<Ws> accept_session(int timeout_ms, Timings& t, pid_t child) {
+    auto s = accept_tcp(timeout_ms, child);
     if (!s) return nullptr;
     t.tcp = Clock::now();
     auto ws = tls_handshake(std::move(*s));
@@ -643,8 +695,8 @@ void spawn_boot_once(Csms& csms, const Options& o, const PeerKind& peer, SpawnSa
   const auto t0 = Clock::now();
   const pid_t pid = spawn(argv, log);
   Csms::Timings t;
-  auto ws = csms.accept_session(10000, t);
-  if (!ws) die(peer.name + " did not connect within 10 s (see " + log.string() + ")");
+  auto ws = csms.accept_session(10000, t, pid);
+  if (!ws) die(peer.name + " exited or did not connect within 10 s (see " + log.string() + ")");
   const auto tb = csms.wait_boot(*ws);
   out.total.push_back(ms_between(t0, tb));
   out.connect.push_back(ms_between(t0, t.tcp));
@@ -672,11 +724,11 @@ double sclient_once(Csms& csms, const Options& o) {
                                       "-verify_return_error", "-brief"};
   const auto t0 = Clock::now();
   const pid_t pid = spawn(argv, o.work / "s_client.log");
-  auto s = csms.accept_tcp(10000);
-  if (!s) die("openssl s_client did not connect");
+  auto s = csms.accept_tcp(10000, pid);
+  if (!s) die("openssl s_client did not connect (see " + (o.work / "s_client.log").string() + ")");
   auto ws = csms.tls_handshake(std::move(*s));
   const auto t1 = Clock::now();
-  ::kill(pid, SIGKILL);
+  ::kill(-pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
   forget_child(pid);
   return ms_between(t0, t1);
@@ -737,8 +789,13 @@ void run_load(Csms& csms, const Options& o, const PeerKind& peer) {
   csms.reset_counts();
   const pid_t pid = spawn(argv, log);
   Csms::Timings t;
-  auto ws = csms.accept_session(10000, t);
-  if (!ws) die(peer.name + " did not connect (see " + log.string() + ")");
+  auto ws = csms.accept_session(10000, t, pid);
+  if (!ws) die(peer.name + " exited or did not connect within 10 s (see " + log.string() + ")");
+  {
+    SSL* tls = ws->next_layer().native_handle();
+    std::cerr << "cg_load_csms: " << peer.name << " connected with " << SSL_get_version(tls) << ", "
+              << SSL_get_cipher_name(tls) << "\n";
+  }
   csms.wait_boot(*ws);
   phase("load: StatusNotifications", 20);
   csms.settle(*ws, o.evse_count);
@@ -752,14 +809,26 @@ void run_load(Csms& csms, const Options& o, const PeerKind& peer) {
   emit("mem." + k + ".pss_kb", static_cast<double>(mem["smaps.Pss"]));
   emit("mem." + k + ".threads", static_cast<double>(mem["Threads"]));
 
-  phase("load: warm-up", 60);
-  csms.load(*ws, "w", o.warmup, 1, true);
+  int round = 0;
+  for (const auto& place : o.placements) {
+    if (place == "same") {
+      set_affinity(0, one_cpu(o.client_cpu));
+      set_process_affinity(pid, one_cpu(o.client_cpu));
+    } else if (place == "split") {
+      set_affinity(0, one_cpu(o.client_cpu));
+      set_process_affinity(pid, one_cpu(o.peer_cpu));
+    } else {
+      set_affinity(0, g_all_cpus);
+      set_process_affinity(pid, g_all_cpus);
+    }
+    phase("load: warm-up", 60);
+    csms.load(*ws, "w" + std::to_string(round++), o.warmup, 1, true);
   for (int window : o.inflight) {
-    const std::string kw = "load." + k + ".w" + std::to_string(window);
+    const std::string kw = "load." + k + "." + place + ".w" + std::to_string(window);
     phase("load: measured run", 120);
     const auto c0 = proc_cpu(pid);
     const double s0 = self_cpu_s();
-    auto r = csms.load(*ws, "m" + std::to_string(window), o.requests, window, true);
+    auto r = csms.load(*ws, "m" + std::to_string(round++), o.requests, window, true);
     const auto c1 = proc_cpu(pid);
     const double s1 = self_cpu_s();
     const auto s = summarize(r.lat_us);
@@ -774,6 +843,8 @@ void run_load(Csms& csms, const Options& o, const PeerKind& peer) {
     emit(kw + ".errors", r.errors);
     emit(kw + ".peer_calls", r.station_calls);
   }
+  }
+  set_affinity(0, g_all_cpus);
   mem = proc_status(pid);
   emit("mem." + k + ".rss_after_load_kb", static_cast<double>(mem["VmRSS"]));
   emit("mem." + k + ".rss_anon_after_load_kb", static_cast<double>(mem["RssAnon"]));
@@ -873,8 +944,9 @@ int echo_peer(int argc, char** argv) {
 
 void usage() {
   std::cerr << "usage: cg_load_csms --station BIN --pki DIR --work DIR --password-file FILE\n"
-               "         [--identity CS001] [--evse-count 2] [--requests 20000] [--warmup 1000]\n"
-               "         [--inflight 1[,W...]] [--spawn-reps 15] [--idle-ms 2000] [--log-level warn]\n"
+               "         [--identity CS001] [--evse-count 2] [--requests 10000] [--warmup 1000]\n"
+               "         [--inflight 1,4] [--placements same,split[,free]] [--client-cpu 0] [--peer-cpu 1]\n"
+               "         [--spawn-reps 15] [--idle-ms 2000] [--log-level warn]\n"
                "         [--no-spawn] [--no-load] [--no-baseline]\n"
                "Prints \"key value\" lines on stdout (see bench/run.sh).\n";
 }
@@ -905,7 +977,20 @@ int main(int argc, char** argv) {
     else if (a == "--spawn-reps") o.spawn_reps = std::stoi(next());
     else if (a == "--idle-ms") o.idle_ms = std::stoi(next());
     else if (a == "--log-level") o.log_level = next();
-    else if (a == "--no-spawn") o.do_spawn = false;
+    else if (a == "--client-cpu") o.client_cpu = std::stoi(next());
+    else if (a == "--peer-cpu") o.peer_cpu = std::stoi(next());
+    else if (a == "--placements") {
+      o.placements.clear();
+      std::stringstream ss(next());
+      std::string w;
+      while (std::getline(ss, w, ',')) {
+        if (w != "same" && w != "split" && w != "free") {
+          usage();
+          return 2;
+        }
+        o.placements.push_back(w);
+      }
+    } else if (a == "--no-spawn") o.do_spawn = false;
     else if (a == "--no-load") o.do_load = false;
     else if (a == "--no-baseline") o.do_baseline = false;
     else if (a == "--inflight") {
@@ -923,6 +1008,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   o.station = fs::absolute(o.station).string();
+  if (::sched_getaffinity(0, sizeof g_all_cpus, &g_all_cpus) != 0) CPU_ZERO(&g_all_cpus);
+  if (!CPU_ISSET(o.client_cpu, &g_all_cpus) || !CPU_ISSET(o.peer_cpu, &g_all_cpus)) {
+    std::cerr << "cg_load_csms: CPU " << o.client_cpu << " or " << o.peer_cpu << " is not available; "
+              << "dropping the pinned placements\n";
+    o.placements = {"free"};
+  }
   ::signal(SIGPIPE, SIG_IGN);
   ::signal(SIGALRM, on_alarm);
   ::signal(SIGTERM, on_term);

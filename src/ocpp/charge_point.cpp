@@ -222,7 +222,11 @@ void ChargePoint::call(std::string action, json::object payload, Callback cb) {
 }
 
 void ChargePoint::pump() {
-  if (!online() || inflight_ || in_handler_) return;
+  if (in_handler_) {
+    pump_deferred_ = true;  // after our answer is queued
+    return;
+  }
+  if (!online() || inflight_) return;
   if (!queue_.empty()) {
     auto p = std::move(queue_.front());
     queue_.pop_front();
@@ -433,7 +437,11 @@ void ChargePoint::handle_call(std::string id, std::string action, json::object p
     conn_.send(make_result(id, *rep.payload));
     if (rep.after) boost::asio::post(d_.io, rep.after);
   }
-  pump();
+  // Only when the handler queued something: an idle pump reads the outbox.
+  if (pump_deferred_) {
+    pump_deferred_ = false;
+    pump();
+  }
 }
 
 void ChargePoint::tick() {

@@ -48,6 +48,9 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
 
   // station::Uplink
   bool online() const override { return connected_ && boot_status_ == "Accepted"; }
+  bool boot_refused() const override {
+    return connected_ && (boot_status_ == "Pending" || boot_status_ == "Rejected");
+  }
   void outbox_changed() override { pump(); }
   void send_status(int evse, int connector, std::string_view status) override;
   void send_meter_values(int evse, boost::json::array meter_value) override;
@@ -151,7 +154,8 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
   std::set<std::string> seen_ids_;  // CALL ids seen in this session (COM-5)
   std::deque<std::string> seen_order_;
   std::optional<std::string> pending_reset_;
-  bool in_handler_ = false;  // a CSMS request is being handled: our answer goes first  // OnIdle reset waiting for idle
+  bool in_handler_ = false;  // a CSMS request is being handled: our answer goes first
+  bool pump_deferred_ = false;  // OnIdle reset waiting for idle
   std::uint64_t id_counter_ = 0;
   std::string id_prefix_;
   std::mt19937 rng_;

@@ -117,6 +117,11 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
       tcp_stream.expires_after(s_.connect_timeout);
       tcp_stream.async_connect(r, [self](beast::error_code ec, const tcp::endpoint&) {
         if (ec) return self->fail("connect: " + ec.message(), 0);
+        // OCPP is request/response: small frames must not wait for Nagle.
+        self->with_ws([](auto& stream) {
+          beast::error_code nec;
+          beast::get_lowest_layer(stream).socket().set_option(tcp::no_delay(true), nec);
+        });
         self->on_connected();
       });
     });

@@ -134,11 +134,11 @@ DeviceModel::DeviceModel(storage::Db& db, const config::Config& cfg) : db_(db) {
   add(unit(limits(inst(var("OCPPCommCtrlr", "MessageTimeout", M::ReadOnly, T::Integer, "30"), "Default"), 1, 600), "s"));
   add(limits(inst(var("OCPPCommCtrlr", "MessageAttempts", M::ReadWrite, T::Integer, "3"), "TransactionEvent"), 0, 100));
   add(unit(limits(inst(var("OCPPCommCtrlr", "MessageAttemptInterval", M::ReadWrite, T::Integer, "10"), "TransactionEvent"), 0, 3600), "s"));
-  add(var("OCPPCommCtrlr", "NetworkConfigurationPriority", M::ReadWrite, T::SequenceList, "0"));
+  add(var("OCPPCommCtrlr", "NetworkConfigurationPriority", M::ReadOnly, T::SequenceList, "0"));
   add(limits(var("OCPPCommCtrlr", "NetworkProfileConnectionAttempts", M::ReadWrite, T::Integer, "3"), 1, 100));
-  add(unit(limits(var("OCPPCommCtrlr", "OfflineThreshold", M::ReadWrite, T::Integer, "60"), 0, 86400), "s"));
-  add(limits(var("OCPPCommCtrlr", "ResetRetries", M::ReadWrite, T::Integer, "2"), 0, 10));
-  add(var("OCPPCommCtrlr", "UnlockOnEVSideDisconnect", M::ReadWrite, T::Boolean, "true"));
+  add(unit(limits(var("OCPPCommCtrlr", "OfflineThreshold", M::ReadOnly, T::Integer, "60"), 0, 86400), "s"));
+  add(limits(var("OCPPCommCtrlr", "ResetRetries", M::ReadOnly, T::Integer, "2"), 0, 10));
+  add(var("OCPPCommCtrlr", "UnlockOnEVSideDisconnect", M::ReadOnly, T::Boolean, "true"));
   add(unit(limits(var("OCPPCommCtrlr", "WebSocketPingInterval", M::ReadWrite, T::Integer, "30"), 0, 3600), "s"));
   add(unit(limits(var("OCPPCommCtrlr", "RetryBackOffWaitMinimum", M::ReadWrite, T::Integer, "3"), 1, 3600), "s"));
   add(unit(limits(var("OCPPCommCtrlr", "RetryBackOffRandomRange", M::ReadWrite, T::Integer, "10"), 0, 3600), "s"));
@@ -155,7 +155,7 @@ DeviceModel::DeviceModel(storage::Db& db, const config::Config& cfg) : db_(db) {
   add(options(var("TxCtrlr", "TxStartPoint", M::ReadOnly, T::MemberList, "PowerPathClosed"), "PowerPathClosed"));
   add(options(var("TxCtrlr", "TxStopPoint", M::ReadOnly, T::MemberList, "EVConnected,Authorized"),
               "EVConnected,Authorized"));
-  add(limits(var("TxCtrlr", "MaxEnergyOnInvalidId", M::ReadWrite, T::Integer, "0"), 0, 1000000));
+  add(limits(var("TxCtrlr", "MaxEnergyOnInvalidId", M::ReadOnly, T::Integer, "0"), 0, 1000000));
 
   // --- DeviceDataCtrlr
   add(inst(var("DeviceDataCtrlr", "ItemsPerMessage", M::ReadOnly, T::Integer, "32"), "GetReport"));
@@ -173,7 +173,7 @@ DeviceModel::DeviceModel(storage::Db& db, const config::Config& cfg) : db_(db) {
     v.persistent = false;
     v.dynamic = [] { return clock::format_rfc3339(clock::now_utc()); };
   }));
-  add(options(var("ClockCtrlr", "TimeSource", M::ReadWrite, T::SequenceList, "Heartbeat"), "Heartbeat"));
+  add(options(var("ClockCtrlr", "TimeSource", M::ReadOnly, T::SequenceList, "Heartbeat"), "Heartbeat"));
   add(unit(limits(var("ClockCtrlr", "TimeAdjustmentReportingThreshold", M::ReadWrite, T::Integer, "20"), 0, 86400), "s"));
 
   // --- SecurityCtrlr (certificate management and password rotation: next issues)
@@ -189,8 +189,8 @@ DeviceModel::DeviceModel(storage::Db& db, const config::Config& cfg) : db_(db) {
   }));
   add(var("SecurityCtrlr", "AdditionalRootCertificateCheck", M::ReadOnly, T::Boolean, "false"));
   add(var("SecurityCtrlr", "MaxCertificateChainSize", M::ReadOnly, T::Integer, "10000"));
-  add(unit(limits(var("SecurityCtrlr", "CertSigningWaitMinimum", M::ReadWrite, T::Integer, "60"), 1, 86400), "s"));
-  add(limits(var("SecurityCtrlr", "CertSigningRepeatTimes", M::ReadWrite, T::Integer, "3"), 0, 100));
+  add(unit(limits(var("SecurityCtrlr", "CertSigningWaitMinimum", M::ReadOnly, T::Integer, "60"), 1, 86400), "s"));
+  add(limits(var("SecurityCtrlr", "CertSigningRepeatTimes", M::ReadOnly, T::Integer, "3"), 0, 100));
   add(var("SecurityCtrlr", "AllowSecurityProfileDowngrade", M::ReadOnly, T::Boolean, "false"));
 
   // --- SampledDataCtrlr
@@ -200,15 +200,15 @@ DeviceModel::DeviceModel(storage::Db& db, const config::Config& cfg) : db_(db) {
                   "Energy.Active.Import.Register,Power.Active.Import,Current.Import"), kMeasurands));
   add(unit(limits(var("SampledDataCtrlr", "TxUpdatedInterval", M::ReadWrite, T::Integer, "60"), 0, 86400), "s"));
   add(options(var("SampledDataCtrlr", "TxEndedMeasurands", M::ReadWrite, T::MemberList, "Energy.Active.Import.Register"), kMeasurands));
-  add(unit(limits(var("SampledDataCtrlr", "TxEndedInterval", M::ReadWrite, T::Integer, "0"), 0, 86400), "s"));
+  add(unit(limits(var("SampledDataCtrlr", "TxEndedInterval", M::ReadOnly, T::Integer, "0"), 0, 86400), "s"));
 
   // --- AlignedDataCtrlr
   add(var("AlignedDataCtrlr", "Enabled", M::ReadWrite, T::Boolean, "true"));
   add(options(var("AlignedDataCtrlr", "Measurands", M::ReadWrite, T::MemberList, "Energy.Active.Import.Register"), kMeasurands));
   add(unit(limits(var("AlignedDataCtrlr", "Interval", M::ReadWrite, T::Integer, "0"), 0, 86400), "s"));
   add(var("AlignedDataCtrlr", "SendDuringIdle", M::ReadWrite, T::Boolean, "false"));
-  add(options(var("AlignedDataCtrlr", "TxEndedMeasurands", M::ReadWrite, T::MemberList, "Energy.Active.Import.Register"), kMeasurands));
-  add(unit(limits(var("AlignedDataCtrlr", "TxEndedInterval", M::ReadWrite, T::Integer, "0"), 0, 86400), "s"));
+  add(options(var("AlignedDataCtrlr", "TxEndedMeasurands", M::ReadOnly, T::MemberList, "Energy.Active.Import.Register"), kMeasurands));
+  add(unit(limits(var("AlignedDataCtrlr", "TxEndedInterval", M::ReadOnly, T::Integer, "0"), 0, 86400), "s"));
 
   // --- AuthCtrlr / AuthCacheCtrlr / LocalAuthListCtrlr
   add(var("AuthCtrlr", "Enabled", M::ReadWrite, T::Boolean, "true"));
@@ -259,9 +259,13 @@ DeviceModel::DeviceModel(storage::Db& db, const config::Config& cfg) : db_(db) {
 
   // Static configuration seeds ([device_model] in the TOML file) — applied as
   // defaults; values the CSMS set later (stored in SQLite) win.
+  // Read-only variables describe what this build does and are not seeded
+  // (a seeded SecurityProfile or ItemsPerMessage would make reports lie).
   for (const auto& [k, v] : cfg.device_model) {
     Variable* var_ptr = find_mut(k);
     if (!var_ptr) throw std::runtime_error("device_model." + k + ": unknown variable");
+    if (var_ptr->mutability == Mutability::ReadOnly)
+      throw std::runtime_error("device_model." + k + ": read-only; only writable variables can be seeded");
     // A write-only value (BasicAuthPassword) seeded here would be silently ignored.
     if (var_ptr->mutability == Mutability::WriteOnly)
       throw std::runtime_error("device_model." + k + ": write-only; it cannot be set in the configuration");

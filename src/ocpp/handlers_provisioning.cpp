@@ -120,7 +120,8 @@ void ChargePoint::send_report(long long request_id, std::string_view base) {
     if (base == "SummaryInventory" && v.name != "AvailabilityState" && v.component != "ChargingStation") continue;
     vars.push_back(&v);
   }
-  const std::size_t per_msg = static_cast<std::size_t>(d_.dm.integer("DeviceDataCtrlr.ItemsPerMessage[GetReport]", 32));
+  const std::size_t per_msg =
+      static_cast<std::size_t>(std::max(1LL, d_.dm.integer("DeviceDataCtrlr.ItemsPerMessage[GetReport]", 32)));
   const std::string generated = clock::format_rfc3339(clock::now_utc(), true);
   std::size_t seq = 0;
   for (std::size_t i = 0; i < vars.size() || (i == 0 && vars.empty()); i += per_msg) {
@@ -163,6 +164,7 @@ ChargePoint::Reply ChargePoint::on_reset(const json::object& req) {
                  {}, {}, {}};
   if (type == "OnIdle" && !d_.station.idle()) {
     pending_reset_ = "RemoteReset";
+    d_.station.refuse_new_sessions(true);  // the reset waits for idle: no new charge in between
     return Reply{json::object{{"status", "Scheduled"}}, {}, {}, {}};
   }
   Reply rep{json::object{{"status", "Accepted"}}, {}, {}, {}};

@@ -238,8 +238,16 @@ class Validator {
         if (const json::string* s = v.if_string()) return string(n, sv(*s));
         return type_mismatch(n, v);
       case tbl::NodeKind::Integer:
-        if (const std::int64_t* i = v.if_int64()) return range(n, static_cast<double>(*i));
-        if (const std::uint64_t* u = v.if_uint64()) return range(n, static_cast<double>(*u));
+        // OCPP 2.0.1 part 2 defines integer as 32-bit signed: larger values
+        // would be truncated by any implementation, so they are refused here.
+        if (const std::int64_t* i = v.if_int64()) {
+          if (*i < INT32_MIN || *i > INT32_MAX) return fail(RpcError::PropertyConstraintViolation, "integer outside the 32-bit range");
+          return range(n, static_cast<double>(*i));
+        }
+        if (const std::uint64_t* u = v.if_uint64()) {  // Boost.JSON keeps unsigned C++ values as uint64
+          if (*u > static_cast<std::uint64_t>(INT32_MAX)) return fail(RpcError::PropertyConstraintViolation, "integer outside the 32-bit range");
+          return range(n, static_cast<double>(*u));
+        }
         if (v.is_double()) {
           return fail(RpcError::TypeConstraintViolation, "expected integer, got a floating-point number");
         }

@@ -231,29 +231,29 @@ void Station::authorize_token(const IdToken& t, std::function<void(bool)> done) 
     if (cache_on) return auth_.from_cache(t, lifetime);
     return std::nullopt;
   };
+  // Without an answer from the CSMS: a token known locally is decided by its
+  // stored status (a Blocked or Expired token is never accepted, whatever the
+  // offline settings); an unknown one only with OfflineTxForUnknownIdEnabled.
+  auto decide_offline = [this, local](std::function<void(bool)> cb) {
+    const auto known = local();
+    if (known && !accepted(known)) return cb(false);
+    if (known) return cb(dm_.boolean("AuthCtrlr.LocalAuthorizeOffline"));
+    cb(dm_.boolean("AuthCtrlr.OfflineTxForUnknownIdEnabled"));
+  };
   const bool online = uplink_ && uplink_->online();
   if (online) {
     if (dm_.boolean("AuthCtrlr.LocalPreAuthorize")) {
       if (auto i = local(); accepted(i)) return done(true);
     }
     if (dm_.boolean("AuthCtrlr.DisableRemoteAuthorization")) return done(accepted(local()));
-    uplink_->authorize(t, [this, t, done, cache_on](std::optional<json::object> info) {
-      if (!info) {  // no answer: decide as offline
-        auto l = dm_.boolean("AuthCtrlr.LocalAuthorizeOffline") ? auth_.from_list(t) : std::nullopt;
-        if (!l && dm_.boolean("AuthCtrlr.LocalAuthorizeOffline") && cache_on)
-          l = auth_.from_cache(t, dm_.integer("AuthCacheCtrlr.LifeTime", 86400));
-        return done(accepted(l) || (!l && dm_.boolean("AuthCtrlr.OfflineTxForUnknownIdEnabled")));
-      }
+    uplink_->authorize(t, [this, t, done, cache_on, decide_offline](std::optional<json::object> info) {
+      if (!info) return decide_offline(done);  // no answer: decide as offline
       if (cache_on) auth_.cache_put(t, *info);
       done(accepted(info));
     });
     return;
   }
-  if (dm_.boolean("AuthCtrlr.LocalAuthorizeOffline")) {
-    auto i = local();
-    if (i) return done(accepted(i));
-  }
-  done(dm_.boolean("AuthCtrlr.OfflineTxForUnknownIdEnabled"));
+  decide_offline(done);
 }
 
 void Station::present_token(int evse_id, const IdToken& t) {
@@ -271,8 +271,8 @@ void Station::present_token(int evse_id, const IdToken& t) {
     }
     return;
   }
-  if (!e->operative || !station_operative_ || e->cp == CpState::F || e->authorizing) {
-    log::info("station", "EVSE ", e->id, ": token ignored (unavailable or busy)");
+  if (!e->operative || !station_operative_ || e->cp == CpState::F || e->authorizing || !sessions_allowed()) {
+    log::info("station", "EVSE ", e->id, ": token ignored (unavailable, busy, or not accepted by the CSMS)");
     return;
   }
   e->authorizing = true;
@@ -288,6 +288,13 @@ void Station::present_token(int evse_id, const IdToken& t) {
   });
 }
 
+bool Station::sessions_allowed() const {
+  // TxBeforeAcceptedEnabled = false: no transaction while the CSMS answered
+  // the BootNotification Pending or Rejected (offline is a different case).
+  if (uplink_ && uplink_->boot_refused()) return false;
+  return !no_new_sessions_;
+}
+
 void Station::drop_authorization(EvseState& e) {
   e.authorized.reset();
   e.authorized_remote_id.reset();
@@ -295,7 +302,7 @@ void Station::drop_authorization(EvseState& e) {
 
 void Station::try_start(EvseState& e, const std::string& trigger) {
   if (e.tx || !e.authorized || e.cp == CpState::A || e.cp == CpState::F) return;
-  if (!e.operative || !station_operative_) return drop_authorization(e);
+  if (!e.operative || !station_operative_ || !sessions_allowed()) return drop_authorization(e);
   start_transaction(e, trigger);
   update_status(e);
 }
@@ -315,6 +322,7 @@ Station::StartResult Station::request_start(const IdToken& t, long long remote_s
     if (!e) return {false, {}, "NoFreeEvse"};
   }
   if (e->tx) return {false, e->tx->id, "TxInProgress"};
+  if (!sessions_allowed()) return {false, {}, "NotAccepted"};
   if (!e->operative || !station_operative_ || e->cp == CpState::F) return {false, {}, "Unavailable"};
   const int id = e->id;
   auto grant = [this, id, t, remote_start_id](bool ok) {
@@ -432,7 +440,11 @@ void Station::transaction_event(EvseState& e, std::string_view type, const std::
                  {"seqNo", tx.seq_no},
                  {"transactionInfo", std::move(info)}};
   if (!(uplink_ && uplink_->online())) p["offline"] = true;
-  if (tx.token && (type == "Started" || type == "Ended")) p["idToken"] = tx.token->to_json();
+  // The idToken goes with the event that starts the authorization, and with
+  // Ended only when the driver's badge ended it (E06: not for remote stops,
+  // unplugging, power loss…, which would make the CSMS authorize it again).
+  if (tx.token && (type == "Started" || (type == "Ended" && stopped_reason == "Local")))
+    p["idToken"] = tx.token->to_json();
   if (type == "Started") p["evse"] = json::object{{"id", e.id}, {"connectorId", 1}};
   if (meter && !meter->empty()) p["meterValue"] = std::move(*meter);
   // The event and the next seqNo are stored in one SQLite transaction: after

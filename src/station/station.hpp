@@ -25,6 +25,7 @@ class Uplink {
  public:
   virtual ~Uplink() = default;
   virtual bool online() const = 0;  // connected and BootNotification accepted
+  virtual bool boot_refused() const = 0;  // connected, but the CSMS answered Pending/Rejected
   virtual void outbox_changed() = 0;
   virtual void send_status(int evse, int connector, std::string_view status) = 0;
   virtual void send_meter_values(int evse, boost::json::array meter_value) = 0;
@@ -84,6 +85,7 @@ class Station {
   void end_all_transactions(const std::string& stopped_reason, const std::string& trigger);
   void on_transaction_event_result(const std::string& tx_id, const boost::json::object& response);
   void on_online();  // BootNotification accepted (again): report every connector's status
+  void refuse_new_sessions(bool refuse) { no_new_sessions_ = refuse; }
 
   // Queries
   bool idle() const;
@@ -101,6 +103,7 @@ class Station {
   bool accepted(const std::optional<boost::json::object>& info) const;
   void try_start(EvseState& e, const std::string& trigger);
   void drop_authorization(EvseState& e);
+  bool sessions_allowed() const;
   void start_transaction(EvseState& e, const std::string& trigger);
   void end_transaction(EvseState& e, const std::string& stopped_reason, const std::string& trigger);
   void transaction_event(EvseState& e, std::string_view type, const std::string& trigger,
@@ -119,6 +122,7 @@ class Station {
   std::vector<EvseState> evses_;
   bool station_operative_ = true;
   bool in_unit_of_work_ = false;  // start_transaction's commit is pending
+  bool no_new_sessions_ = false;  // a reset waits for idle
   std::chrono::steady_clock::time_point last_meter_persist_{};
   std::chrono::system_clock::time_point last_aligned_{};
 };

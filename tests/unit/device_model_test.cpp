@@ -170,22 +170,36 @@ TEST_F(DeviceModelTest, SetMemberListMembership) {
   }
 }
 
-TEST_F(DeviceModelTest, SetSequenceListMembership) {
-  const auto r = ref("ClockCtrlr", "TimeSource");
-  EXPECT_EQ(set(r, "Heartbeat"), SetStatus::Accepted);
-  EXPECT_EQ(set(r, "NTP"), SetStatus::Rejected);
+TEST_F(DeviceModelTest, SettingsThisBuildDoesNotImplementAreReadOnly) {
+  // Accepting a value that changes nothing would mislead the CSMS.
+  for (const auto& r : {ref("ClockCtrlr", "TimeSource"), ref("OCPPCommCtrlr", "NetworkConfigurationPriority"),
+                        ref("OCPPCommCtrlr", "OfflineThreshold"), ref("OCPPCommCtrlr", "ResetRetries"),
+                        ref("OCPPCommCtrlr", "UnlockOnEVSideDisconnect"), ref("TxCtrlr", "MaxEnergyOnInvalidId"),
+                        ref("SecurityCtrlr", "CertSigningWaitMinimum"), ref("SecurityCtrlr", "CertSigningRepeatTimes"),
+                        ref("SampledDataCtrlr", "TxEndedInterval"), ref("AlignedDataCtrlr", "TxEndedInterval"),
+                        ref("AlignedDataCtrlr", "TxEndedMeasurands")}) {
+    const auto current = dm_->get(r, "Actual").value;
+    EXPECT_EQ(set(r, current), SetStatus::Rejected) << r.component << "." << r.name;
+  }
 }
 
-TEST_F(DeviceModelTest, OptionListMembershipThroughSeeds) {
-  // No OptionList is writable over OCPP; the [device_model] seeds go through the
-  // same value check.
+TEST_F(DeviceModelTest, ReadOnlyVariablesCannotBeSeeded) {
+  // A seeded SecurityProfile or ItemsPerMessage would make reports lie (or break them).
   auto cfg = cfg_;
-  cfg.device_model = {{"ChargingStation.AvailabilityState", "Reserved"}};
-  EXPECT_NO_THROW((DeviceModel{*db_, cfg}));
-  for (const char* v : {"Sleeping", "Available,Occupied", "", "available"}) {
-    cfg.device_model = {{"ChargingStation.AvailabilityState", v}};
-    EXPECT_THROW((DeviceModel{*db_, cfg}), std::runtime_error) << '"' << v << '"';
+  for (const char* key : {"ChargingStation.AvailabilityState", "SecurityCtrlr.SecurityProfile",
+                          "DeviceDataCtrlr.ItemsPerMessage[GetReport]"}) {
+    cfg.device_model = {{key, "1"}};
+    try {
+      DeviceModel dm(*db_, cfg);
+      ADD_FAILURE() << key << " was seeded";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("read-only"), std::string::npos) << e.what();
+    }
   }
+  // Seeds go through the same value check as SetVariables.
+  cfg.device_model = {{"SampledDataCtrlr.TxUpdatedMeasurands", "Voltage,Bogus"}};
+  EXPECT_THROW((DeviceModel{*db_, cfg}), std::runtime_error);
 }
 
 TEST_F(DeviceModelTest, SetStringLength) {
@@ -279,10 +293,10 @@ TEST_F(DeviceModelTest, SeedsFromTheConfigurationApply) {
 TEST_F(DeviceModelTest, StoredCsmsValueWinsOverTheSeed) {
   ASSERT_EQ(set(ref("OCPPCommCtrlr", "HeartbeatInterval"), "120"), SetStatus::Accepted);
   auto cfg = cfg_;
-  cfg.device_model = {{"OCPPCommCtrlr.HeartbeatInterval", "60"}, {"OCPPCommCtrlr.OfflineThreshold", "30"}};
+  cfg.device_model = {{"OCPPCommCtrlr.HeartbeatInterval", "60"}, {"SampledDataCtrlr.TxUpdatedInterval", "30"}};
   DeviceModel dm(*db_, cfg);
-  EXPECT_EQ(dm.text("OCPPCommCtrlr.HeartbeatInterval"), "120");  // the CSMS's value
-  EXPECT_EQ(dm.text("OCPPCommCtrlr.OfflineThreshold"), "30");    // the seed
+  EXPECT_EQ(dm.text("OCPPCommCtrlr.HeartbeatInterval"), "120");     // the CSMS's value
+  EXPECT_EQ(dm.text("SampledDataCtrlr.TxUpdatedInterval"), "30");  // the seed
 }
 
 TEST_F(DeviceModelTest, UnknownSeedKeyThrowsNamingIt) {
@@ -348,7 +362,7 @@ TEST_F(DeviceModelTest, OnChangeListenersFire) {
 TEST_F(DeviceModelTest, ListenerSeesThePersistedValue) {
   std::string seen;
   dm_->on_change([&](const cg::ocpp::Variable& v) { seen = stored(v.key()); });
-  ASSERT_EQ(set(ref("OCPPCommCtrlr", "OfflineThreshold"), "77"), SetStatus::Accepted);
+  ASSERT_EQ(set(ref("OCPPCommCtrlr", "HeartbeatInterval"), "77"), SetStatus::Accepted);
   EXPECT_EQ(seen, "77");
 }
 

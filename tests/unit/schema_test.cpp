@@ -223,8 +223,11 @@ TEST(SchemaTest, IntegerRequiresAnIntegralJsonNumber) {
   };
   EXPECT_VALID(boot("300"));
   EXPECT_VALID(boot("-1"));
-  EXPECT_VALID(boot("18446744073709551615"));  // uint64
-  EXPECT_VALID(boot("-9223372036854775808"));  // int64
+  EXPECT_VALID(boot("2147483647"));   // OCPP integers are 32-bit signed
+  EXPECT_VALID(boot("-2147483648"));
+  expect_violation(boot("2147483648"), RpcError::PropertyConstraintViolation, "/interval");
+  expect_violation(boot("18446744073709551615"), RpcError::PropertyConstraintViolation, "/interval");  // uint64
+  expect_violation(boot("-9223372036854775808"), RpcError::PropertyConstraintViolation, "/interval");  // int64
   for (const std::string_view bad : {"300.0", "300.5", "3e2", "1E0"}) {
     const auto v = boot(bad);
     expect_violation(v, RpcError::TypeConstraintViolation, "/interval");
@@ -706,3 +709,22 @@ TEST(RpcErrorTest, RoundTripsAllCodes) {
 
 }  // namespace
 }  // namespace cg::ocpp::schema
+
+TEST(SchemaIntegers, OutsideThe32BitRangeIsAPropertyConstraintViolation) {
+  using cg::ocpp::RpcError;
+  using cg::ocpp::schema::Kind;
+  using cg::ocpp::schema::validate;
+  auto req = [](boost::json::value id) {
+    return boost::json::value{{"idToken", {{"idToken", "T1"}, {"type", "ISO14443"}}}, {"remoteStartId", 1}, {"evseId", id}};
+  };
+  EXPECT_FALSE(validate("RequestStartTransaction", Kind::Request, req(2147483647)).has_value());
+  // A small value held as uint64 (Boost.JSON does that for unsigned C++ types) is fine.
+  EXPECT_FALSE(validate("RequestStartTransaction", Kind::Request, req(std::uint64_t{7})).has_value());
+  for (boost::json::value bad : {boost::json::value(std::int64_t{4294967297}), boost::json::value(std::int64_t{-2147483649}),
+                                 boost::json::value(std::uint64_t{18446744073709551615ull})}) {
+    auto v = validate("RequestStartTransaction", Kind::Request, req(bad));
+    ASSERT_TRUE(v.has_value());
+    EXPECT_EQ(v->code, RpcError::PropertyConstraintViolation);
+    EXPECT_EQ(v->path, "/evseId");
+  }
+}

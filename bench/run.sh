@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# bench/run.sh — build with CG_BUILD_BENCH=ON, run the chargeguard benchmarks several
+# times against the native load CSMS (bench/load_csms.cpp) and print a markdown table
+# of the medians to stdout (progress goes to stderr). See docs/benchmarks.md.
+#
+# Usage (from the repository root):  bench/run.sh
+# Knobs (environment):
+#   CG_BENCH_RUNS=5            complete runs; every figure is the median over the runs
+#   CG_BENCH_REQUESTS=10000    GetVariables per measured load round
+#   CG_BENCH_INFLIGHT=1,4      load rounds: CALLs in flight (1 = strict OCPP request/response)
+#   CG_BENCH_PLACEMENTS=same,split   CPU placement of the load rounds: same = station and
+#                              load client pinned to CPU 0; split = client CPU 0, station CPU 1;
+#                              free = unpinned (see docs/benchmarks.md for why this matters)
+#   CG_BENCH_SPAWN_REPS=15     spawn -> BootNotification samples per run (fresh state dir each)
+#   CG_BENCH_BUILD_DIR=build-bench   CG_BENCH_SKIP_BUILD=1 (reuse an existing build)
+#   CG_BENCH_STATION=PATH      benchmark another chargeguard binary (e.g. a patched build)
+#   CG_BENCH_KEEP=1            keep the scratch directory (logs, raw results)
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${CG_BENCH_BUILD_DIR:-$REPO/build-bench}"
+RUNS="${CG_BENCH_RUNS:-5}"
+REQUESTS="${CG_BENCH_REQUESTS:-10000}"
+PLACEMENTS="${CG_BENCH_PLACEMENTS:-same,split}"
+INFLIGHT="${CG_BENCH_INFLIGHT:-1,4}"
+SPAWN_REPS="${CG_BENCH_SPAWN_REPS:-15}"
+STARTED=$(date +%s)
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/cg-bench.XXXXXX")"
+LOAD_PID=""
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  # Only what this script started: the load CSMS (it kills the stations and echo
+  # peers it spawned; they also carry PR_SET_PDEATHSIG=SIGKILL).
+  if [ -n "$LOAD_PID" ] && kill -0 "$LOAD_PID" 2>/dev/null; then
+    kill -TERM "$LOAD_PID" 2>/dev/null || true
+    sleep 0.2
+    kill -KILL "$LOAD_PID" 2>/dev/null || true
+    wait "$LOAD_PID" 2>/dev/null || true
+  fi
+  if [ "${CG_BENCH_KEEP:-0}" = 1 ]; then say "scratch kept in $TMP"; else rm -rf "$TMP"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- build
+if [ "${CG_BENCH_SKIP_BUILD:-0}" != 1 ]; then
+  say "building (Release, CG_BUILD_BENCH=ON) in $BUILD_DIR"
+  cmake -S "$REPO" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DCG_BUILD_BENCH=ON >&2
+  ninja -C "$BUILD_DIR" -j"$(nproc)" chargeguard cg_load_csms >&2
+fi
+# Keep the whole command under 3 minutes: after a long (cold) build, 3 runs instead of 5.
+if [ -z "${CG_BENCH_RUNS:-}" ] && [ $(( $(date +%s) - STARTED )) -gt 60 ]; then
+  RUNS=3
+  say "the build took over a minute: $RUNS runs instead of 5 (set CG_BENCH_RUNS to insist)"
+fi
+BIN="${CG_BENCH_STATION:-$BUILD_DIR/chargeguard}"
+LOAD="$BUILD_DIR/bench/cg_load_csms"
+[ -x "$BIN" ] && [ -x "$LOAD" ] && [ -x "$BUILD_DIR/chargeguard" ] || { echo "missing $BIN or $LOAD" >&2; exit 1; }
+
+# ---- scratch PKI and password (0600, as the station wants)
+"$BUILD_DIR/chargeguard" pki dev-init --out "$TMP/pki" >/dev/null || { echo "chargeguard pki dev-init failed" >&2; exit 1; }
+(umask 077; printf 'bench-%s\n' "$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')" > "$TMP/password")
+
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
+say "load average before: $LOAD_BEFORE; $RUNS runs x ($SPAWN_REPS spawns, $REQUESTS requests per round, in flight $INFLIGHT, placements $PLACEMENTS)"
+
+# ---- runs
+for r in $(seq 1 "$RUNS"); do
+  say "run $r/$RUNS"
+  "$LOAD" --station "$BIN" --pki "$TMP/pki" --work "$TMP/work-$r" --password-file "$TMP/password" \
+    --evse-count 2 --requests "$REQUESTS" --inflight "$INFLIGHT" --placements "$PLACEMENTS" \
+    --spawn-reps "$SPAWN_REPS" \
+    > "$TMP/run-$r.txt" 2> "$TMP/run-$r.err" &
+  LOAD_PID=$!
+  if ! wait "$LOAD_PID"; then
+    LOAD_PID=""
+    echo "run $r failed:" >&2
+    cat "$TMP/run-$r.err" >&2
+    for f in "$TMP/work-$r"/*.log; do [ -s "$f" ] && { echo "--- $f" >&2; tail -20 "$f" >&2; }; done
+    exit 1
+  fi
+  LOAD_PID=""
+  rm -rf "$TMP/work-$r"
+done
+LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- binary size
+strip -o "$TMP/chargeguard.stripped" "$BIN"
+SIZE_UNSTRIPPED=$(stat -c %s "$BIN")
+SIZE_STRIPPED=$(stat -c %s "$TMP/chargeguard.stripped")
+
+# ---- medians over the runs: one "key value" per line
+cat "$TMP"/run-*.txt | awk '
+  { n[$1]++; v[$1, n[$1]] = $2 + 0 }
+  END {
+    for (k in n) {
+      c = n[k]
+      for (i = 1; i <= c; i++) a[i] = v[k, i]
+      for (i = 2; i <= c; i++) { x = a[i]; j = i - 1; while (j >= 1 && a[j] > x) { a[j + 1] = a[j]; j-- } a[j + 1] = x }
+      med = (c % 2) ? a[(c + 1) / 2] : (a[c / 2] + a[c / 2 + 1]) / 2
+      printf "%s %.6g %.6g %.6g\n", k, med, a[1], a[c]
+    }
+  }' | sort > "$TMP/medians.txt"
+
+declare -A MED MIN MAX
+while read -r k v lo hi; do MED[$k]=$v; MIN[$k]=$lo; MAX[$k]=$hi; done < "$TMP/medians.txt"
+m() { echo "${MED[$1]:-nan}"; }
+f() { awk -v x="$1" -v d="${2:-1}" 'BEGIN { printf "%.*f", d, x }'; }        # fixed decimals
+mb() { awk -v x="$1" 'BEGIN { printf "%.1f MB", x / 1024 }'; }              # kB -> MB
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "–"; else printf "%.2f×", a / b }'; }
+rng() { awk -v lo="${MIN[$1]:-0}" -v hi="${MAX[$1]:-0}" -v s="${2:-1}" -v d="${3:-1}" 'BEGIN { printf "%.*f–%.*f", d, lo / s, d, hi / s }'; }
+verdict() { awk -v x="$1" -v op="$2" -v g="$3" 'BEGIN { ok = (op == "<=") ? (x <= g) : (x >= g); print ok ? "met" : "**missed**" }'; }
+
+RSS=$(m mem.station.rss_kb); ANON=$(m mem.station.rss_anon_kb)
+BOOT=$(m spawn.station.boot_ms.median)
+IFS=',' read -ra WINDOWS <<< "$INFLIGHT"
+IFS=',' read -ra PLACES <<< "$PLACEMENTS"
+
+cat <<EOF
+## chargeguard benchmarks — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load average $LOAD_BEFORE before / $LOAD_AFTER after
+
+Median of $RUNS runs (range over the runs in brackets). Station: \`chargeguard run\`, security profile 2
+(TLS 1.3 + Basic auth), 2 EVSEs, \`--log-level warn\`. Baseline peer: \`cg_load_csms --echo-peer\`, a minimal
+Beast/OpenSSL client over the same TLS + WebSocket stack answering each GetVariables with a precomputed CALLRESULT.
+
+| Measure | Goal | chargeguard | Baseline | chargeguard / baseline | Verdict |
+|---|---|---|---|---|---|
+| Steady-state VmRSS (connected, booted, 2 EVSEs, 2 s idle) | ≤ 9 MB | $(mb "$RSS") [$(rng mem.station.rss_kb 1024)] | $(mb "$(m mem.echo.rss_kb)") echo peer | $(ratio "$RSS" "$(m mem.echo.rss_kb)") | $(verdict "$RSS" "<=" 9216) |
+| of which RssAnon | ≤ 2 MB | $(mb "$ANON") [$(rng mem.station.rss_anon_kb 1024)] | $(mb "$(m mem.echo.rss_anon_kb)") | $(ratio "$ANON" "$(m mem.echo.rss_anon_kb)") | $(verdict "$ANON" "<=" 2048) |
+| RssFile / Pss (information) | – | $(mb "$(m mem.station.rss_file_kb)") / $(mb "$(m mem.station.pss_kb)") | $(mb "$(m mem.echo.rss_file_kb)") / $(mb "$(m mem.echo.pss_kb)") | – | – |
+| VmRSS / RssAnon after the load rounds | – | $(mb "$(m mem.station.rss_after_load_kb)") / $(mb "$(m mem.station.rss_anon_after_load_kb)") | $(mb "$(m mem.echo.rss_after_load_kb)") / $(mb "$(m mem.echo.rss_anon_after_load_kb)") | – | – |
+| Spawn → BootNotification at the CSMS, median | ≤ 30 ms | $(f "$BOOT") ms [$(rng spawn.station.boot_ms.median)] | $(f "$(m spawn.echo.boot_ms.median)") ms echo peer | $(ratio "$BOOT" "$(m spawn.echo.boot_ms.median)") | $(verdict "$BOOT" "<=" 30) |
+| Spawn → BootNotification, p90 | – | $(f "$(m spawn.station.boot_ms.p90)") ms | $(f "$(m spawn.echo.boot_ms.p90)") ms | $(ratio "$(m spawn.station.boot_ms.p90)" "$(m spawn.echo.boot_ms.p90)") | – |
+| … exec → TCP connect / TLS handshake / WS upgrade / → Boot | – | $(f "$(m spawn.station.connect_ms.median)") / $(f "$(m spawn.station.tls_ms.median)") / $(f "$(m spawn.station.upgrade_ms.median)" 2) / $(f "$(m spawn.station.ws_to_boot_ms.median)" 2) ms | $(f "$(m spawn.echo.connect_ms.median)") / $(f "$(m spawn.echo.tls_ms.median)") ms | – | – |
+| Spawn baselines: \`/bin/true\` exit / \`chargeguard --version\` exit / \`openssl s_client\` TLS done | – | – | $(f "$(m spawn.true.exit_ms.median)") / $(f "$(m spawn.version.exit_ms.median)") / $(f "$(m spawn.sclient.tls_ms.median)") ms | $(ratio "$BOOT" "$(m spawn.sclient.tls_ms.median)") vs s_client | – |
+| Binary size, stripped (\`strip -o\`) | ≤ 6 MB | $(awk -v x="$SIZE_STRIPPED" 'BEGIN { printf "%.2f MB", x / 1048576 }') ($SIZE_STRIPPED B) | unstripped $(awk -v x="$SIZE_UNSTRIPPED" 'BEGIN { printf "%.2f MB", x / 1048576 }') | $(ratio "$SIZE_STRIPPED" "$SIZE_UNSTRIPPED") | $(verdict "$SIZE_STRIPPED" "<=" 6291456) |
+EOF
+for P in "${PLACES[@]}"; do
+  case $P in
+    same) PD="station and load client pinned to the same CPU";;
+    split) PD="station on CPU 1, load client on CPU 0";;
+    *) PD="unpinned (scheduler decides)";;
+  esac
+  S1="load.station.$P.w1"; E1="load.echo.$P.w1"
+  CPU=$(m $S1.cpu_sched_us_per_req); RPS=$(m $S1.req_per_s); P99=$(m $S1.lat_p99_us)
+  cat <<ROWS
+| **GetVariables over TLS, $PD** | | | | | |
+| Station CPU per GetVariables (schedstat, all threads), 1 in flight | ≤ 30 µs | $(f "$CPU") µs [$(rng $S1.cpu_sched_us_per_req)] | $(f "$(m $E1.cpu_sched_us_per_req)") µs | $(ratio "$CPU" "$(m $E1.cpu_sched_us_per_req)") | $(verdict "$CPU" "<=" 30) |
+| … same from /proc/PID/stat utime+stime (10 ms ticks) | – | $(f "$(m $S1.cpu_us_per_req)") µs | $(f "$(m $E1.cpu_us_per_req)") µs | $(ratio "$(m $S1.cpu_us_per_req)" "$(m $E1.cpu_us_per_req)") | – |
+| Round trips, 1 in flight | ≥ 10,000/s | $(f "$RPS" 0)/s [$(rng $S1.req_per_s 1 0)] | $(f "$(m $E1.req_per_s)" 0)/s | $(ratio "$RPS" "$(m $E1.req_per_s)") | $(verdict "$RPS" ">=" 10000) |
+| … latency p99 | ≤ 2 ms | $(f "$P99" 0) µs [$(rng $S1.lat_p99_us 1 0)] | $(f "$(m $E1.lat_p99_us)" 0) µs | $(ratio "$P99" "$(m $E1.lat_p99_us)") | $(verdict "$P99" "<=" 2000) |
+| … latency p50 / max | – | $(f "$(m $S1.lat_p50_us)" 0) / $(f "$(m $S1.lat_max_us)" 0) µs | $(f "$(m $E1.lat_p50_us)" 0) / $(f "$(m $E1.lat_max_us)" 0) µs | $(ratio "$(m $S1.lat_p50_us)" "$(m $E1.lat_p50_us)") (p50) | – |
+| … load client CPU per request | – | $(f "$(m $S1.client_cpu_us_per_req)") µs | $(f "$(m $E1.client_cpu_us_per_req)") µs | – | – |
+ROWS
+  for w in "${WINDOWS[@]}"; do
+    [ "$w" = 1 ] && continue
+    S="load.station.$P.w$w"; E="load.echo.$P.w$w"
+    echo "| $w in flight: throughput / p99 / max / station CPU per request | – | $(f "$(m $S.req_per_s)" 0)/s / $(f "$(m $S.lat_p99_us)" 0) µs / $(f "$(m $S.lat_max_us)" 0) µs / $(f "$(m $S.cpu_sched_us_per_req)") µs | $(f "$(m $E.req_per_s)" 0)/s / $(f "$(m $E.lat_p99_us)" 0) µs / $(f "$(m $E.lat_max_us)" 0) µs / $(f "$(m $E.cpu_sched_us_per_req)") µs | $(ratio "$(m $S.req_per_s)" "$(m $E.req_per_s)") (throughput) | – |"
+  done
+done
+cat <<EOF
+
+CALLERROR answers in all measured rounds of all runs: station $(cat "$TMP"/run-*.txt | awk '$1 ~ /^load\.station\..*\.errors$/ { s += $2 } END { print s + 0 }'), echo $(cat "$TMP"/run-*.txt | awk '$1 ~ /^load\.echo\..*\.errors$/ { s += $2 } END { print s + 0 }'). Total time $(( $(date +%s) - STARTED )) s.
+EOF
