@@ -10,7 +10,7 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 BUILD_PACKAGES=(g++ cmake ninja-build ccache pkg-config git ca-certificates
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev openssl libsqlite3-dev libtomlplusplus-dev libcli11-dev)
-TEST_PACKAGES=(libgtest-dev googletest libbenchmark-dev checksec sqlite3 procps)
+TEST_PACKAGES=(libgtest-dev googletest libbenchmark-dev checksec sqlite3 procps rsyslog rsyslog-openssl)
 
 # Installs the missing Debian packages among "$@" (apt-get update once, only when needed).
 ensure_packages() {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "audit/audit_log.hpp"
+#include "audit/syslog_forwarder.hpp"
 #include "core/log.hpp"
 #include "core/storage.hpp"
 #include "hal/sim_socket.hpp"
@@ -146,6 +147,9 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
     return 1;
   }
 
+  asio::io_context io(1);
+  // Declared before the audit log: its listener must outlive every record().
+  std::unique_ptr<audit::SyslogForwarder> syslog_fwd;
   std::unique_ptr<storage::Db> db;
   std::unique_ptr<ocpp::DeviceModel> dm;
   std::unique_ptr<audit::AuditLog> audit_log;
@@ -166,7 +170,26 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
                             station::Station::stored_meter_registers(*db, cfg.evses.size()));
   station::Station st(cfg, *db, *dm, outbox, auth, loop);
 
-  asio::io_context io(1);
+  if (cfg.syslog) {
+    // LOG-4: the audit log to the operator's SIEM, RFC 5424 over TLS (RFC 5425).
+    // The cursor (last record written to the collector) lives in SQLite meta.
+    audit::SyslogSettings ss;
+    ss.host = cfg.syslog->host;
+    ss.port = static_cast<std::uint16_t>(cfg.syslog->port);
+    ss.ca_file = cfg.syslog->ca_file.string();
+    ss.cert_file = cfg.syslog->cert_file.string();
+    ss.key_file = cfg.syslog->key_file.string();
+    ss.hostname = cfg.identity;
+    ss.facility = cfg.syslog->facility;
+    ss.audit_log_file = audit::log_file(audit_log->dir());
+    const auto cursor = db->meta("syslog.cursor");
+    syslog_fwd = std::make_unique<audit::SyslogForwarder>(
+        io, ss, cursor ? std::stoull(*cursor) : 0,
+        [&db](std::uint64_t c) { db->set_meta("syslog.cursor", std::to_string(c)); });
+    audit_log->on_record([f = syslog_fwd.get()](const audit::RecordView& r) { f->submit(r); });
+    syslog_fwd->start();
+    log::info("audit", "forwarding the security log to syslog at ", ss.host, ":", ss.port);
+  }
   bool restart = false;
   ocpp::ChargePoint cp({io, cfg, *db, *dm, outbox, st, auth, pw.password,
                         [&] {
@@ -282,6 +305,7 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
     audit_log->record(audit::Event::Shutdown, audit::Outcome::Success, audit::Source::system(),
                       audit::Details().text("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
     cp.stop();
+    if (syslog_fwd) syslog_fwd->stop();
     io.stop();
   });
 

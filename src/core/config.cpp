@@ -74,7 +74,7 @@ std::optional<Error> parse(const std::string& text, const std::string& source_na
   }
   for (const auto& [k, v] : root) {
     const std::string key(k.str());
-    if (key == "station" || key == "csms" || key == "device_model" || key == "audit") {
+    if (key == "station" || key == "csms" || key == "device_model" || key == "audit" || key == "syslog") {
       if (!v.is_table()) return Error{key, "must be a table ([" + key + "])"};
     } else if (key == "evse") {
       if (!v.is_array_of_tables()) return Error{key, "must be an array of tables ([[evse]])"};
@@ -116,6 +116,19 @@ std::optional<Error> parse(const std::string& text, const std::string& source_na
     if (r.err) return r.err;
     if (mib < 1 || mib > 4096) return Error{"audit.max_mib", "must be between 1 and 4096"};
     out.audit_max_bytes = static_cast<std::uint64_t>(mib) * 1024 * 1024;
+  }
+  if (auto* sl = root["syslog"].as_table()) {
+    Reader r{*sl, "syslog.", {}, {}};
+    Config::Syslog s;
+    r.get("host", s.host);
+    r.get("port", s.port);
+    r.get("ca_file", s.ca_file);
+    r.get("cert_file", s.cert_file);
+    r.get("key_file", s.key_file);
+    r.get("facility", s.facility);
+    r.finish();
+    if (r.err) return r.err;
+    out.syslog = s;
   }
   if (auto* arr = root["evse"].as_array()) {
     out.evses.clear();
@@ -245,6 +258,16 @@ std::optional<Error> validate(const Config& c) {
     return Error{"audit.full_policy", "overwrite_exported is not available yet; use refuse_noncritical"};
   if (c.audit_full_policy != "refuse_noncritical")
     return Error{"audit.full_policy", "must be refuse_noncritical"};
+  if (c.syslog) {
+    const auto& s = *c.syslog;
+    if (s.host.empty() || s.host.size() > 253) return Error{"syslog.host", "is required (1-253 characters)"};
+    if (s.port < 1 || s.port > 65535) return Error{"syslog.port", "must be 1-65535"};
+    if (s.ca_file.empty()) return Error{"syslog.ca_file", "is required: the collector's certificate is verified"};
+    if (s.cert_file.empty() || s.key_file.empty())
+      return Error{s.cert_file.empty() ? "syslog.cert_file" : "syslog.key_file",
+                   "is required: the station authenticates with a client certificate"};
+    if (s.facility < 0 || s.facility > 23) return Error{"syslog.facility", "must be 0-23"};
+  }
   if (c.evses.empty() || c.evses.size() > 32) return Error{"evse", "between 1 and 32 EVSEs are needed"};
   for (std::size_t i = 0; i < c.evses.size(); ++i) {
     const auto& e = c.evses[i];

@@ -41,6 +41,14 @@ struct Config {
   // [audit]
   std::uint64_t audit_max_bytes = 32ull * 1024 * 1024;  // capacity of the security log (LOG-3)
   std::string audit_full_policy = "refuse_noncritical";
+  // [syslog] (optional; off when absent): forwarding of the audit log, RFC 5424 over TLS
+  struct Syslog {
+    std::string host;
+    int port = 6514;
+    std::filesystem::path ca_file, cert_file, key_file;
+    int facility = 10;  // authpriv
+  };
+  std::optional<Syslog> syslog;
   // [device_model] "Component.Variable" = "value": initial values of writable variables
   std::map<std::string, std::string> device_model;
 };

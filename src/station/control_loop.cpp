@@ -18,6 +18,7 @@ ControlLoop::ControlLoop(const std::vector<config::Evse>& evses, std::chrono::mi
     if (i < initial_energy_wh.size()) h.energy_wh = initial_energy_wh[i];
     hw_.push_back(h);
   }
+  unsent_state_.assign(hw_.size(), false);
   efd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (efd_ < 0) throw std::runtime_error("eventfd failed");
 }
@@ -47,12 +48,12 @@ bool ControlLoop::command(const HwCommand& c) {
   return cmd_.try_push(c);
 }
 
-void ControlLoop::emit(const LoopEvent& e) {
-  if (out_.try_push(e)) {
-    const std::uint64_t one = 1;
-    // Non-blocking; a full counter only means the reader is already signalled.
-    [[maybe_unused]] auto r = ::write(efd_, &one, sizeof one);
-  }
+bool ControlLoop::emit(const LoopEvent& e) {
+  if (!out_.try_push(e)) return false;
+  const std::uint64_t one = 1;
+  // Non-blocking; a full counter only means the reader is already signalled.
+  [[maybe_unused]] auto r = ::write(efd_, &one, sizeof one);
+  return true;
 }
 
 void ControlLoop::step(double dt_ms, bool emit_meter) {
@@ -80,11 +81,14 @@ void ControlLoop::step(double dt_ms, bool emit_meter) {
   }
   for (std::size_t i = 0; i < hw_.size(); ++i) {
     auto& h = hw_[i];
-    const bool changed = h.update_state();
+    // A state change that found the queue full is sent again next period:
+    // a lost unplug would leave a transaction running for ever.
+    const bool changed = h.update_state() || unsent_state_[i];
     if (changed || emit_meter) {
       LoopEvent e{changed ? LoopEvent::Kind::StateChanged : LoopEvent::Kind::Meter,
                   static_cast<int>(i + 1), h.state, h.energy_wh, h.power_w(), h.current_a, h.voltage_v};
-      emit(e);
+      const bool sent = emit(e);
+      if (changed) unsent_state_[i] = !sent;
       if (changed && emit_meter) {
         e.kind = LoopEvent::Kind::Meter;
         emit(e);

@@ -42,7 +42,7 @@ class ControlLoop {
 
  private:
   void run();
-  void emit(const LoopEvent& e);
+  bool emit(const LoopEvent& e);
 
   std::vector<EvseHardware> hw_;
   std::chrono::milliseconds period_;
@@ -51,6 +51,7 @@ class ControlLoop {
   BoundedQueue<LoopEvent> out_{4096};
   std::vector<HwInput> in_buf_;
   std::vector<HwCommand> cmd_buf_;
+  std::vector<bool> unsent_state_;  // per EVSE: a state change still to deliver
   int efd_ = -1;
   std::atomic<bool> running_{false};
   std::atomic<std::uint64_t> ticks_{0}, overruns_{0};

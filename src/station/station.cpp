@@ -177,10 +177,14 @@ void Station::apply_power(EvseState& e) {
   loop_.command(HwCommand{on ? HwCommand::Kind::EnablePower : HwCommand::Kind::DisablePower, e.id});
 }
 
-void Station::persist_meter(EvseState& e) {
+void Station::persist_meter_register(const EvseState& e) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.3f", e.energy_wh);
   db_.set_meta("meter." + std::to_string(e.id), buf);
+}
+
+void Station::persist_meter(EvseState& e) {
+  persist_meter_register(e);
   if (e.tx) {
     db_.prepare("UPDATE transactions SET energy_wh=? WHERE tx_id=?").bind(1, e.energy_wh).bind(2, e.tx->id).run();
   }
@@ -449,22 +453,21 @@ void Station::transaction_event(EvseState& e, std::string_view type, const std::
   if (meter && !meter->empty()) p["meterValue"] = std::move(*meter);
   // The event and the next seqNo are stored in one SQLite transaction: after
   // kill -9 the outbox and the counter agree.
+  // Memory changes only after the commit: a failed write leaves no gap.
   storage::Db::Tx dbtx(db_);
   outbox_.push("TransactionEvent", json::serialize(p), tx.id);
-  ++tx.seq_no;
   if (type == "Ended") {
     db_.prepare("DELETE FROM transactions WHERE tx_id=?").bind(1, tx.id).run();
   } else {
     db_.prepare("UPDATE transactions SET seq_no=?, energy_wh=? WHERE tx_id=?")
-        .bind(1, static_cast<std::int64_t>(tx.seq_no))
+        .bind(1, static_cast<std::int64_t>(tx.seq_no + 1))
         .bind(2, e.energy_wh)
         .bind(3, tx.id)
         .run();
   }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3f", e.energy_wh);
-  db_.set_meta("meter." + std::to_string(e.id), buf);
+  persist_meter_register(e);
   dbtx.commit();
+  ++tx.seq_no;
   tx.last_update = steady::now();
   // Inside an enclosing unit of work the message is not durable yet: the
   // caller announces it after its commit.
@@ -475,7 +478,12 @@ void Station::start_transaction(EvseState& e, const std::string& trigger) {
   // The transaction row and its Started event are one commit: after a crash
   // either both exist or neither.
   storage::Db::Tx dbtx(db_);
-  in_unit_of_work_ = true;
+  // Until the commit the Started event is not durable: announce it afterwards.
+  struct UnitOfWork {
+    bool& flag;
+    explicit UnitOfWork(bool& f) : flag(f) { flag = true; }
+    ~UnitOfWork() { flag = false; }
+  } unit(in_unit_of_work_);
   Transaction tx;
   tx.id = new_transaction_id();
   tx.token = e.authorized;
@@ -494,9 +502,14 @@ void Station::start_transaction(EvseState& e, const std::string& trigger) {
     st.run();
   }
   e.tx = tx;
+  try {
+    transaction_event(e, "Started", trigger, meter_value(e, "Transaction.Begin", "SampledDataCtrlr.TxStartedMeasurands"));
+    dbtx.commit();
+  } catch (...) {
+    e.tx.reset();  // rolled back: no transaction in memory either
+    throw;
+  }
   log::info("station", "EVSE ", e.id, ": transaction ", tx.id, " started (", trigger, ")");
-  transaction_event(e, "Started", trigger, meter_value(e, "Transaction.Begin", "SampledDataCtrlr.TxStartedMeasurands"));
-  dbtx.commit();
   in_unit_of_work_ = false;
   if (uplink_) uplink_->outbox_changed();
   apply_power(e);

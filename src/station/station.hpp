@@ -111,6 +111,7 @@ class Station {
   void update_status(EvseState& e);
   void apply_power(EvseState& e);
   void persist_meter(EvseState& e);
+  void persist_meter_register(const EvseState& e);
 
   const config::Config& cfg_;
   storage::Db& db_;

@@ -595,3 +595,28 @@ TEST(Config, CheckFilesNeedsAReadableCaCertificate) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Config, SyslogSectionIsOptionalAndChecked) {
+  Config c;
+  ASSERT_FALSE(check(Doc{}.text(), &c).has_value());
+  EXPECT_FALSE(c.syslog.has_value()) << "off unless configured";
+  Doc d;
+  d.extra = "[syslog]\nhost = \"siem.example.com\"\nca_file = \"/etc/cg/siem-ca.pem\"\n"
+            "cert_file = \"/etc/cg/station.pem\"\nkey_file = \"/etc/cg/station.key\"\n";
+  ASSERT_FALSE(check(d.text(), &c).has_value()) << check(d)->text();
+  ASSERT_TRUE(c.syslog.has_value());
+  EXPECT_EQ(c.syslog->port, 6514);
+  EXPECT_EQ(c.syslog->facility, 10);
+  d.extra = "[syslog]\nhost = \"siem.example.com\"\nca_file = \"/etc/cg/siem-ca.pem\"\n";
+  expect_error(check(d), "syslog.cert_file", "client certificate");
+  d.extra = "[syslog]\nhost = \"siem.example.com\"\ncert_file = \"a\"\nkey_file = \"b\"\n";
+  expect_error(check(d), "syslog.ca_file", "verified");
+  d.extra = "[syslog]\nhost = \"x\"\nca_file = \"c\"\ncert_file = \"a\"\nkey_file = \"b\"\nport = 70000\n";
+  expect_error(check(d), "syslog.port");
+  d.extra = "[syslog]\nhost = \"x\"\nprotocol = \"udp\"\n";
+  expect_error(check(d), "syslog.protocol", "unknown key");
+}
+
+}  // namespace
