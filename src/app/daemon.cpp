@@ -242,6 +242,10 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
     using K = hal::SimCommand::Kind;
     auto hw = [&](station::HwInput::Kind k) -> std::string {
       if (c.evse > static_cast<int>(cfg.evses.size())) return "error: EVSE " + std::to_string(c.evse) + " does not exist";
+      // The EV (and the EVSE's own sensors) over the charging cable: AUTHZ-1.
+      const policy::Principal ev{policy::Role::Ev, policy::Interface::EvCable, "EV on EVSE " + std::to_string(c.evse)};
+      if (policy::authorize(ev, policy::Operation::ControlCharging) != policy::Decision::Allow)
+        return "error: not permitted";
       return loop.submit(station::HwInput{k, c.evse, c.amps}) ? "ok" : "error: hardware input queue full, try again";
     };
     switch (c.kind) {
@@ -255,6 +259,10 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
         const station::IdToken tok{c.token, c.token_type};
         const policy::Principal driver{policy::Role::EvDriver, policy::Interface::AuthTerminal, tok.masked()};
         if (policy::authorize(driver, policy::Operation::Authenticate) != policy::Decision::Allow)
+          return "error: not permitted";
+        // A badge on an EVSE with a running transaction asks to stop it.
+        const auto& evs = st.evses()[static_cast<std::size_t>(c.evse - 1)];
+        if (evs.tx && policy::authorize(driver, policy::Operation::StopTransaction) != policy::Decision::Allow)
           return "error: not permitted";
         st.present_token(c.evse, tok);
         return "ok";

@@ -14,6 +14,7 @@
 #include <stdexcept>
 
 #include "core/log.hpp"
+#include "security/redact.hpp"
 
 namespace cg::audit {
 namespace json = boost::json;
@@ -273,9 +274,7 @@ AuditLog::Result AuditLog::append_locked(Event e, Outcome o, const Source& src, 
     const std::string msg = t.type + '\x1f' + t.id;
     unsigned char mac[32];
     c.hmac(reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), mac);
-    std::string masked = t.id.size() <= 4 ? std::string(t.id.size(), '*')
-                                          : t.id.substr(0, 2) + std::string(t.id.size() - 4, '*') + t.id.substr(t.id.size() - 2);
-    details[t.key] = t.type + ":" + clean_text(masked) + "#" + hex(mac, 6);
+    details[t.key] = t.type + ":" + security::mask_identifier(t.id) + "#" + hex(mac, 6);
   }
   const std::string time = clock::format_rfc3339(clock::now_utc(), true);
   json::object body{{"seq", seq_ + 1},

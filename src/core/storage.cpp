@@ -45,6 +45,16 @@ constexpr const char* kMigrations[] = {
       evse_id INTEGER PRIMARY KEY,        -- 0 = whole station
       operative INTEGER NOT NULL);
     )sql",
+    // v2: messages taken out of the outbox (refused by the CSMS, or invalid)
+    R"sql(
+    CREATE TABLE outbox_rejected (
+      seq INTEGER PRIMARY KEY,
+      action TEXT NOT NULL,
+      payload TEXT NOT NULL,
+      tx_id TEXT,
+      reason TEXT NOT NULL,
+      at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')));
+    )sql",
 };
 }  // namespace
 

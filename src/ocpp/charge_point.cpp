@@ -112,6 +112,13 @@ void ChargePoint::audit(audit::Event e, audit::Outcome o, const audit::Details& 
 void ChargePoint::adjust_clock(std::string_view csms_time, std::string_view source) {
   auto t = clock::parse_rfc3339(csms_time);
   if (!t) return;
+  // A CSMS time outside 2020-2099 is not believed (it would break every
+  // timestamp we send; year 10000 cannot even be written as RFC 3339).
+  const auto year = std::chrono::year_month_day(std::chrono::floor<std::chrono::days>(*t)).year();
+  if (year < std::chrono::year(2020) || year > std::chrono::year(2099)) {
+    log::warn("ocpp", source, ": ignoring an implausible CSMS time");
+    return;
+  }
   const auto sys = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
   const auto before = clock::now_utc();
   clock::set_offset(std::chrono::duration_cast<std::chrono::milliseconds>(*t - sys));
@@ -252,7 +259,8 @@ void ChargePoint::send_call(const std::string& action, const json::object& paylo
   // is a bug; it is logged and not sent.
   if (auto v = schema::validate(action, schema::Kind::Request, payload)) {
     log::error("ocpp", "BUG: outgoing ", action, " violates the schema at ", v->path, ": ", v->message);
-    if (outbox_seq) d_.outbox.remove(outbox_seq);
+    // Kept for diagnosis (never silently deleted), out of the way of the queue.
+    if (outbox_seq) d_.outbox.quarantine(outbox_seq, "schema violation at " + v->path);
     if (cb) cb(Outcome{false, {}, "schema violation"});
     return pump();
   }
@@ -286,7 +294,7 @@ void ChargePoint::finish_inflight(const Outcome& o) {
       const long long max_attempts = d_.dm.integer("OCPPCommCtrlr.MessageAttempts[TransactionEvent]", 3);
       if (m && m->seq == f.outbox_seq && m->attempts >= max_attempts) {
         log::error("ocpp", "giving up on queued ", f.action, " after ", m->attempts, " attempts (", o.error, ")");
-        d_.outbox.remove(f.outbox_seq);
+        d_.outbox.quarantine(f.outbox_seq, "refused " + std::to_string(m->attempts) + " times: " + o.error);
       } else {
         const long long wait = d_.dm.integer("OCPPCommCtrlr.MessageAttemptInterval[TransactionEvent]", 10);
         outbox_retry_at_ = std::chrono::steady_clock::now() + std::chrono::seconds(wait);

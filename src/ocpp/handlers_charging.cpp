@@ -67,6 +67,8 @@ ChargePoint::Reply ChargePoint::on_trigger_message(const json::object& req) {
     evse = static_cast<int>(e->as_object().at("id").to_number<long long>());
     connector = opt_int(e->as_object(), "connectorId");
     if (*evse < 1 || *evse > static_cast<int>(d_.station.evses().size())) return status_only("Rejected");
+    const int connectors = d_.station.evses()[static_cast<std::size_t>(*evse - 1)].connectors;
+    if (connector && (*connector < 1 || *connector > connectors)) return status_only("Rejected");
   }
   Reply rep = status_only("Accepted");
   if (what == "BootNotification") {

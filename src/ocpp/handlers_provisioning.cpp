@@ -77,7 +77,13 @@ ChargePoint::Reply ChargePoint::on_set_variables(const json::object& req) {
     const VarRef r = ref_of(item);
     std::string attr = "Actual";
     if (auto* a = item.if_contains("attributeType")) attr = std::string(a->as_string());
-    const auto res = d_.dm.set(r, attr, item.at("attributeValue").as_string());
+    // Security settings are a separate operation of the one policy (AUTHZ-1).
+    const Variable* target = d_.dm.find(r);
+    const policy::Principal csms{policy::Role::Csms, policy::Interface::Wan, d_.cfg.csms_url};
+    const bool permitted = !target || !target->security_relevant ||
+                           policy::authorize(csms, policy::Operation::ManageSecuritySettings) == policy::Decision::Allow;
+    const auto res = permitted ? d_.dm.set(r, attr, item.at("attributeValue").as_string())
+                               : DeviceModel::SetResult{SetStatus::Rejected, "NoPermission"};
     json::object o{{"attributeStatus", to_string(res.status)},
                    {"component", item.at("component")},
                    {"variable", item.at("variable")}};

@@ -19,6 +19,18 @@ std::optional<QueuedMessage> Outbox::front() {
 
 void Outbox::remove(std::int64_t seq) { db_.prepare("DELETE FROM outbox WHERE seq=?").bind(1, seq).run(); }
 
+void Outbox::quarantine(std::int64_t seq, const std::string& reason) {
+  storage::Db::Tx tx(db_);
+  db_.prepare(
+         "INSERT INTO outbox_rejected(seq,action,payload,tx_id,reason) "
+         "SELECT seq,action,payload,tx_id,? FROM outbox WHERE seq=?")
+      .bind(1, reason)
+      .bind(2, seq)
+      .run();
+  remove(seq);
+  tx.commit();
+}
+
 void Outbox::count_attempt(std::int64_t seq) {
   db_.prepare("UPDATE outbox SET attempts=attempts+1 WHERE seq=?").bind(1, seq).run();
 }

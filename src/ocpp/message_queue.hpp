@@ -26,6 +26,9 @@ class Outbox {
   std::int64_t push(const std::string& action, const std::string& payload, const std::string& tx_id = {});
   std::optional<QueuedMessage> front();
   void remove(std::int64_t seq);
+  // Moves a message the CSMS will not take (or we could not send) out of the
+  // queue into outbox_rejected, with the reason: kept, never silently lost.
+  void quarantine(std::int64_t seq, const std::string& reason);
   void count_attempt(std::int64_t seq);
   std::int64_t size();
   std::int64_t size_for_tx(const std::string& tx_id);

@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include "core/clock.hpp"
+#include "security/redact.hpp"
 #include "security/secret_file.hpp"
 
 namespace cg::station {
@@ -22,11 +23,7 @@ namespace json = boost::json;
 
 json::object IdToken::to_json() const { return json::object{{"idToken", id}, {"type", type}}; }
 
-std::string IdToken::masked() const {
-  std::string m = type + ":";
-  if (id.size() <= 4) return m + std::string(id.size(), '*');
-  return m + id.substr(0, 2) + std::string(id.size() - 4, '*') + id.substr(id.size() - 2);
-}
+std::string IdToken::masked() const { return type + ":" + security::mask_identifier(id); }
 
 AuthStore::AuthStore(storage::Db& db, std::array<std::uint8_t, 32> key) : db_(db), key_(key) {}
 

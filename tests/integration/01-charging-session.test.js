@@ -184,7 +184,7 @@ itest('local charging session: boot, status, heartbeat, authorize, start, meter 
   // Badge ids are personal data: the log shows them masked only, at every log level.
   const log = ctx.stationLog();
   assert.ok(!log.includes(token.idToken), 'the full badge id appears in the station log');
-  assert.match(log, /ISO14443:DR\*+01/);
+  assert.match(log, /ISO14443:\*+01/);
 });
 
 itest('debug log: no badge id, no password, no SetVariables value', { logLevel: 'debug' }, async (ctx) => {

@@ -713,8 +713,7 @@ TEST_F(Audit, BadgeIdsAreMaskedWithAKeyedHash) {
   const auto f3 = token_field(lines[2], "idToken");
   // type:masked#hash
   const auto hash_of = [](const std::string& f) { return f.substr(f.find('#') + 1); };
-  EXPECT_EQ(f1.rfind("ISO14443:04", 0), 0u) << f1;
-  EXPECT_NE(f1.find("**********F6#"), std::string::npos) << f1;
+  EXPECT_EQ(f1.rfind("ISO14443:************F6#", 0), 0u) << f1;
   const auto h1 = hash_of(f1);
   EXPECT_GE(h1.size(), 8u) << f1;
   for (char c : h1) EXPECT_TRUE(std::isxdigit(static_cast<unsigned char>(c))) << f1;

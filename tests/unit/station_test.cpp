@@ -8,6 +8,8 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1086,9 +1088,12 @@ TEST(IdToken, MaskedNeverContainsTheFullId) {
     EXPECT_EQ(m.find(id, 9), std::string::npos) << "id " << id << " -> " << m;
     EXPECT_EQ(m.size(), 9 + n) << m;  // same length, so support can tell badges apart
     EXPECT_NE(m.find('*'), std::string::npos) << m;
+    // At most two characters of the id show, and none of an id shorter than 8.
+    const auto shown = static_cast<std::size_t>(std::count_if(m.begin() + 9, m.end(), [](char c) { return c != '*'; }));
+    EXPECT_LE(shown, n >= 8 ? 2u : 0u) << m;
   }
-  EXPECT_EQ((IdToken{"04A2B3C4", "ISO14443"}.masked()), "ISO14443:04****C4");
-  EXPECT_EQ((IdToken{"ABCD", "Central"}.masked()), "Central:****");
+  EXPECT_EQ((IdToken{"04A2B3C4", "ISO14443"}.masked()), "ISO14443:******C4");
+  EXPECT_EQ((IdToken{"ABCDEF", "Central"}.masked()), "Central:******");
 }
 
 TEST(IdToken, ToJsonAndEquality) {
