@@ -278,7 +278,7 @@ class Ctx {
       '--state-dir', this.stateDir,
       '--csms-url', this.csmsUrl ?? this.csms.url,
       '--identity', this.identity,
-      '--security-profile', '2',
+      '--security-profile', String(this.securityProfile ?? 2),
       '--ca-file', this.caFile,
       '--password-file', this.pwFile,
       '--serial', this.serial,
@@ -291,9 +291,10 @@ class Ctx {
 
   // csmsUrl: connect there instead of this.csms.url (e.g. a rogue TLS server);
   // it sticks for later starts until another csmsUrl is given (null: this.csms.url again).
-  async startStation({ caPki = 'main', csmsUrl } = {}) {
+  async startStation({ caPki = 'main', csmsUrl, securityProfile } = {}) {
     assert.ok(!this.child, 'station already running');
     if (csmsUrl !== undefined) this.csmsUrl = csmsUrl;
+    if (securityProfile !== undefined) this.securityProfile = securityProfile;
     this.caFile = (await pki(caPki)).rootCa;
     const fd = fs.openSync(this.logFile, 'a');
     fs.writeSync(fd, `==== ${new Date().toISOString()} harness: starting station\n`);
