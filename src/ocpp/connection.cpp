@@ -28,6 +28,7 @@ using tcp = asio::ip::tcp;
 
 namespace {
 constexpr std::size_t kHardFrameCap = 16 * 1024 * 1024;  // beyond this the connection is dropped
+constexpr std::size_t kMaxQueuedBytes = 4 * 1024 * 1024;  // outgoing frames not yet written
 constexpr const char* kTls12Ciphers =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
     "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384";
@@ -277,6 +278,14 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
 
   void send(std::string text) {
     if (!open_) return;
+    // NET-3: a CSMS that floods requests without reading our answers cannot
+    // make us buffer without bound; past the cap the connection is dropped
+    // (and re-established), charging goes on.
+    if (outq_bytes_ + text.size() > kMaxQueuedBytes) {
+      return fail("the CSMS does not read: more than " + std::to_string(kMaxQueuedBytes / (1024 * 1024)) +
+                  " MiB of answers queued", 0);
+    }
+    outq_bytes_ += text.size();
     outq_.push_back(std::move(text));
     if (outq_.size() == 1) write();
   }
@@ -287,6 +296,7 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
       ws.text(true);
       ws.async_write(asio::buffer(outq_.front()), [self](beast::error_code ec, std::size_t) {
         if (ec) return self->fail("write: " + ec.message(), 0);
+        self->outq_bytes_ -= self->outq_.front().size();
         self->outq_.pop_front();
         if (!self->outq_.empty()) self->write();
       });
@@ -343,6 +353,7 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
   websocket::response_type res_;
   beast::flat_buffer buf_;
   std::deque<std::string> outq_;
+  std::size_t outq_bytes_ = 0;
   bool tls_ = false;
   bool discarding_ = false;
   bool closed_ = false;
