@@ -15,6 +15,9 @@
 #   CG_BENCH_BUILD_DIR=build-bench   CG_BENCH_SKIP_BUILD=1 (reuse an existing build)
 #   CG_BENCH_STATION=PATH      benchmark another chargeguard binary (e.g. a patched build)
 #   CG_BENCH_KEEP=1            keep the scratch directory (logs, raw results)
+#   CG_BENCH_AUDIT_SECONDS=0.7 seconds per audit-log append measure (3 repetitions each);
+#                              CG_BENCH_AUDIT_RECORDS=200000 records in the verified log;
+#                              CG_BENCH_AUDIT=0 skips the audit-log benchmark
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -51,7 +54,7 @@ trap 'exit 130' INT TERM
 if [ "${CG_BENCH_SKIP_BUILD:-0}" != 1 ]; then
   say "building (Release, CG_BUILD_BENCH=ON) in $BUILD_DIR"
   cmake -S "$REPO" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DCG_BUILD_BENCH=ON >&2
-  ninja -C "$BUILD_DIR" -j"$(nproc)" chargeguard cg_load_csms >&2
+  ninja -C "$BUILD_DIR" -j"$(nproc)" chargeguard cg_load_csms cg_audit_bench >&2
 fi
 # Keep the whole command under 3 minutes: after a long (cold) build, 3 runs instead of 5.
 if [ -z "${CG_BENCH_RUNS:-}" ] && [ $(( $(date +%s) - STARTED )) -gt 60 ]; then
@@ -88,6 +91,17 @@ for r in $(seq 1 "$RUNS"); do
   rm -rf "$TMP/work-$r"
 done
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- audit log (bench/audit_bench.cpp): in the scratch directory, i.e. on the file
+# system of ${TMPDIR:-/tmp} (fdatasync cost depends on it; here / = /work = /tmp, ext4)
+declare -A AUD
+if [ "${CG_BENCH_AUDIT:-1}" != 0 ]; then
+  say "audit log benchmark (in $TMP, $(df -PT "$TMP" | awk 'NR == 2 { print $1 " " $2 }'))"
+  "$BUILD_DIR/bench/cg_audit_bench" --dir "$TMP" --reps 3 --seconds "${CG_BENCH_AUDIT_SECONDS:-0.7}" \
+    --verify-records "${CG_BENCH_AUDIT_RECORDS:-200000}" > "$TMP/audit.txt" 2> "$TMP/audit.err" \
+    || { echo "audit benchmark failed:" >&2; cat "$TMP/audit.err" >&2; exit 1; }
+  while read -r k v; do AUD[$k]=$v; done < "$TMP/audit.txt"
+fi
 
 # ---- binary size
 strip -o "$TMP/chargeguard.stripped" "$BIN"
@@ -163,6 +177,21 @@ ROWS
     echo "| $w in flight: throughput / p99 / max / station CPU per request | – | $(f "$(m $S.req_per_s)" 0)/s / $(f "$(m $S.lat_p99_us)" 0) µs / $(f "$(m $S.lat_max_us)" 0) µs / $(f "$(m $S.cpu_sched_us_per_req)") µs | $(f "$(m $E.req_per_s)" 0)/s / $(f "$(m $E.lat_p99_us)" 0) µs / $(f "$(m $E.lat_max_us)" 0) µs / $(f "$(m $E.cpu_sched_us_per_req)") µs | $(ratio "$(m $S.req_per_s)" "$(m $E.req_per_s)") (throughput) | – |"
   done
 done
+if [ "${#AUD[@]}" -gt 0 ]; then
+  a() { echo "${AUD[audit.$1]:-nan}"; }
+  cat <<EOF
+
+### Audit log (\`cg_audit_bench\`, median of 3 repetitions, $(a line_bytes)-byte records, scratch dir on $(df -PT "$TMP" | awk 'NR == 2 { print $2 }'))
+
+| Measure | Goal | AuditLog | Baseline | AuditLog / baseline | Verdict |
+|---|---|---|---|---|---|
+| Durable appends, \`record()\` in a loop | ≥ 2,000/s | $(f "$(a single.per_s)" 0)/s | $(f "$(a single.base_per_s)" 0)/s write+fdatasync of one line | $(ratio "$(a single.per_s)" "$(a single.base_per_s)") | $(verdict "$(a single.per_s)" ">=" 2000) |
+| Batched appends, \`record_batch()\` of 100 | ≥ 20,000/s | $(f "$(a batch.per_s)" 0)/s | $(f "$(a batch.base_per_s)" 0)/s write of 100 lines + 1 fdatasync | $(ratio "$(a batch.per_s)" "$(a batch.base_per_s)") | $(verdict "$(a batch.per_s)" ">=" 20000) |
+| Chain + MAC verification, \`verify_file(log, &key)\`, $(f "$(a verify.file_mb)") MB | ≥ 1,000,000 rec/s | $(f "$(a verify.key.rec_per_s)" 0) rec/s, $(f "$(a verify.key.mb_per_s)" 0) MB/s | $(f "$(a verify.sha256_file.rec_per_s)" 0) rec/s, $(f "$(a verify.sha256_file.mb_per_s)" 0) MB/s SHA-256 of the file | $(ratio "$(a verify.key.rec_per_s)" "$(a verify.sha256_file.rec_per_s)") | $(verdict "$(a verify.key.rec_per_s)" ">=" 1000000) |
+| … baseline 2: SHA-256 + HMAC per record body, contexts fetched once | – | – | $(f "$(a verify.crypto_per_record.rec_per_s)" 0) rec/s, $(f "$(a verify.crypto_per_record.mb_per_s)" 0) MB/s | $(ratio "$(a verify.key.rec_per_s)" "$(a verify.crypto_per_record.rec_per_s)") | – |
+| … chain only, \`verify_file(log, nullptr)\` / filling the log (batches of 1,000, CPU bound) | – | $(f "$(a verify.nokey.rec_per_s)" 0) rec/s / $(f "$(a fill.per_s)" 0) rec/s | – | – | – |
+EOF
+fi
 cat <<EOF
 
 CALLERROR answers in all measured rounds of all runs: station $(cat "$TMP"/run-*.txt | awk '$1 ~ /^load\.station\..*\.errors$/ { s += $2 } END { print s + 0 }'), echo $(cat "$TMP"/run-*.txt | awk '$1 ~ /^load\.echo\..*\.errors$/ { s += $2 } END { print s + 0 }'). Total time $(( $(date +%s) - STARTED )) s.
