@@ -20,14 +20,21 @@ namespace cg::audit {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 
+namespace detail {
+class Crypto;
+}
+using detail::Crypto;
+
 namespace {
 
 constexpr std::size_t kHashHex = 64;
 constexpr std::size_t kMaxText = 256;
 const std::string kZeroHash(kHashHex, '0');
 
+}  // namespace
+
 // SHA-256 and HMAC-SHA256 with contexts fetched once (OpenSSL 3 fetches are costly).
-class Crypto {
+class detail::Crypto {
  public:
   explicit Crypto(const security::Secret32* key) {
     md_ = EVP_MD_fetch(nullptr, "SHA256", nullptr);
@@ -71,6 +78,8 @@ class Crypto {
   EVP_MAC* mac_ = nullptr;
   EVP_MAC_CTX* mac_ctx_ = nullptr;
 };
+
+namespace {
 
 void to_hex(const unsigned char* in, std::size_t n, char* out) {
   static const char* hex = "0123456789abcdef";
@@ -207,6 +216,7 @@ std::unique_ptr<AuditLog> AuditLog::open(const fs::path& dir, Options opt) {
   ::chmod(dir.c_str(), 0700);
   std::unique_ptr<AuditLog> log(new AuditLog(dir, opt));
   log->key_ = security::load_or_create_secret((dir / "audit.key").string());
+  log->crypto_ = std::make_unique<Crypto>(&log->key_);
   const fs::path file = log_file(dir);
   log->fd_ = ::open(file.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (log->fd_ < 0) throw std::runtime_error("cannot open " + file.string() + ": " + std::strerror(errno));
@@ -267,7 +277,7 @@ std::uint64_t AuditLog::size_bytes() const {
 AuditLog::Result AuditLog::append_locked(Event e, Outcome o, const Source& src, const Details& d,
                                          std::string& out_line, RecordView& view) {
   const EventInfo& ei = info(e);
-  Crypto c(&key_);
+  Crypto& c = *crypto_;
   json::object details = d.json();
   for (const auto& t : d.tokens()) {
     // Badge ids (LOG-5): masked, plus a keyed hash to match records of one badge.
@@ -321,9 +331,30 @@ AuditLog::Result AuditLog::append_locked(Event e, Outcome o, const Source& src, 
 void AuditLog::write_anchor_locked() {
   // Not synced: after kill -9 the page cache keeps it; after a power loss it
   // may be older than the log, never newer (the log was synced first).
-  Crypto c(&key_);
-  const std::string a = anchor_text(c, seq_, prev_hash_);
+  const std::string a = anchor_text(*crypto_, seq_, prev_hash_);
   [[maybe_unused]] auto w = ::pwrite(anchor_fd_, a.data(), a.size(), 0);
+}
+
+AuditLog::Result AuditLog::clear(const Source& who) {
+  RecordView view;
+  Result r;
+  std::vector<std::function<void(const RecordView&)>> listeners;
+  {
+    std::lock_guard lk(mu_);
+    const std::uint64_t removed = bytes_ == 0 ? 0 : seq_;
+    if (::ftruncate(fd_, 0) != 0) return Result{0, false, "cannot clear the audit log"};
+    bytes_ = 0;
+    warned_nearly_full_ = false;
+    Details d;
+    d.number("recordsRemoved", static_cast<long long>(removed)).number("lastSeqBefore", static_cast<long long>(seq_));
+    std::string line;
+    r = append_locked(Event::SecurityLogWasCleared, Outcome::Success, who, d, line, view);
+    if (!r.stored || ::fdatasync(fd_) != 0) return Result{0, false, "cannot write the audit log"};
+    write_anchor_locked();
+    listeners = listeners_;
+  }
+  for (const auto& l : listeners) l(view);
+  return r;
 }
 
 AuditLog::Result AuditLog::record(Event e, Outcome o, const Source& src, const Details& d) {

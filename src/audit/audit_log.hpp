@@ -28,6 +28,10 @@
 
 namespace cg::audit {
 
+namespace detail {
+class Crypto;
+}
+
 // Who caused the event, over which interface, from where.
 struct Source {
   std::string interface;  // "Wan", "LocalMaintenance", "AuthTerminal", … or "Internal"
@@ -94,6 +98,12 @@ class AuditLog {
   std::vector<Result> record_batch(
       const std::vector<std::tuple<Event, Outcome, Source, Details>>& items);
 
+  // Clears the log (an admin operation; the front end asks the policy first):
+  // every record is removed and a new chain starts with SecurityLogWasCleared,
+  // whose seq continues the old numbering and whose prev is the last hash of
+  // the old chain, with the number of records removed in its details.
+  Result clear(const Source& who);
+
   // Called after each stored record (on the caller's thread, lock released).
   void on_record(std::function<void(const RecordView&)> fn);
 
@@ -111,6 +121,7 @@ class AuditLog {
   std::filesystem::path dir_;
   Options opt_;
   security::Secret32 key_{};
+  std::unique_ptr<detail::Crypto> crypto_;  // hash and MAC contexts, fetched once
   int fd_ = -1;
   int anchor_fd_ = -1;
   mutable std::mutex mu_;

@@ -1195,3 +1195,39 @@ TEST_F(Audit, KillNineLosesNoAcknowledgedRecord) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(AuditClear, StartsANewChainWithSecurityLogWasCleared) {
+  const auto dir = cg::test::make_temp_dir("audit-clear");
+  {
+    auto log = AuditLog::open(dir / "audit");
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(log->record(Event::InvalidMessages, Outcome::Failure, Source::system()).stored);
+    std::vector<cg::audit::RecordView> seen;
+    log->on_record([&](const cg::audit::RecordView& r) { seen.push_back(r); });
+    const auto r = log->clear(Source{"LocalMaintenance", "127.0.0.1", "admin"});
+    ASSERT_TRUE(r.stored) << r.error;
+    EXPECT_EQ(r.seq, 6u) << "numbering continues";
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].type, Event::SecurityLogWasCleared);  // critical: reaches the CSMS
+    ASSERT_TRUE(log->record(Event::InvalidMessages, Outcome::Failure, Source::system()).stored);
+  }
+  const auto v = cg::audit::verify_dir(dir / "audit");
+  EXPECT_TRUE(v.ok) << v.problem;
+  EXPECT_EQ(v.records, 2u);
+  EXPECT_EQ(v.last_seq, 7u);
+  std::ifstream in(cg::audit::log_file(dir / "audit"));
+  std::string first;
+  std::getline(in, first);
+  EXPECT_NE(first.find("\"type\":\"SecurityLogWasCleared\""), std::string::npos) << first;
+  EXPECT_NE(first.find("\"recordsRemoved\":5"), std::string::npos) << first;
+  EXPECT_NE(first.find("\"principal\":\"admin\""), std::string::npos) << first;
+  // Reopening continues the new chain.
+  {
+    auto log = AuditLog::open(dir / "audit");
+    EXPECT_EQ(log->last_seq(), 7u);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
