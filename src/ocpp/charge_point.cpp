@@ -28,7 +28,8 @@ ChargePoint::ChargePoint(Deps d)
       heartbeat_timer_(d_.io),
       boot_timer_(d_.io),
       call_timer_(d_.io),
-      outbox_timer_(d_.io) {
+      outbox_timer_(d_.io),
+      log_timer_(d_.io) {
   unsigned char r[4];
   RAND_bytes(r, sizeof r);
   char buf[16];
@@ -57,6 +58,7 @@ void ChargePoint::stop() {
   boot_timer_.cancel();
   call_timer_.cancel();
   outbox_timer_.cancel();
+  cancel_log_job(false);
   conn_.close();
 }
 
@@ -476,6 +478,8 @@ const std::map<std::string, ChargePoint::Route, std::less<>>& ChargePoint::route
       {"GetLocalListVersion", {Operation::ManageAuthorization, &ChargePoint::on_get_local_list_version}},
       {"GetTransactionStatus", {Operation::ReadTransactions, &ChargePoint::on_get_transaction_status}},
       {"DataTransfer", {Operation::VendorExtension, &ChargePoint::on_data_transfer}},
+      // SecurityLog; DiagnosticsLog additionally needs ReadDiagnosticsLog (checked in the handler).
+      {"GetLog", {Operation::ReadSecurityLog, &ChargePoint::on_get_log}},
   };
   return r;
 }

@@ -9,6 +9,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <set>
@@ -139,10 +140,19 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
   Reply on_get_local_list_version(const boost::json::object& req);
   Reply on_get_transaction_status(const boost::json::object& req);
   Reply on_data_transfer(const boost::json::object& req);
+  // Handlers: diagnostics (handlers_diagnostics.cpp) — N01 GetLog
+  Reply on_get_log(const boost::json::object& req);
+  struct LogJob;
+  void start_log_job(const std::shared_ptr<LogJob>& job);
+  void log_attempt(const std::shared_ptr<LogJob>& job);
+  void log_finish(const std::shared_ptr<LogJob>& job, std::string_view status, const std::string& detail);
+  void cancel_log_job(bool notify);
 
   Deps d_;
   Connection conn_;
   boost::asio::steady_timer reconnect_timer_, heartbeat_timer_, boot_timer_, call_timer_, outbox_timer_;
+  boost::asio::steady_timer log_timer_;  // GetLog retryInterval
+  std::shared_ptr<LogJob> log_job_;      // the running GetLog upload (at most one)
   bool running_ = false;
   bool connected_ = false;
   std::string boot_status_;  // "", Pending, Accepted, Rejected

@@ -518,6 +518,60 @@ function freePort() {
   });
 }
 
+// A test HTTPS upload server (GetLog, N01) with the test PKI's server
+// certificate for localhost (pki name: a different PKI = a CA the station does
+// not trust). Answers each PUT/POST with `status` (a number, or a function of the
+// attempt number; 'hang' = never answer) and keeps the requests (events:
+// 'request', 'socketClose'):
+// [{method, url, headers, body: Buffer}]. url(): https://localhost:PORT/path.
+async function startUploadServer({ pki: pkiName = 'main', status = 200, maxBytes = 64 * 1024 * 1024 } = {}) {
+  const https = require('node:https');
+  const p = await pki(pkiName);
+  const requests = [];
+  const events = new (require('node:events'))();
+  const sockets = new Set();
+  const server = https.createServer({ cert: fs.readFileSync(p.cert), key: fs.readFileSync(p.key) }, (req, res) => {
+    const chunks = [];
+    let size = 0;
+    req.on('data', (c) => {
+      size += c.length;
+      if (size <= maxBytes) chunks.push(c);
+    });
+    req.on('end', () => {
+      const rec = { method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks) };
+      requests.push(rec);
+      events.emit('request', rec);
+      const st = typeof status === 'function' ? status(requests.length) : status;
+      if (st === 'hang') return;
+      res.writeHead(st, { 'content-type': 'text/plain' });
+      res.end(st < 300 ? 'ok\n' : 'error\n');
+    });
+  });
+  server.on('secureConnection', (s) => {
+    sockets.add(s);
+    s.on('close', () => {
+      sockets.delete(s);
+      events.emit('socketClose', s);
+    });
+  });
+  const tlsErrors = [];
+  server.on('tlsClientError', (err) => tlsErrors.push(err));
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = server.address().port;
+  return {
+    port,
+    requests,
+    events,
+    tlsErrors,
+    url: (p2 = '/upload') => `https://localhost:${port}${p2}`,
+    close: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 // Declares one integration test: itest(name, [opts], async (ctx, t) => {...}).
 // opts: { timeout (ms, default 30000), csms: {startCsms options}, deviceModel: {...} }
 function itest(name, opts, fn) {
@@ -561,4 +615,5 @@ module.exports = {
   assertTimestamp,
   RFC3339,
   freePort,
+  startUploadServer,
 };
