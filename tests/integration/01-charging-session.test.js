@@ -197,6 +197,8 @@ itest('debug log: no badge id, no password, no SetVariables value', { logLevel: 
     ],
   });
   assert.equal(r.setVariableResult.length, 2);
+  assert.equal(r.setVariableResult[0].attributeStatus, 'Rejected', 'BasicAuthPassword cannot be set yet');
+  assert.equal(r.setVariableResult[1].attributeStatus, 'Accepted', 'OrganizationName');
   await ctx.simOk('plug', 1);
   await ctx.simOk('badge', 1, 'DEBUGTOKEN77');
   await ctx.waitFor(isCall('TransactionEvent', (p) => p.eventType === 'Started'));
