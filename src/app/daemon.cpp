@@ -141,6 +141,10 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
     std::cerr << "error: another chargeguard is already running with state directory " << cfg.state_dir << "\n";
     return 1;
   }
+  // LOG-6: the diagnostics log also goes to a bounded file (2 × 2 MiB) that
+  // GetLog(DiagnosticsLog) uploads; the security log is the separate audit log.
+  if (!log::set_file((cfg.state_dir / "diagnostics.log").string(), 2 * 1024 * 1024))
+    log::warn("station", "cannot write ", (cfg.state_dir / "diagnostics.log").string());
   auto pw = read_password(cfg.password_file);
   if (!pw.error.empty()) {
     std::cerr << "error: csms.password_file: " << pw.error << "\n";

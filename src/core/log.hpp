@@ -10,6 +10,10 @@ namespace cg::log {
 enum class Level { Debug = 0, Info = 1, Warn = 2, Error = 3 };
 
 void set_level(Level l);
+// Also writes every line to FILE (created 0600), keeping at most max_bytes in
+// it and one previous generation (FILE.1): the diagnostics log that GetLog
+// (DiagnosticsLog) uploads. LOG-6: separate from the security audit log.
+bool set_file(const std::string& file, std::size_t max_bytes);
 bool parse_level(std::string_view s, Level& out);
 bool enabled(Level l);
 void write(Level l, std::string_view component, const std::string& msg);

@@ -29,6 +29,7 @@ ChargePoint::Reply log_rejected(std::string_view reason, std::string_view info) 
 
 struct ChargePoint::LogJob {
   long long request_id = 0;
+  bool diagnostics = false;  // DiagnosticsLog (text file) instead of SecurityLog
   UploadUrl url;
   std::optional<clock::SysTime> oldest, latest;
   long long retries_left = 0;
@@ -42,13 +43,14 @@ struct ChargePoint::LogJob {
 ChargePoint::Reply ChargePoint::on_get_log(const json::object& req) {
   const std::string log_type(req.at("logType").as_string());
   const long long request_id = req.at("requestId").to_number<long long>();
-  if (log_type == "DiagnosticsLog") {
+  const bool diagnostics = log_type == "DiagnosticsLog";
+  if (diagnostics) {
     const policy::Principal csms{policy::Role::Csms, policy::Interface::Wan, d_.cfg.csms_url};
     if (policy::authorize(csms, policy::Operation::ReadDiagnosticsLog) != policy::Decision::Allow)
       return Reply{std::nullopt, RpcError::SecurityError, "not permitted", {}};
-    return log_rejected("UnsupportedRequest", "no diagnostics log on this station");
+  } else if (!d_.audit) {
+    return log_rejected("InternalError", "no security log");
   }
-  if (!d_.audit) return log_rejected("InternalError", "no security log");
   const auto& log = req.at("log").as_object();
   std::string why;
   auto url = parse_upload_url(log.at("remoteLocation").as_string(), &why);
@@ -58,6 +60,7 @@ ChargePoint::Reply ChargePoint::on_get_log(const json::object& req) {
   }
   auto job = std::make_shared<LogJob>();
   job->request_id = request_id;
+  job->diagnostics = diagnostics;
   job->url = std::move(*url);
   for (auto [key, out] : {std::pair{"oldestTimestamp", &job->oldest}, std::pair{"latestTimestamp", &job->latest}}) {
     if (auto* v = log.if_contains(key)) {
@@ -72,7 +75,8 @@ ChargePoint::Reply ChargePoint::on_get_log(const json::object& req) {
   const bool replaced = static_cast<bool>(log_job_);
   if (replaced) cancel_log_job(true);
   log_job_ = job;
-  const std::string filename = "security-log-" + std::to_string(request_id) + ".ndjson";
+  const std::string filename = diagnostics ? "diagnostics-log-" + std::to_string(request_id) + ".log"
+                                           : "security-log-" + std::to_string(request_id) + ".ndjson";
   Reply r{json::object{{"status", replaced ? "AcceptedCanceled" : "Accepted"}, {"filename", filename}}, {}, {}, {}};
   r.after = [this, job] { start_log_job(job); };
   return r;
@@ -80,7 +84,10 @@ ChargePoint::Reply ChargePoint::on_get_log(const json::object& req) {
 
 void ChargePoint::start_log_job(const std::shared_ptr<LogJob>& job) {
   if (log_job_ != job) return;
-  auto ex = build_log_export(audit::log_file(d_.audit->dir()), job->oldest, job->latest, kMaxExportBytes);
+  const auto diag = d_.cfg.state_dir / "diagnostics.log";
+  auto ex = job->diagnostics
+                ? build_text_export({diag.string() + ".1", diag}, job->oldest, job->latest, kMaxExportBytes)
+                : build_log_export(audit::log_file(d_.audit->dir()), job->oldest, job->latest, kMaxExportBytes);
   if (ex.truncated) log::warn("ocpp", "GetLog ", job->request_id, ": export cut at ", kMaxExportBytes, " bytes");
   job->body = std::make_shared<const std::string>(std::move(ex.body));
   ex.body.clear();
@@ -97,6 +104,7 @@ void ChargePoint::log_attempt(const std::shared_ptr<LogJob>& job) {
   HttpsPut::Settings s;
   s.url = job->url;
   s.ca_file = d_.cfg.ca_file.string();
+  if (job->diagnostics) s.content_type = "text/plain; charset=utf-8";
   job->put = HttpsPut::start(d_.io, std::move(s), job->body, [this, job](bool ok, const std::string& detail) {
     if (log_job_ != job) return;
     job->put.reset();
@@ -123,6 +131,7 @@ void ChargePoint::log_finish(const std::shared_ptr<LogJob>& job, std::string_vie
   // One record per export. The destination is the host only: the URL may carry tokens.
   audit(audit::Event::SecurityLogExported, status == "Uploaded" ? audit::Outcome::Success : audit::Outcome::Failure,
         audit::Details()
+            .text("logType", job->diagnostics ? "DiagnosticsLog" : "SecurityLog")
             .number("requestId", job->request_id)
             .number("records", static_cast<long long>(job->meta.records))
             .text("destination", job->url.host)

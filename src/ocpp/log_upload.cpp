@@ -4,6 +4,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <fstream>
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
@@ -82,6 +84,32 @@ LogExport build_log_export(const std::filesystem::path& log_file, std::optional<
     ++ex.records;
     return true;
   });
+  return ex;
+}
+
+LogExport build_text_export(const std::vector<std::filesystem::path>& files, std::optional<clock::SysTime> oldest,
+                            std::optional<clock::SysTime> latest, std::size_t max_bytes) {
+  LogExport ex;
+  bool keep = true;
+  for (const auto& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.size() >= 24) {
+        if (auto t = clock::parse_rfc3339(std::string_view(line).substr(0, 24))) {
+          keep = !(oldest && *t < *oldest) && !(latest && *t > *latest);
+        }
+      }
+      if (!keep) continue;
+      if (ex.body.size() + line.size() + 1 > max_bytes) {
+        ex.truncated = true;
+        return ex;
+      }
+      ex.body += line;
+      ex.body += '\n';
+      ++ex.records;
+    }
+  }
   return ex;
 }
 

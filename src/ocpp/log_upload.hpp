@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "core/clock.hpp"
@@ -36,6 +37,12 @@ struct LogExport {
 };
 LogExport build_log_export(const std::filesystem::path& log_file, std::optional<clock::SysTime> oldest,
                            std::optional<clock::SysTime> latest, std::size_t max_bytes);
+
+// The lines of text log files (oldest file first) whose leading RFC 3339
+// timestamp lies in [oldest, latest]; lines without one follow their
+// predecessor's fate. Stops before max_bytes (*truncated set).
+LogExport build_text_export(const std::vector<std::filesystem::path>& files, std::optional<clock::SysTime> oldest,
+                            std::optional<clock::SysTime> latest, std::size_t max_bytes);
 
 // One HTTPS PUT. The callback runs once (on the io_context) unless cancel()
 // was called first; ok = a 2xx answer.

@@ -119,7 +119,7 @@ itest('GetLog oldestTimestamp / latestTimestamp select records by time', { timeo
   }
 });
 
-itest('GetLog refuses plain http:// and unparsable locations; DiagnosticsLog is Rejected', async (ctx) => {
+itest('GetLog refuses plain http:// and unparsable locations', async (ctx) => {
   await ctx.boot();
   const from = ctx.mark();
   for (const [id, loc] of [
@@ -127,18 +127,50 @@ itest('GetLog refuses plain http:// and unparsable locations; DiagnosticsLog is 
     [12, 'ftp://localhost/upload'],
     [13, 'not a url'],
   ]) {
-    const res = await getLog(ctx, id, loc);
-    assert.equal(res.status, 'Rejected', loc);
-    assert.equal(res.statusInfo?.reasonCode, 'InvalidURL', loc);
+    for (const logType of ['SecurityLog', 'DiagnosticsLog']) {
+      const res = await ctx.call('GetLog', { logType, requestId: id, log: { remoteLocation: loc } });
+      assert.equal(res.status, 'Rejected', loc);
+      assert.equal(res.statusInfo?.reasonCode, 'InvalidURL', loc);
+    }
   }
-  const diag = await ctx.call('GetLog', {
-    logType: 'DiagnosticsLog',
-    requestId: 14,
-    log: { remoteLocation: 'https://localhost:1/x' },
-  });
-  assert.equal(diag.status, 'Rejected');
   await ctx.expectNone(LSN, 500, { from });
   assert.equal((await auditRecords(ctx, 'SecurityLogExported')).length, 0);
+});
+
+itest('GetLog DiagnosticsLog: the diagnostics log file is uploaded, without secrets', { timeout: 30000 }, async (ctx) => {
+  const srv = await startUploadServer();
+  try {
+    await ctx.boot();
+    await ctx.simOk('plug', 1);
+    await ctx.simOk('badge', 1, 'DIAGTOKEN-42');
+    await ctx.waitFor(isCall('TransactionEvent', (p) => p.eventType === 'Started'));
+    const from = ctx.mark();
+    const res = await ctx.call('GetLog', { logType: 'DiagnosticsLog', requestId: 31, log: { remoteLocation: srv.url('/diag') } });
+    assert.equal(res.status, 'Accepted');
+    assert.match(res.filename, /diagnostics/);
+    await ctx.waitFor(lsn(31, 'Uploaded'), { from });
+    assert.deepEqual(statuses(ctx, 31), ['Uploading', 'Uploaded']);
+    const body = srv.requests[0].body.toString('utf8');
+    assert.match(srv.requests[0].headers['content-type'], /^text\/plain/);
+    assert.match(body, /BootNotification: Accepted/);
+    assert.match(body, /transaction [0-9a-f-]{36} started/);
+    for (const secret of ['DIAGTOKEN-42', ctx.password]) assert.ok(!body.includes(secret), 'secret in the diagnostics log');
+    // Separate from the security log (LOG-6): no audit record lines in it.
+    assert.ok(!body.includes('"prev":"'), 'audit records in the diagnostics log');
+    // latestTimestamp before the station started: nothing but an empty file.
+    const res2 = await ctx.call('GetLog', {
+      logType: 'DiagnosticsLog',
+      requestId: 32,
+      log: { remoteLocation: srv.url('/diag2'), latestTimestamp: '2020-01-01T00:00:00Z' },
+    });
+    assert.equal(res2.status, 'Accepted');
+    await ctx.waitFor(lsn(32, 'Uploaded'), { from });
+    assert.equal(srv.requests[1].body.length, 0);
+    const rec = (await auditRecords(ctx, 'SecurityLogExported')).find((r) => r.details.requestId === 31);
+    assert.equal(rec.details.logType, 'DiagnosticsLog');
+  } finally {
+    await srv.close();
+  }
 });
 
 itest('GetLog: a server answering 500 is retried, then UploadFailure', { timeout: 30000 }, async (ctx) => {
