@@ -19,6 +19,7 @@
 
 #include "core/clock.hpp"
 #include "core/log.hpp"
+#include "security/tls_client.hpp"
 
 namespace cg::audit {
 namespace asio = boost::asio;
@@ -27,10 +28,6 @@ using tcp = asio::ip::tcp;
 
 namespace {
 // The same strong suites as the OCPP connection (src/ocpp/connection.cpp).
-constexpr const char* kTls12Ciphers =
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-    "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384";
-constexpr const char* kTls13Suites = "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256";
 constexpr std::size_t kMaxWriteBytes = 64 * 1024;  // one write batch
 constexpr std::size_t kFileBatch = 512;              // records read back from the file at a time
 
@@ -174,14 +171,10 @@ struct SyslogForwarder::Impl : std::enable_shared_from_this<Impl> {
     if (s.backoff_max < s.backoff_min) s.backoff_max = s.backoff_min;
     backoff = s.backoff_min;
     SSL_CTX* c = ctx.native_handle();
-    SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
-    SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
     ERR_clear_error();
-    if (SSL_CTX_set_cipher_list(c, kTls12Ciphers) != 1 || SSL_CTX_set_ciphersuites(c, kTls13Suites) != 1)
-      throw std::runtime_error("syslog: TLS cipher configuration failed: " + ssl_error_string());
     // Trust only the configured CA file, never the system bundle.
-    if (SSL_CTX_load_verify_locations(c, s.ca_file.c_str(), nullptr) != 1)
-      throw std::runtime_error("syslog: cannot load CA file " + s.ca_file + ": " + ssl_error_string());
+    if (auto err = security::configure_tls_client(c, s.ca_file); !err.empty())
+      throw std::runtime_error("syslog: " + err + ": " + ssl_error_string());
     if (SSL_CTX_use_certificate_chain_file(c, s.cert_file.c_str()) != 1)
       throw std::runtime_error("syslog: cannot load client certificate " + s.cert_file + ": " + ssl_error_string());
     if (SSL_CTX_use_PrivateKey_file(c, s.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
@@ -274,17 +267,7 @@ struct SyslogForwarder::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void handshake(std::uint64_t g) {
-    SSL* ssl = stream->native_handle();
-    X509_VERIFY_PARAM* p = SSL_get0_param(ssl);
-    X509_VERIFY_PARAM_set_hostflags(p, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    boost::system::error_code aec;
-    asio::ip::make_address(s.host, aec);
-    if (!aec) {
-      X509_VERIFY_PARAM_set1_ip_asc(p, s.host.c_str());  // no SNI for an IP literal (RFC 6066)
-    } else {
-      SSL_set_tlsext_host_name(ssl, s.host.c_str());
-      X509_VERIFY_PARAM_set1_host(p, s.host.c_str(), 0);
-    }
+    security::set_tls_peer_name(stream->native_handle(), s.host);
     stream->async_handshake(ssl::stream_base::client, [self = shared_from_this(), g, keep = stream](
                                                           const boost::system::error_code& ec) {
       if (g != self->gen) return;

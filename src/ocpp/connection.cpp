@@ -16,6 +16,7 @@
 #include <variant>
 
 #include "core/log.hpp"
+#include "security/tls_client.hpp"
 #include "ocpp/frame.hpp"
 #include "security/base64.hpp"
 
@@ -29,10 +30,6 @@ using tcp = asio::ip::tcp;
 namespace {
 constexpr std::size_t kHardFrameCap = 16 * 1024 * 1024;  // beyond this the connection is dropped
 constexpr std::size_t kMaxQueuedBytes = 4 * 1024 * 1024;  // outgoing frames not yet written
-constexpr const char* kTls12Ciphers =
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-    "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384";
-constexpr const char* kTls13Suites = "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256";
 
 }  // namespace
 
@@ -88,19 +85,11 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
   }
 
   bool configure_tls() {
-    SSL_CTX* c = ctx_->native_handle();
-    SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
-    SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
-    if (SSL_CTX_set_cipher_list(c, kTls12Ciphers) != 1 || SSL_CTX_set_ciphersuites(c, kTls13Suites) != 1) {
-      fail("TLS cipher configuration failed", 0);
-      return false;
-    }
     // Trust only the operator's CA file: never the system bundle (COM-2).
-    if (SSL_CTX_load_verify_locations(c, s_.ca_file.c_str(), nullptr) != 1) {
-      fail("cannot load CA file " + s_.ca_file, 0);
+    if (auto err = security::configure_tls_client(ctx_->native_handle(), s_.ca_file); !err.empty()) {
+      fail(err, 0);
       return false;
     }
-    SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
     return true;
   }
 
@@ -131,18 +120,8 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
   void on_connected() {
     auto self = shared_from_this();
     if (auto* t = std::get_if<TlsWs>(ws_.get())) {
-      SSL* ssl = t->next_layer().native_handle();
       // SNI and host name verification (COM-2).
-      X509_VERIFY_PARAM* p = SSL_get0_param(ssl);
-      X509_VERIFY_PARAM_set_hostflags(p, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-      beast::error_code aec;
-      asio::ip::make_address(host_, aec);
-      if (!aec) {
-        X509_VERIFY_PARAM_set1_ip_asc(p, host_.c_str());  // no SNI for an IP literal (RFC 6066)
-      } else {
-        SSL_set_tlsext_host_name(ssl, host_.c_str());
-        X509_VERIFY_PARAM_set1_host(p, host_.c_str(), 0);
-      }
+      security::set_tls_peer_name(t->next_layer().native_handle(), host_);
       t->next_layer().async_handshake(ssl::stream_base::client, [self](beast::error_code ec) {
         if (ec) return self->fail("TLS handshake: " + self->tls_error(ec), 0, self->classify(ec));
         self->ws_handshake();

@@ -16,6 +16,7 @@
 
 #include "audit/audit_log.hpp"
 #include "core/log.hpp"
+#include "security/tls_client.hpp"
 
 namespace cg::ocpp {
 namespace asio = boost::asio;
@@ -26,10 +27,6 @@ using tcp = asio::ip::tcp;
 
 namespace {
 // The same TLS settings as the CSMS connection (connection.cpp).
-constexpr const char* kTls12Ciphers =
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-    "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384";
-constexpr const char* kTls13Suites = "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256";
 constexpr std::size_t kMaxUrl = 512;          // GetLogRequest.log.remoteLocation
 constexpr std::size_t kMaxAnswerBody = 64 * 1024;
 constexpr std::size_t kMaxAnswerHeader = 16 * 1024;
@@ -122,15 +119,9 @@ class HttpsPutImpl final : public HttpsPut {
         resolver_(io) {}
 
   void run() {
-    SSL_CTX* c = ctx_.native_handle();
-    SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
-    SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
-    if (SSL_CTX_set_cipher_list(c, kTls12Ciphers) != 1 || SSL_CTX_set_ciphersuites(c, kTls13Suites) != 1)
-      return finish(false, "TLS cipher configuration failed");
     // Only the operator's CA file, never the system bundle (COM-2).
-    if (SSL_CTX_load_verify_locations(c, s_.ca_file.c_str(), nullptr) != 1)
-      return finish(false, "cannot load CA file " + s_.ca_file);
-    SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
+    if (auto err = security::configure_tls_client(ctx_.native_handle(), s_.ca_file); !err.empty())
+      return finish(false, err);
     stream_.emplace(io_, ctx_);
     auto self = std::static_pointer_cast<HttpsPutImpl>(shared_from_this());
     resolver_.async_resolve(s_.url.host, s_.url.port, [self](beast::error_code ec, tcp::resolver::results_type r) {
@@ -164,18 +155,8 @@ class HttpsPutImpl final : public HttpsPut {
   }
 
   void handshake() {
-    SSL* ssl = stream_->native_handle();
     // SNI for names only; the host name (or IP) checked against the certificate.
-    X509_VERIFY_PARAM* p = SSL_get0_param(ssl);
-    X509_VERIFY_PARAM_set_hostflags(p, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    beast::error_code aec;
-    asio::ip::make_address(s_.url.host, aec);
-    if (!aec) {
-      X509_VERIFY_PARAM_set1_ip_asc(p, s_.url.host.c_str());
-    } else {
-      SSL_set_tlsext_host_name(ssl, s_.url.host.c_str());
-      X509_VERIFY_PARAM_set1_host(p, s_.url.host.c_str(), 0);
-    }
+    security::set_tls_peer_name(stream_->native_handle(), s_.url.host);
     auto self = std::static_pointer_cast<HttpsPutImpl>(shared_from_this());
     beast::get_lowest_layer(*stream_).expires_after(s_.connect_timeout);
     stream_->async_handshake(ssl::stream_base::client, [self](beast::error_code ec) {

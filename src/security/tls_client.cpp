@@ -1,0 +1,40 @@
+#include "security/tls_client.hpp"
+
+#include <arpa/inet.h>
+#include <openssl/x509v3.h>
+
+namespace cg::security {
+namespace {
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384";
+constexpr const char* kTls13Suites = "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256";
+
+bool is_ip_literal(const std::string& host) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+}  // namespace
+
+std::string configure_tls_client(SSL_CTX* c, const std::string& ca_file) {
+  SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+  SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
+  if (SSL_CTX_set_cipher_list(c, kTls12Ciphers) != 1 || SSL_CTX_set_ciphersuites(c, kTls13Suites) != 1)
+    return "TLS cipher configuration failed";
+  if (SSL_CTX_load_verify_locations(c, ca_file.c_str(), nullptr) != 1) return "cannot load CA file " + ca_file;
+  SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
+  return {};
+}
+
+void set_tls_peer_name(SSL* ssl, const std::string& host) {
+  X509_VERIFY_PARAM* p = SSL_get0_param(ssl);
+  X509_VERIFY_PARAM_set_hostflags(p, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  if (is_ip_literal(host)) {
+    X509_VERIFY_PARAM_set1_ip_asc(p, host.c_str());
+  } else {
+    SSL_set_tlsext_host_name(ssl, host.c_str());
+    X509_VERIFY_PARAM_set1_host(p, host.c_str(), 0);
+  }
+}
+
+}  // namespace cg::security
