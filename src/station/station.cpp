@@ -203,8 +203,7 @@ void Station::on_loop_event(const LoopEvent& ev) {
   log::info("station", "EVSE ", e->id, " state ", to_string(old), " -> ", to_string(ev.state));
   if (ev.state == CpState::A) {
     if (e->tx) end_transaction(*e, "EVDisconnected", "EVCommunicationLost");
-    e->authorized.reset();
-    e->authorized_remote_id.reset();
+    drop_authorization(*e);
   } else if (ev.state == CpState::F || ev.state == CpState::E) {
     if (e->tx) end_transaction(*e, "Other", "AbnormalCondition");
   } else if (old == CpState::A && ev.state == CpState::B) {
@@ -267,7 +266,7 @@ void Station::present_token(int evse_id, const IdToken& t) {
     if (e->tx->token && *e->tx->token == t) {
       log::info("station", "EVSE ", e->id, ": ", t.masked(), " ends the charge");
       end_transaction(*e, "Local", "StopAuthorized");
-      e->authorized.reset();
+      drop_authorization(*e);
       apply_power(*e);
       update_status(*e);
     } else {
@@ -349,7 +348,7 @@ bool Station::request_stop(const std::string& tx_id) {
   for (auto& e : evses_) {
     if (e.tx && e.tx->id == tx_id) {
       end_transaction(e, "Remote", "RemoteStop");
-      e.authorized.reset();
+      drop_authorization(e);
       update_status(e);
       return true;
     }
@@ -415,7 +414,7 @@ void Station::on_transaction_event_result(const std::string& tx_id, const json::
   if (!accepted(info->as_object()) && dm_.boolean("TxCtrlr.StopTxOnInvalidId")) {
     log::info("station", "CSMS did not accept the token of transaction ", tx_id, "; stopping it");
     end_transaction(*e, "DeAuthorized", "Deauthorized");
-    e->authorized.reset();
+    drop_authorization(*e);
     update_status(*e);
   }
 }
@@ -532,8 +531,7 @@ void Station::tick() {
   for (auto& e : evses_) {
     if (e.authorized && !e.tx && e.cp == CpState::A && now - e.authorized_at > timeout) {
       log::info("station", "EVSE ", e.id, ": no EV connected within EVConnectionTimeOut; authorization dropped");
-      e.authorized.reset();
-      e.authorized_remote_id.reset();
+      drop_authorization(e);
     }
     if (e.tx && interval.count() > 0 && dm_.boolean("SampledDataCtrlr.Enabled") && now - e.tx->last_update >= interval) {
       transaction_event(e, "Updated", "MeterValuePeriodic",
