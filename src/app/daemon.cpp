@@ -1,5 +1,7 @@
 #include "app/daemon.hpp"
 
+#include "app/audit_cli.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -135,9 +137,8 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
     }
   }
   // One daemon per state directory.
-  const fs::path lock_path = cfg.state_dir / "chargeguard.lock";
-  const int lock_fd = ::open(lock_path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-  if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+  const int lock_fd = try_lock_state_dir(cfg.state_dir);
+  if (lock_fd < 0) {
     std::cerr << "error: another chargeguard is already running with state directory " << cfg.state_dir << "\n";
     return 1;
   }
@@ -160,7 +161,8 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
   try {
     audit::Options ao;
     ao.max_bytes = cfg.audit_max_bytes;
-    ao.full_policy = audit::FullPolicy::RefuseNonCritical;
+    ao.full_policy = cfg.audit_full_policy == "overwrite_exported" ? audit::FullPolicy::OverwriteExported
+                                                                   : audit::FullPolicy::RefuseNonCritical;
     audit_log = audit::AuditLog::open(cfg.state_dir / "audit", ao);
     db = std::make_unique<storage::Db>(cfg.state_dir / "station.db");
     dm = std::make_unique<ocpp::DeviceModel>(*db, cfg);

@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "app/audit_cli.hpp"
 #include "app/daemon.hpp"
 #include "audit/audit_log.hpp"
 #include "app/sim_client.hpp"
@@ -98,57 +99,18 @@ int main(int argc, char** argv) {
   auto* exp = audit->add_subcommand("export", "Write the log as JSON lines with the chain fields (hash, MAC), verifiable");
   exp->add_option("--state-dir", audit_state, "State directory of the station")->required();
   exp->add_option("--out", export_out, "Output file (default: standard output)");
+  auto* clear = audit->add_subcommand(
+      "clear", "Remove every record; a new chain starts with SecurityLogWasCleared (local admin; station stopped)");
+  bool discard_unexported = false;
+  clear->add_option("--state-dir", audit_state, "State directory of the station")->required();
+  clear->add_flag("--discard-unexported", discard_unexported,
+                  "Clear even though some records were never exported (they are lost)");
 
   CLI11_PARSE(app, argc, argv);
 
-  if (verify->parsed()) {
-    const auto dir = std::filesystem::path(audit_state) / "audit";
-    cg::audit::VerifyResult r;
-    if (verify_file.empty()) {
-      r = cg::audit::verify_dir(dir);
-    } else {
-      try {
-        const auto key = cg::security::load_or_create_secret((dir / "audit.key").string());
-        r = cg::audit::verify_file(verify_file, &key);
-      } catch (const std::exception& e) {
-        r.problem = e.what();
-      }
-    }
-    if (r.ok) {
-      std::cout << "audit log OK: " << r.records << " records, last record " << r.last_seq << "\n";
-      return 0;
-    }
-    std::cerr << "audit log BROKEN: " << r.problem << "\n";
-    if (r.records) std::cerr << "(" << r.records << " records before it verified)\n";
-    return 1;
-  }
-  if (exp->parsed()) {
-    const auto dir = std::filesystem::path(audit_state) / "audit";
-    const auto r = cg::audit::verify_dir(dir);
-    std::ifstream in(cg::audit::log_file(dir), std::ios::binary);
-    if (!in) {
-      std::cerr << "error: cannot read " << cg::audit::log_file(dir) << "\n";
-      return 1;
-    }
-    std::ofstream out_file;
-    if (!export_out.empty()) {
-      out_file.open(export_out, std::ios::binary | std::ios::trunc);
-      if (!out_file) {
-        std::cerr << "error: cannot write " << export_out << "\n";
-        return 1;
-      }
-    }
-    std::ostream& out = export_out.empty() ? std::cout : out_file;
-    out << in.rdbuf();
-    out.flush();
-    if (!out) {
-      std::cerr << "error: export incomplete\n";
-      return 1;
-    }
-    std::cerr << "exported " << r.records << " records" << (r.ok ? " (chain verified)" : " — WARNING: " + r.problem)
-              << "\n";
-    return r.ok ? 0 : 1;
-  }
+  if (verify->parsed()) return cg::app::audit_verify(audit_state, verify_file);
+  if (exp->parsed()) return cg::app::audit_export(audit_state, export_out);
+  if (clear->parsed()) return cg::app::audit_clear(audit_state, discard_unexported);
 
   if (run->parsed()) {
     if (!state_dir.empty()) ov.state_dir = state_dir;

@@ -4,6 +4,7 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -146,14 +147,117 @@ bool write_all(int fd, const char* p, std::size_t n) {
   return true;
 }
 
-std::string anchor_text(Crypto& c, std::uint64_t seq, const std::string& hash) {
+// "<word> <seq, 20 digits> <hash> <mac>\n", mac = HMAC(device key, "<word> <seq> <hash>"):
+// the anchor, the continuation line and the exported mark.
+std::string signed_text(Crypto& c, std::string_view word, std::uint64_t seq, std::string_view hash) {
   char buf[21];
   std::snprintf(buf, sizeof buf, "%020llu", static_cast<unsigned long long>(seq));
-  const std::string msg = std::string("anchor ") + buf + " " + hash;
+  std::string msg(word);
+  msg.append(" ").append(buf).append(" ").append(hash);
   unsigned char mac[32];
   c.hmac(reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), mac);
   return msg + " " + hex(mac, 32) + "\n";
 }
+
+struct Signed {
+  std::uint64_t seq = 0;
+  std::string hash;
+};
+// Parses a signed_text line (with or without its newline). The MAC is checked
+// when the crypto holds the key. nullopt when it is not such a line or forged.
+std::optional<Signed> parse_signed(Crypto& c, std::string_view word, std::string_view line) {
+  if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+  // word, 20 digits, 64 hex, 64 hex, separated by single spaces
+  if (line.size() != word.size() + 1 + 20 + 1 + kHashHex + 1 + kHashHex || line.substr(0, word.size()) != word ||
+      line[word.size()] != ' ')
+    return std::nullopt;
+  const std::string_view seq = line.substr(word.size() + 1, 20);
+  const std::string_view hash = line.substr(word.size() + 22, kHashHex);
+  if (seq.find_first_not_of("0123456789") != std::string_view::npos || seq > "18446744073709551615" ||
+      line[word.size() + 21] != ' ' || line[word.size() + 22 + kHashHex] != ' ')
+    return std::nullopt;
+  for (char ch : hash)
+    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) return std::nullopt;
+  Signed out{std::stoull(std::string(seq)), std::string(hash)};
+  if (c.has_key()) {
+    const std::string expect = signed_text(c, word, out.seq, out.hash);
+    if (expect.size() != line.size() + 1 || CRYPTO_memcmp(expect.data(), line.data(), line.size()) != 0)
+      return std::nullopt;
+  }
+  return out;
+}
+
+std::string anchor_text(Crypto& c, std::uint64_t seq, const std::string& hash) {
+  return signed_text(c, "anchor", seq, hash);
+}
+
+constexpr std::string_view kContinues = "#continues";
+
+bool parse_seq(std::string_view body, std::uint64_t& seq) {
+  if (body.rfind("{\"seq\":", 0) != 0) return false;
+  std::size_t i = 7;
+  seq = 0;
+  std::size_t digits = 0;
+  while (i < body.size() && body[i] >= '0' && body[i] <= '9' && digits < 20) {
+    seq = seq * 10 + static_cast<std::uint64_t>(body[i] - '0');
+    ++i;
+    ++digits;
+  }
+  return digits > 0 && i < body.size() && body[i] == ',';
+}
+
+bool is_hex(std::string_view s) {
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+bool from_hex(std::string_view s, unsigned char* out) {
+  if (!is_hex(s)) return false;
+  for (std::size_t i = 0; i < s.size() / 2; ++i) {
+    auto v = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+    out[i] = static_cast<unsigned char>(v(s[2 * i]) << 4 | v(s[2 * i + 1]));
+  }
+  return true;
+}
+
+
+// The exported mark (<audit>/exported): records up to it left the station.
+// Read under an exclusive flock by both the daemon and the CLI. A damaged or
+// forged mark reads as 0: nothing counts as exported, nothing is dropped.
+class ExportedMark {
+ public:
+  ExportedMark(const fs::path& dir) {
+    fd_ = ::open((dir / "exported").c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd_ >= 0) ::flock(fd_, LOCK_EX);
+  }
+  ~ExportedMark() {
+    if (fd_ >= 0) ::close(fd_);  // releases the lock
+  }
+  ExportedMark(const ExportedMark&) = delete;
+  ExportedMark& operator=(const ExportedMark&) = delete;
+  std::uint64_t read(Crypto& c) const {
+    char buf[256];
+    const ssize_t n = fd_ < 0 ? -1 : ::pread(fd_, buf, sizeof buf, 0);
+    if (n <= 0) return 0;
+    auto v = parse_signed(c, "exported", std::string_view(buf, static_cast<std::size_t>(n)));
+    return v ? v->seq : 0;
+  }
+  // Moves the mark when [first, last] joins the exported prefix (records
+  // before log_first are gone, so they count as exported).
+  void update(Crypto& c, std::uint64_t log_first, std::uint64_t first, std::uint64_t last) {
+    const std::uint64_t cur = read(c);
+    const std::uint64_t base = std::max(cur, log_first > 0 ? log_first - 1 : 0);
+    if (fd_ < 0 || first > base + 1 || last <= cur) return;
+    const std::string t = signed_text(c, "exported", last, kZeroHash);
+    if (::pwrite(fd_, t.data(), t.size(), 0) != static_cast<ssize_t>(t.size()) ||
+        ::ftruncate(fd_, static_cast<off_t>(t.size())) != 0 || ::fdatasync(fd_) != 0)
+      log::error("audit", "cannot store the exported mark: ", std::strerror(errno));
+  }
+
+ private:
+  int fd_ = -1;
+};
 
 }  // namespace
 
@@ -218,18 +322,35 @@ std::unique_ptr<AuditLog> AuditLog::open(const fs::path& dir, Options opt) {
   log->key_ = security::load_or_create_secret((dir / "audit.key").string());
   log->crypto_ = std::make_unique<Crypto>(&log->key_);
   const fs::path file = log_file(dir);
+  ::unlink((dir / "security.log.tmp").c_str());  // left by a crash during a reclaim; the log is whole
   log->fd_ = ::open(file.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (log->fd_ < 0) throw std::runtime_error("cannot open " + file.string() + ": " + std::strerror(errno));
   log->anchor_fd_ = ::open((dir / "anchor").c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (log->anchor_fd_ < 0) throw std::runtime_error("cannot open the audit anchor: " + std::string(std::strerror(errno)));
 
-  // Find the last complete record: its seq and hash continue the chain.
   struct stat st{};
   ::fstat(log->fd_, &st);
   auto size = static_cast<std::uint64_t>(st.st_size);
   log->prev_hash_ = kZeroHash;
+  // A continuation line first: the chain goes on from the record it names.
   if (size > 0) {
-    const std::uint64_t tail = std::min<std::uint64_t>(size, 64 * 1024);
+    char head[256];
+    const ssize_t n = ::pread(log->fd_, head, sizeof head, 0);
+    const std::string_view h(head, n > 0 ? static_cast<std::size_t>(n) : 0);
+    if (h.rfind(kContinues, 0) == 0) {
+      const auto nl = h.find('\n');
+      auto c = nl == std::string_view::npos ? std::nullopt
+                                             : parse_signed(*log->crypto_, kContinues, h.substr(0, nl + 1));
+      if (!c)
+        throw std::runtime_error(file.string() + ": the continuation line is damaged; run `chargeguard audit verify`");
+      log->header_bytes_ = nl + 1;
+      log->seq_ = c->seq;
+      log->prev_hash_ = c->hash;
+    }
+  }
+  // Find the last complete record: its seq and hash continue the chain.
+  if (size > log->header_bytes_) {
+    const std::uint64_t tail = std::min<std::uint64_t>(size - log->header_bytes_, 64 * 1024);
     std::string buf(tail, '\0');
     if (::pread(log->fd_, buf.data(), tail, static_cast<off_t>(size - tail)) != static_cast<ssize_t>(tail))
       throw std::runtime_error("cannot read " + file.string());
@@ -248,13 +369,21 @@ std::unique_ptr<AuditLog> AuditLog::open(const fs::path& dir, Options opt) {
       const auto start = buf.rfind('\n', buf.size() - 2);
       const std::string last = buf.substr(start == std::string::npos ? 0 : start + 1, std::string::npos);
       const auto t1 = last.find('\t');
-      if (last.rfind("{\"seq\":", 0) != 0 || t1 == std::string::npos || t1 + 1 + kHashHex > last.size())
+      std::uint64_t seq = 0;
+      if (!parse_seq(last, seq) || t1 == std::string::npos || t1 + 1 + kHashHex > last.size())
         throw std::runtime_error(file.string() + ": the last record is not readable; run `chargeguard audit verify`");
-      log->seq_ = std::stoull(last.substr(7));
+      log->seq_ = seq;
       log->prev_hash_ = last.substr(t1 + 1, kHashHex);
     }
   }
   log->bytes_ = size;
+  log->first_seq_ = log->seq_ + 1;
+  if (size > log->header_bytes_) {
+    char first[32];
+    const ssize_t n = ::pread(log->fd_, first, sizeof first, static_cast<off_t>(log->header_bytes_));
+    std::uint64_t seq = 0;
+    if (n > 0 && parse_seq(std::string_view(first, static_cast<std::size_t>(n)), seq)) log->first_seq_ = seq;
+  }
   log->warned_nearly_full_ = log->bytes_ * 5 >= log->opt_.max_bytes * 4;
   return log;
 }
@@ -269,13 +398,48 @@ std::uint64_t AuditLog::last_seq() const {
   return seq_;
 }
 
+std::uint64_t AuditLog::first_seq() const {
+  std::lock_guard lk(mu_);
+  return first_seq_;
+}
+
 std::uint64_t AuditLog::size_bytes() const {
   std::lock_guard lk(mu_);
   return bytes_;
 }
 
+std::string AuditLog::continuation_line(std::uint64_t after_seq, std::string_view prev_hash) const {
+  std::lock_guard lk(mu_);
+  return signed_text(*crypto_, kContinues, after_seq, prev_hash);
+}
+
+void AuditLog::mark_exported(std::uint64_t first, std::uint64_t last) {
+  std::lock_guard lk(mu_);
+  ExportedMark(dir_).update(*crypto_, first_seq_, first, last);
+}
+
+std::uint64_t AuditLog::exported_seq() const {
+  std::lock_guard lk(mu_);
+  return ExportedMark(dir_).read(*crypto_);
+}
+
+void mark_exported(const fs::path& audit_dir, std::uint64_t first, std::uint64_t last) {
+  security::Secret32 key = security::load_or_create_secret((audit_dir / "audit.key").string());
+  Crypto c(&key);
+  OPENSSL_cleanse(key.data(), key.size());
+  ExportedMark(audit_dir).update(c, first, first, last);
+}
+
 AuditLog::Result AuditLog::append_locked(Event e, Outcome o, const Source& src, const Details& d,
-                                         std::string& out_line, RecordView& view) {
+                                         std::vector<RecordView>& views) {
+  // overwrite_exported: make room from 80% on, so that the alarm only sounds
+  // for records that were never exported.
+  if (opt_.full_policy == FullPolicy::OverwriteExported && bytes_ * 5 >= opt_.max_bytes * 4) reclaim_locked(views);
+  return write_record_locked(e, o, src, d, views);
+}
+
+AuditLog::Result AuditLog::write_record_locked(Event e, Outcome o, const Source& src, const Details& d,
+                                               std::vector<RecordView>& views) {
   const EventInfo& ei = info(e);
   Crypto& c = *crypto_;
   json::object details = d.json();
@@ -310,9 +474,8 @@ AuditLog::Result AuditLog::append_locked(Event e, Outcome o, const Source& src, 
   c.sha256(text, h);
   c.hmac(h, 32, m);
   const std::string hash = hex(h, 32);
-  out_line = text + '\t' + hash + '\t' + hex(m, 32);
-  const std::string with_nl = out_line + '\n';
-  if (!write_all(fd_, with_nl.data(), with_nl.size())) {
+  std::string line = text + '\t' + hash + '\t' + hex(m, 32) + '\n';
+  if (!write_all(fd_, line.data(), line.size())) {
     const int err = errno;
     // Take back a partly written line (disk full…): the next record must
     // follow a whole one, or the chain breaks for every record after it.
@@ -323,9 +486,108 @@ AuditLog::Result AuditLog::append_locked(Event e, Outcome o, const Source& src, 
   }
   ++seq_;
   prev_hash_ = hash;
-  bytes_ += with_nl.size();
-  view = RecordView{seq_, time, e, o, out_line};
+  bytes_ += line.size();
+  line.pop_back();
+  views.push_back(RecordView{seq_, time, e, o, std::move(line)});
   return Result{seq_, true, {}};
+}
+
+bool AuditLog::reclaim_locked(std::vector<RecordView>& views) {
+  const std::uint64_t mark = ExportedMark(dir_).read(*crypto_);
+  if (mark < first_seq_ || mark == reclaim_tried_at_) return false;
+  reclaim_tried_at_ = mark;
+  // Find the cut: after the last exported record, or earlier once the rest
+  // fits in 60% of the capacity.
+  const std::uint64_t target = opt_.max_bytes * 3 / 5;
+  std::uint64_t off = header_bytes_, cut = 0, cut_seq = 0;
+  std::string cut_hash, buf, carry;
+  bool done = false;
+  while (!done && off < bytes_) {
+    buf.resize(static_cast<std::size_t>(std::min<std::uint64_t>(bytes_ - off, 256 * 1024)));
+    const ssize_t n = ::pread(fd_, buf.data(), buf.size(), static_cast<off_t>(off));
+    if (n <= 0) return false;
+    buf.resize(static_cast<std::size_t>(n));
+    carry += buf;
+    const std::uint64_t carry_start = off - (carry.size() - buf.size());
+    off += static_cast<std::uint64_t>(n);
+    std::size_t pos = 0;
+    for (std::size_t nl; !done && (nl = carry.find('\n', pos)) != std::string::npos; pos = nl + 1) {
+      const std::string_view line(carry.data() + pos, nl - pos);
+      std::uint64_t seq = 0;
+      const auto t1 = line.find('\t');
+      if (!parse_seq(line, seq) || t1 == std::string_view::npos || line.size() < t1 + 1 + kHashHex) return false;
+      if (seq > mark) {
+        done = true;
+        break;
+      }
+      cut = carry_start + nl + 1;
+      cut_seq = seq;
+      cut_hash.assign(line.substr(t1 + 1, kHashHex));
+      done = bytes_ - cut <= target;
+      if (seq == mark) done = true;
+    }
+    carry.erase(0, pos);
+  }
+  if (cut == 0) return false;
+
+  const fs::path file = log_file(dir_), tmp = dir_ / "security.log.tmp";
+  const std::string header = signed_text(*crypto_, kContinues, cut_seq, cut_hash);
+  const int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  bool ok = out >= 0 && write_all(out, header.data(), header.size());
+  for (std::uint64_t p = cut; ok && p < bytes_;) {
+    buf.resize(static_cast<std::size_t>(std::min<std::uint64_t>(bytes_ - p, 256 * 1024)));
+    const ssize_t n = ::pread(fd_, buf.data(), buf.size(), static_cast<off_t>(p));
+    ok = n > 0 && write_all(out, buf.data(), static_cast<std::size_t>(n));
+    p += n > 0 ? static_cast<std::uint64_t>(n) : 0;
+  }
+  ok = ok && ::fdatasync(out) == 0;
+  if (out >= 0) ::close(out);
+  // The rename is the commit: before it the old log is whole, after it the new one.
+  ok = ok && ::rename(tmp.c_str(), file.c_str()) == 0;
+  if (!ok) {
+    log::error("audit", "cannot drop exported records from the security log: ", std::strerror(errno));
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  const int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  const int nfd = ::open(file.c_str(), O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+  if (nfd < 0) throw std::runtime_error("cannot reopen the security log: " + std::string(std::strerror(errno)));
+  ::close(fd_);
+  fd_ = nfd;
+  const std::uint64_t dropped_first = first_seq_;
+  bytes_ = header.size() + (bytes_ - cut);
+  header_bytes_ = header.size();
+  first_seq_ = cut_seq + 1;
+  reclaim_tried_at_ = 0;
+  log::warn("audit", "security log: dropped exported records ", dropped_first, "..", cut_seq, " to make room");
+  Details d;
+  d.number("firstDropped", static_cast<long long>(dropped_first))
+      .number("lastDropped", static_cast<long long>(cut_seq))
+      .number("exportedUpTo", static_cast<long long>(mark))
+      .number("bytes", static_cast<long long>(bytes_))
+      .number("capacity", static_cast<long long>(opt_.max_bytes));
+  write_record_locked(Event::SecurityLogOverwritten, Outcome::Success, Source::system(), d, views);
+  return true;
+}
+
+void AuditLog::check_capacity_locked(std::vector<RecordView>& views) {
+  if (warned_nearly_full_ && bytes_ * 10 < opt_.max_bytes * 7) warned_nearly_full_ = false;  // room again: re-arm
+  if (warned_nearly_full_ || bytes_ * 5 < opt_.max_bytes * 4) return;
+  warned_nearly_full_ = true;
+  const bool overwrite = opt_.full_policy == FullPolicy::OverwriteExported;
+  log::warn("audit", "ALARM: the security log is ", bytes_ * 100 / opt_.max_bytes, "% full",
+            overwrite ? " of records not exported yet; export it (GetLog or `chargeguard audit export`)"
+                      : "; export and clear it");
+  Details nd;
+  nd.text("resource", "securityLog")
+      .number("bytes", static_cast<long long>(bytes_))
+      .number("capacity", static_cast<long long>(opt_.max_bytes))
+      .text("fullPolicy", overwrite ? "overwrite_exported" : "refuse_noncritical");
+  write_record_locked(Event::MemoryExhaustion, Outcome::Failure, Source::system(), nd, views);
 }
 
 void AuditLog::write_anchor_locked() {
@@ -336,24 +598,30 @@ void AuditLog::write_anchor_locked() {
 }
 
 AuditLog::Result AuditLog::clear(const Source& who) {
-  RecordView view;
+  std::vector<RecordView> views;
   Result r;
   std::vector<std::function<void(const RecordView&)>> listeners;
   {
     std::lock_guard lk(mu_);
-    const std::uint64_t removed = bytes_ == 0 ? 0 : seq_;
+    const std::uint64_t removed = bytes_ > header_bytes_ ? seq_ - first_seq_ + 1 : 0;
+    const std::uint64_t exported = std::max(ExportedMark(dir_).read(*crypto_), first_seq_ - 1);
+    const std::uint64_t unexported = removed && seq_ > exported ? seq_ - exported : 0;
     if (::ftruncate(fd_, 0) != 0) return Result{0, false, "cannot clear the audit log"};
     bytes_ = 0;
+    header_bytes_ = 0;
+    first_seq_ = seq_ + 1;
     warned_nearly_full_ = false;
     Details d;
-    d.number("recordsRemoved", static_cast<long long>(removed)).number("lastSeqBefore", static_cast<long long>(seq_));
-    std::string line;
-    r = append_locked(Event::SecurityLogWasCleared, Outcome::Success, who, d, line, view);
+    d.number("recordsRemoved", static_cast<long long>(removed))
+        .number("lastSeqBefore", static_cast<long long>(seq_))
+        .number("unexportedRemoved", static_cast<long long>(unexported));
+    r = write_record_locked(Event::SecurityLogWasCleared, Outcome::Success, who, d, views);
     if (!r.stored || ::fdatasync(fd_) != 0) return Result{0, false, "cannot write the audit log"};
     write_anchor_locked();
     listeners = listeners_;
   }
-  for (const auto& l : listeners) l(view);
+  for (const auto& v : views)
+    for (const auto& l : listeners) l(v);
   return r;
 }
 
@@ -370,22 +638,8 @@ std::vector<AuditLog::Result> AuditLog::record_batch(
   std::vector<std::function<void(const RecordView&)>> listeners;
   {
     std::lock_guard lk(mu_);
-    for (const auto& [e, o, src, d] : items) {
-      std::string line;
-      RecordView v;
-      results.push_back(append_locked(e, o, src, d, line, v));
-      if (results.back().stored) views.push_back(std::move(v));
-    }
-    if (!views.empty() && !warned_nearly_full_ && bytes_ * 5 >= opt_.max_bytes * 4) {
-      warned_nearly_full_ = true;
-      log::warn("audit", "ALARM: the security log is ", bytes_ * 100 / opt_.max_bytes, "% full");
-      std::string line;
-      RecordView v;
-      Details nd;
-      nd.number("bytes", static_cast<long long>(bytes_)).number("capacity", static_cast<long long>(opt_.max_bytes));
-      if (append_locked(Event::StorageNearlyFull, Outcome::Failure, Source::system(), nd, line, v).stored)
-        views.push_back(std::move(v));
-    }
+    for (const auto& [e, o, src, d] : items) results.push_back(append_locked(e, o, src, d, views));
+    if (!views.empty()) check_capacity_locked(views);
     // Durable before anyone is told the action is done.
     if (!views.empty() && ::fdatasync(fd_) != 0) {
       log::error("audit", "cannot sync the security log: ", std::strerror(errno));
@@ -402,37 +656,6 @@ std::vector<AuditLog::Result> AuditLog::record_batch(
 
 // ---- verification
 
-namespace {
-
-bool parse_seq(std::string_view body, std::uint64_t& seq) {
-  if (body.rfind("{\"seq\":", 0) != 0) return false;
-  std::size_t i = 7;
-  seq = 0;
-  std::size_t digits = 0;
-  while (i < body.size() && body[i] >= '0' && body[i] <= '9' && digits < 20) {
-    seq = seq * 10 + static_cast<std::uint64_t>(body[i] - '0');
-    ++i;
-    ++digits;
-  }
-  return digits > 0 && i < body.size() && body[i] == ',';
-}
-
-bool is_hex(std::string_view s) {
-  for (char c : s)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  return true;
-}
-
-bool from_hex(std::string_view s, unsigned char* out) {
-  if (!is_hex(s)) return false;
-  for (std::size_t i = 0; i < s.size() / 2; ++i) {
-    auto v = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
-    out[i] = static_cast<unsigned char>(v(s[2 * i]) << 4 | v(s[2 * i + 1]));
-  }
-  return true;
-}
-
-}  // namespace
 
 VerifyResult verify_file(const fs::path& file, const security::Secret32* key, std::optional<std::uint64_t> anchor_seq) {
   VerifyResult r;
@@ -457,6 +680,17 @@ VerifyResult verify_file(const fs::path& file, const security::Secret32* key, st
   while (std::getline(in, line)) {
     ++lineno;
     if (in.eof()) return fail(expected + 1, "line " + std::to_string(lineno) + ": the last record is incomplete (truncated mid-record)");
+    if (lineno == 1 && line.rfind(kContinues, 0) == 0) {
+      // The log or export starts after record N on purpose; only the station
+      // can say so (its MAC is checked when the key is at hand).
+      auto cont = parse_signed(c, kContinues, line);
+      if (!cont)
+        return fail(0, std::string("line 1: the continuation line is damaged") +
+                           (c.has_key() ? " or was not written by this station" : ""));
+      expected = cont->seq;
+      prev = cont->hash;
+      continue;
+    }
     const auto t2 = line.rfind('\t');
     const auto t1 = t2 == std::string::npos || t2 == 0 ? std::string::npos : line.rfind('\t', t2 - 1);
     std::uint64_t seq = 0;
@@ -509,7 +743,7 @@ VerifyResult verify_file(const fs::path& file, const security::Secret32* key, st
     }
     prev.assign(hash);
     expected = seq;
-    ++r.records;
+    if (r.records++ == 0) r.first_seq = seq;
   }
   r.last_seq = expected;
   if (anchor_seq && *anchor_seq > expected) {
@@ -561,25 +795,17 @@ VerifyResult verify_dir(const fs::path& audit_dir) {
   }
   std::optional<std::uint64_t> anchor_seq;
   {
-    std::ifstream a(audit_dir / "anchor");
-    std::string word, seq, hash, mac;
-    if (a >> word >> seq >> hash >> mac) {
-      // anchor_text writes the seq as exactly 20 digits; anything else is not ours.
-      if (seq.size() != 20 || seq.find_first_not_of("0123456789") != std::string::npos ||
-          seq > "18446744073709551615") {
-        r.problem = "the anchor file is damaged or forged";
-        OPENSSL_cleanse(key.data(), key.size());
-        return r;
-      }
+    std::ifstream a(audit_dir / "anchor", std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(a)), std::istreambuf_iterator<char>());
+    if (!text.empty()) {
       Crypto c(&key);
-      const std::string expect = anchor_text(c, std::stoull(seq), hash);
-      const std::string got = word + " " + seq + " " + hash + " " + mac + "\n";
-      if (expect.size() != got.size() || CRYPTO_memcmp(expect.data(), got.data(), got.size()) != 0) {
+      auto v = text.size() <= 256 ? parse_signed(c, "anchor", text) : std::nullopt;
+      if (!v) {
         r.problem = "the anchor file is damaged or forged";
         OPENSSL_cleanse(key.data(), key.size());
         return r;
       }
-      anchor_seq = std::stoull(seq);
+      anchor_seq = v->seq;
     }
   }
   r = verify_file(log_file(audit_dir), &key, anchor_seq);

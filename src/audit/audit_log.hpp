@@ -8,6 +8,12 @@
 // hash), so someone with file access but without the key cannot rewrite it.
 // A record is on disk (fdatasync) before record() returns. Redaction (LOG-5)
 // happens here, once, through the typed Details builder.
+//
+// A log (or an export) that does not start at record 1 begins with a signed
+// continuation line, "#continues <seq> <hash> <mac>": the records before seq+1
+// were dropped on purpose (after they were exported, full_policy =
+// overwrite_exported) or are not part of this export. mac = HMAC(device key),
+// so only the station can declare a log to start late; verify checks it.
 // REQ: LOG-1, LOG-2, LOG-3, LOG-5, AUTHZ-3
 #pragma once
 #include <boost/json/object.hpp>
@@ -104,19 +110,35 @@ class AuditLog {
   // the old chain, with the number of records removed in its details.
   Result clear(const Source& who);
 
+  // Records [first, last] left the station in an export (GetLog upload, CLI
+  // export). Only an export that joins the exported prefix moves the mark;
+  // overwrite_exported drops records up to the mark only.
+  void mark_exported(std::uint64_t first, std::uint64_t last);
+  std::uint64_t exported_seq() const;
+  // The signed continuation line for a log or export whose first record
+  // follows record `after_seq` with hash `prev_hash` (with its newline).
+  std::string continuation_line(std::uint64_t after_seq, std::string_view prev_hash) const;
+
   // Called after each stored record (on the caller's thread, lock released).
   void on_record(std::function<void(const RecordView&)> fn);
 
   std::uint64_t last_seq() const;
+  std::uint64_t first_seq() const;  // first record still in the log (last_seq()+1 when empty)
   std::uint64_t size_bytes() const;
   const Options& options() const { return opt_; }
   const std::filesystem::path& dir() const { return dir_; }
 
  private:
   AuditLog(std::filesystem::path dir, Options opt);
-  Result append_locked(Event e, Outcome o, const Source& src, const Details& d, std::string& out_line,
-                       RecordView& view);
+  // Appends one record; stored records (and any record the append caused,
+  // such as SecurityLogOverwritten) are added to `views`.
+  Result append_locked(Event e, Outcome o, const Source& src, const Details& d, std::vector<RecordView>& views);
+  Result write_record_locked(Event e, Outcome o, const Source& src, const Details& d, std::vector<RecordView>& views);
   void write_anchor_locked();
+  // overwrite_exported: drops the oldest exported records so that the log is
+  // at most 60% full again. False when nothing could be dropped.
+  bool reclaim_locked(std::vector<RecordView>& views);
+  void check_capacity_locked(std::vector<RecordView>& views);
 
   std::filesystem::path dir_;
   Options opt_;
@@ -128,6 +150,9 @@ class AuditLog {
   std::uint64_t seq_ = 0;
   std::string prev_hash_;  // hex
   std::uint64_t bytes_ = 0;
+  std::uint64_t first_seq_ = 1;
+  std::uint64_t header_bytes_ = 0;      // length of the continuation line, 0 when none
+  std::uint64_t reclaim_tried_at_ = 0;  // exported mark at the last reclaim that freed nothing
   bool warned_nearly_full_ = false;
   std::vector<std::function<void(const RecordView&)>> listeners_;
 };
@@ -137,6 +162,7 @@ class AuditLog {
 struct VerifyResult {
   bool ok = false;
   std::uint64_t records = 0;
+  std::uint64_t first_seq = 0;  // first record checked (> 1 when the log or export continues a chain)
   std::uint64_t last_seq = 0;
   std::uint64_t bad_seq = 0;  // first bad record (0 when the problem is not one record)
   std::uint64_t bad_line = 0;
@@ -148,6 +174,10 @@ VerifyResult verify_file(const std::filesystem::path& log_file, const security::
 VerifyResult verify_dir(const std::filesystem::path& audit_dir);
 
 std::filesystem::path log_file(const std::filesystem::path& audit_dir);
+
+// For tools running beside the daemon (the CLI export): the same as
+// AuditLog::mark_exported, on the files of <state>/audit.
+void mark_exported(const std::filesystem::path& audit_dir, std::uint64_t first, std::uint64_t last);
 
 // Reads the records with seq >= from, oldest first, calling fn until it
 // returns false. Unreadable lines are skipped (verify reports them).

@@ -33,7 +33,7 @@ constexpr std::array<EventInfo, kEventCount> kCatalog{{
     {E::AuthorizationChanged, "AuthorizationChanged", false, true},
     {E::ConfigurationChanged, "ConfigurationChanged", false, false},
     {E::ServiceChanged, "ServiceChanged", false, true},
-    {E::StorageNearlyFull, "StorageNearlyFull", false, true},
+    {E::SecurityLogOverwritten, "SecurityLogOverwritten", false, true},
     {E::FactoryReset, "FactoryReset", false, true},
     {E::SecurityLogExported, "SecurityLogExported", false, true},
     {E::TamperCleared, "TamperCleared", false, false},

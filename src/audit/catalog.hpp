@@ -37,7 +37,7 @@ enum class Event : std::uint8_t {
   AuthorizationChanged,
   ConfigurationChanged,
   ServiceChanged,
-  StorageNearlyFull,
+  SecurityLogOverwritten,  // oldest exported records dropped (full_policy = overwrite_exported)
   FactoryReset,
   SecurityLogExported,
   TamperCleared,

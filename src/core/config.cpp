@@ -254,10 +254,8 @@ std::optional<Error> validate(const Config& c) {
     return Error{"csms.password_file", "is required: profiles 1 and 2 authenticate with a password (or --password-file)"};
   if (c.max_frame_bytes < 4096 || c.max_frame_bytes > 16 * 1024 * 1024)
     return Error{"csms.max_frame_bytes", "must be between 4096 and 16777216"};
-  if (c.audit_full_policy == "overwrite_exported")
-    return Error{"audit.full_policy", "overwrite_exported is not available yet; use refuse_noncritical"};
-  if (c.audit_full_policy != "refuse_noncritical")
-    return Error{"audit.full_policy", "must be refuse_noncritical"};
+  if (c.audit_full_policy != "refuse_noncritical" && c.audit_full_policy != "overwrite_exported")
+    return Error{"audit.full_policy", "must be refuse_noncritical or overwrite_exported"};
   if (c.syslog) {
     const auto& s = *c.syslog;
     if (s.host.empty() || s.host.size() > 253) return Error{"syslog.host", "is required (1-253 characters)"};

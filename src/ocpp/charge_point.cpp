@@ -58,7 +58,7 @@ void ChargePoint::stop() {
   boot_timer_.cancel();
   call_timer_.cancel();
   outbox_timer_.cancel();
-  cancel_log_job(false);
+  stop_log_job();
   conn_.close();
 }
 

@@ -147,6 +147,8 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
   void log_attempt(const std::shared_ptr<LogJob>& job);
   void log_finish(const std::shared_ptr<LogJob>& job, std::string_view status, const std::string& detail);
   void cancel_log_job(bool notify);
+  void stop_log_job();
+  void queue_log_status(std::string_view status, long long request_id);
 
   Deps d_;
   Connection conn_;

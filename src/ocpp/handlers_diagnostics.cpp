@@ -2,8 +2,10 @@
 // One upload at a time; a new GetLog cancels the running one (AcceptedCanceled).
 // LogStatusNotification Uploading → Uploaded | UploadFailure; retries with
 // retryInterval; one SecurityLogExported audit record per export (destination
-// host only: the URL may carry tokens). DiagnosticsLog is Rejected: this station
-// keeps no diagnostics log file yet.
+// host only: the URL may carry tokens). DiagnosticsLog uploads the bounded
+// diagnostics log file. LogStatusNotifications go through the persistent
+// outbox; a station stopped mid-upload reports UploadFailure after its restart.
+// A successful SecurityLog export moves the exported mark (overwrite_exported).
 // REQ: LOG-4, COM-9, AUTHZ-3
 #include <boost/json.hpp>
 
@@ -87,14 +89,14 @@ void ChargePoint::start_log_job(const std::shared_ptr<LogJob>& job) {
   const auto diag = d_.cfg.state_dir / "diagnostics.log";
   auto ex = job->diagnostics
                 ? build_text_export({diag.string() + ".1", diag}, job->oldest, job->latest, kMaxExportBytes)
-                : build_log_export(audit::log_file(d_.audit->dir()), job->oldest, job->latest, kMaxExportBytes);
+                : build_log_export(*d_.audit, job->oldest, job->latest, kMaxExportBytes);
   if (ex.truncated) log::warn("ocpp", "GetLog ", job->request_id, ": export cut at ", kMaxExportBytes, " bytes");
   job->body = std::make_shared<const std::string>(std::move(ex.body));
   ex.body.clear();
   job->meta = std::move(ex);
   log::info("ocpp", "GetLog ", job->request_id, ": uploading ", job->meta.records, " records (", job->body->size(),
             " bytes) to ", job->url.host);
-  call("LogStatusNotification", json::object{{"status", "Uploading"}, {"requestId", job->request_id}});
+  queue_log_status("Uploading", job->request_id);
   log_attempt(job);
 }
 
@@ -105,6 +107,7 @@ void ChargePoint::log_attempt(const std::shared_ptr<LogJob>& job) {
   s.url = job->url;
   s.ca_file = d_.cfg.ca_file.string();
   if (job->diagnostics) s.content_type = "text/plain; charset=utf-8";
+  s.filename = log_upload_filename(job->diagnostics, job->request_id);  // as announced in GetLogResponse
   job->put = HttpsPut::start(d_.io, std::move(s), job->body, [this, job](bool ok, const std::string& detail) {
     if (log_job_ != job) return;
     job->put.reset();
@@ -126,8 +129,10 @@ void ChargePoint::log_finish(const std::shared_ptr<LogJob>& job, std::string_vie
     job->put.reset();
   }
   log::info("ocpp", "GetLog ", job->request_id, ": ", status, " (", detail, ")");
-  if (status != "Canceled")
-    call("LogStatusNotification", json::object{{"status", status}, {"requestId", job->request_id}});
+  if (status != "Canceled") queue_log_status(status, job->request_id);
+  // Records that left the station: full_policy = overwrite_exported may drop them.
+  if (status == "Uploaded" && !job->diagnostics && job->meta.records)
+    d_.audit->mark_exported(job->meta.first_seq, job->meta.last_seq);
   // One record per export. The destination is the host only: the URL may carry tokens.
   audit(audit::Event::SecurityLogExported, status == "Uploaded" ? audit::Outcome::Success : audit::Outcome::Failure,
         audit::Details()
@@ -140,6 +145,21 @@ void ChargePoint::log_finish(const std::shared_ptr<LogJob>& job, std::string_vie
             .text("detail", detail));
 }
 
+// Through the persistent outbox: a status the CSMS waits for survives a lost
+// connection and a restart (it is sent once the boot is accepted again).
+void ChargePoint::queue_log_status(std::string_view status, long long request_id) {
+  d_.outbox.push("LogStatusNotification",
+                 json::serialize(json::object{{"status", status}, {"requestId", request_id}}));
+  if (running_) pump();  // when stopping, it goes out after the restart
+}
+
+void ChargePoint::stop_log_job() {
+  // The station stops (shutdown or reset) during an upload: the export failed,
+  // and both the CSMS (after the restart) and the audit log hear it.
+  if (auto job = log_job_) log_finish(job, "UploadFailure", "the station stopped during the upload");
+  log_timer_.cancel();
+}
+
 void ChargePoint::cancel_log_job(bool notify) {
   log_timer_.cancel();
   auto job = std::move(log_job_);
@@ -150,7 +170,7 @@ void ChargePoint::cancel_log_job(bool notify) {
   }
   if (!notify) return;
   // The running upload ends here; the CSMS hears it through AcceptedCanceled.
-  call("LogStatusNotification", json::object{{"status", "AcceptedCanceled"}, {"requestId", job->request_id}});
+  queue_log_status("AcceptedCanceled", job->request_id);
   log_finish(job, "Canceled", "replaced by a new GetLog");
 }
 

@@ -4,15 +4,12 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include <fstream>
-
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <boost/url/parse.hpp>
 
 #include "audit/audit_log.hpp"
 #include "core/log.hpp"
@@ -27,88 +24,9 @@ using tcp = asio::ip::tcp;
 
 namespace {
 // The same TLS settings as the CSMS connection (connection.cpp).
-constexpr std::size_t kMaxUrl = 512;          // GetLogRequest.log.remoteLocation
 constexpr std::size_t kMaxAnswerBody = 64 * 1024;
 constexpr std::size_t kMaxAnswerHeader = 16 * 1024;
 }  // namespace
-
-std::optional<UploadUrl> parse_upload_url(std::string_view url, std::string* why) {
-  auto bad = [&](std::string w) -> std::optional<UploadUrl> {
-    if (why) *why = std::move(w);
-    return std::nullopt;
-  };
-  if (url.size() > kMaxUrl) return bad("URL longer than 512 characters");
-  auto u = boost::urls::parse_uri(url);
-  if (!u) return bad("not a valid URL");
-  std::string scheme(u->scheme());
-  for (auto& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (scheme != "https") return bad("only https:// upload locations are accepted (COM-9)");
-  if (!u->has_authority() || u->host_address().empty()) return bad("URL without a host");
-  if (u->has_userinfo()) return bad("credentials in the URL are not supported");
-  UploadUrl r;
-  r.host = std::string(u->host_address());
-  if (u->has_port()) {
-    const auto n = u->port_number();
-    if (n == 0) return bad("invalid port");
-    r.port = std::to_string(n);
-  } else {
-    r.port = "443";
-  }
-  r.target = std::string(u->encoded_path());
-  if (r.target.empty()) r.target = "/";
-  if (u->has_query()) r.target += "?" + std::string(u->encoded_query());
-  return r;
-}
-
-LogExport build_log_export(const std::filesystem::path& log_file, std::optional<clock::SysTime> oldest,
-                           std::optional<clock::SysTime> latest, std::size_t max_bytes) {
-  LogExport ex;
-  audit::for_each_record(log_file, 1, [&](const audit::RecordView& r) {
-    if (oldest || latest) {
-      auto t = clock::parse_rfc3339(r.time);
-      if (!t) return true;
-      if (oldest && *t < *oldest) return true;
-      if (latest && *t > *latest) return true;
-    }
-    if (ex.body.size() + r.line.size() + 1 > max_bytes) {
-      ex.truncated = true;
-      return false;
-    }
-    ex.body += r.line;
-    ex.body += '\n';
-    if (!ex.records) ex.first_seq = r.seq;
-    ex.last_seq = r.seq;
-    ++ex.records;
-    return true;
-  });
-  return ex;
-}
-
-LogExport build_text_export(const std::vector<std::filesystem::path>& files, std::optional<clock::SysTime> oldest,
-                            std::optional<clock::SysTime> latest, std::size_t max_bytes) {
-  LogExport ex;
-  bool keep = true;
-  for (const auto& f : files) {
-    std::ifstream in(f, std::ios::binary);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.size() >= 24) {
-        if (auto t = clock::parse_rfc3339(std::string_view(line).substr(0, 24))) {
-          keep = !(oldest && *t < *oldest) && !(latest && *t > *latest);
-        }
-      }
-      if (!keep) continue;
-      if (ex.body.size() + line.size() + 1 > max_bytes) {
-        ex.truncated = true;
-        return ex;
-      }
-      ex.body += line;
-      ex.body += '\n';
-      ++ex.records;
-    }
-  }
-  return ex;
-}
 
 namespace {
 
@@ -122,12 +40,12 @@ class HttpsPutImpl final : public HttpsPut {
     // Only the operator's CA file, never the system bundle (COM-2).
     if (auto err = security::configure_tls_client(ctx_.native_handle(), s_.ca_file); !err.empty())
       return finish(false, err);
-    stream_.emplace(io_, ctx_);
     auto self = std::static_pointer_cast<HttpsPutImpl>(shared_from_this());
     resolver_.async_resolve(s_.url.host, s_.url.port, [self](beast::error_code ec, tcp::resolver::results_type r) {
       if (self->done_) return;
       if (ec) return self->finish(false, "resolve " + self->s_.url.host + ": " + ec.message());
-      self->on_resolved(r);
+      self->endpoints_ = std::move(r);
+      self->connect();
     });
   }
 
@@ -143,13 +61,18 @@ class HttpsPutImpl final : public HttpsPut {
   }
 
  private:
-  void on_resolved(const tcp::resolver::results_type& r) {
+  // " (POST multipart)" once the PUT was refused: errors and statuses say which request they concern.
+  const char* method() const { return post_ ? " (POST multipart)" : " (PUT)"; }
+
+  // A fresh connection (and TLS session) for each request.
+  void connect() {
+    stream_.emplace(io_, ctx_);
     auto self = std::static_pointer_cast<HttpsPutImpl>(shared_from_this());
     auto& low = beast::get_lowest_layer(*stream_);
     low.expires_after(s_.connect_timeout);
-    low.async_connect(r, [self](beast::error_code ec, const tcp::endpoint&) {
+    low.async_connect(endpoints_, [self](beast::error_code ec, const tcp::endpoint&) {
       if (self->done_) return;
-      if (ec) return self->finish(false, "connect: " + ec.message());
+      if (ec) return self->finish(false, "connect: " + ec.message() + self->method());
       self->handshake();
     });
   }
@@ -165,14 +88,15 @@ class HttpsPutImpl final : public HttpsPut {
         std::string msg = ec.message();
         const long vr = SSL_get_verify_result(self->stream_->native_handle());
         if (vr != X509_V_OK) msg += " (certificate: " + std::string(X509_verify_cert_error_string(vr)) + ")";
-        return self->finish(false, "TLS handshake: " + msg);
+        return self->finish(false, "TLS handshake: " + msg + self->method());
       }
       self->send();
     });
   }
 
   void send() {
-    req_.method(http::verb::put);
+    req_ = {};
+    req_.method(post_ ? http::verb::post : http::verb::put);
     req_.target(s_.url.target);
     req_.version(11);
     const bool ipv6 = s_.url.host.find(':') != std::string::npos;
@@ -180,35 +104,61 @@ class HttpsPutImpl final : public HttpsPut {
     if (s_.url.port != "443") host += ":" + s_.url.port;
     req_.set(http::field::host, host);
     req_.set(http::field::user_agent, "chargeguard/" CG_VERSION);
-    req_.set(http::field::content_type, s_.content_type);
     req_.set(http::field::connection, "close");
-    req_.body() = *body_;
+    if (post_) {
+      req_.set(http::field::content_type, form_->content_type);
+      req_.body() = std::move(form_->body);
+      form_.reset();
+    } else {
+      req_.set(http::field::content_type, s_.content_type);
+      req_.body() = *body_;
+    }
     req_.prepare_payload();
     auto self = std::static_pointer_cast<HttpsPutImpl>(shared_from_this());
     beast::get_lowest_layer(*stream_).expires_after(s_.transfer_timeout);
     http::async_write(*stream_, req_, [self](beast::error_code ec, std::size_t) {
       if (self->done_) return;
-      if (ec) return self->finish(false, "sending: " + ec.message());
+      if (ec) return self->finish(false, "sending: " + ec.message() + self->method());
       self->receive();
     });
   }
 
   void receive() {
-    parser_.body_limit(kMaxAnswerBody);
-    parser_.header_limit(kMaxAnswerHeader);
+    req_ = {};  // the body is sent: free it
+    parser_.emplace();
+    parser_->body_limit(kMaxAnswerBody);
+    parser_->header_limit(kMaxAnswerHeader);
+    buf_.clear();
     auto self = std::static_pointer_cast<HttpsPutImpl>(shared_from_this());
-    http::async_read(*stream_, buf_, parser_, [self](beast::error_code ec, std::size_t) {
+    http::async_read(*stream_, buf_, *parser_, [self](beast::error_code ec, std::size_t) {
       if (self->done_) return;
-      if (ec) return self->finish(false, "reading the answer: " + ec.message());
-      const unsigned status = self->parser_.get().result_int();
+      if (ec) return self->finish(false, "reading the answer: " + ec.message() + self->method());
+      const unsigned status = self->parser_->get().result_int();
+      self->parser_.reset();
+      if (!self->post_ && (status == 405 || status == 501)) return self->retry_with_post(status);
       const bool ok = status >= 200 && status < 300;
-      self->finish(ok, "HTTP " + std::to_string(status));
+      self->finish(ok, "HTTP " + std::to_string(status) + self->method());
       // Polite close; errors do not matter any more.
       beast::get_lowest_layer(*self->stream_).expires_after(std::chrono::seconds(5));
       self->stream_->async_shutdown([self](beast::error_code) {
         beast::error_code ignored;
         beast::get_lowest_layer(*self->stream_).socket().close(ignored);
       });
+    });
+  }
+
+  // The server does not take PUT: the same upload at once as POST multipart/form-data.
+  void retry_with_post(unsigned put_status) {
+    form_ = make_multipart_form(s_.filename.empty() ? "log" : s_.filename, s_.content_type, *body_);
+    if (!form_) return finish(false, "HTTP " + std::to_string(put_status) + " (PUT); no multipart boundary (CSPRNG)");
+    post_ = true;
+    log::info("ocpp", "upload to ", s_.url.host, ": HTTP ", put_status, " to PUT, trying POST multipart");
+    // This connection ends here (Connection: close); the POST gets a new one.
+    beast::error_code ignored;
+    beast::get_lowest_layer(*stream_).socket().close(ignored);
+    auto self = std::static_pointer_cast<HttpsPutImpl>(shared_from_this());
+    asio::post(io_, [self] {
+      if (!self->done_) self->connect();
     });
   }
 
@@ -228,10 +178,13 @@ class HttpsPutImpl final : public HttpsPut {
   Callback cb_;
   ssl::context ctx_;
   tcp::resolver resolver_;
+  tcp::resolver::results_type endpoints_;
   std::optional<beast::ssl_stream<beast::tcp_stream>> stream_;
   http::request<http::string_body> req_;
-  http::response_parser<http::string_body> parser_;
+  std::optional<http::response_parser<http::string_body>> parser_;
   beast::flat_buffer buf_;
+  std::optional<MultipartForm> form_;  // the POST body, from the 405/501 answer until it is sent
+  bool post_ = false;                  // the PUT was refused: this is the POST
   bool done_ = false;
 };
 

@@ -31,8 +31,10 @@ using enum Interface;
 //
 // Audit information (AUTHZ-3, CR 3.9): ReadSecurityLog is granted to Admin
 // locally and to the CSMS (GetLog type SecurityLog, LOG-4; the operator is the
-// "infrastructure administrator" of CR 3.9). No operation writes or deletes
-// audit records, so nobody can.
+// "infrastructure administrator" of CR 3.9). No operation writes or edits
+// audit records, so nobody can. Clearing the whole log (ClearSecurityLog) is a
+// local admin operation only: OCPP has no message for it, and the cleared log
+// restarts with a SecurityLogWasCleared record that reaches the CSMS.
 //
 // Admin vs. engineer (AUTH-2, separation of duties): EV-311 table 1 has no
 // admin, only the engineer (configure, restore from backup, update firmware,
@@ -73,6 +75,7 @@ constexpr std::array kGrants{
     Grant{Admin, LocalMaintenance, ManageAccounts},
     Grant{Admin, LocalMaintenance, ManageSecuritySettings},
     Grant{Admin, LocalMaintenance, ReadSecurityLog},  // AUTHZ-3: admins only
+    Grant{Admin, LocalMaintenance, ClearSecurityLog},  // LOG-3
     Grant{Admin, LocalMaintenance, ReadStatus},
     Grant{Admin, LocalMaintenance, ReadConfiguration},  // read only, see above
     Grant{Admin, LocalMaintenance, ReadDiagnosticsLog},
@@ -187,6 +190,7 @@ std::string_view to_string(Operation o) {
     case UpdateFirmware: return "UpdateFirmware";
     case ReadDiagnosticsLog: return "ReadDiagnosticsLog";
     case ReadSecurityLog: return "ReadSecurityLog";
+    case ClearSecurityLog: return "ClearSecurityLog";
     case SetChargingProfile: return "SetChargingProfile";
     case Authenticate: return "Authenticate";
     case ControlCharging: return "ControlCharging";

@@ -59,6 +59,7 @@ enum class Operation {
   // logs
   ReadDiagnosticsLog,
   ReadSecurityLog,   // AUTHZ-3: admins (and the CSMS via GetLog) only
+  ClearSecurityLog,  // LOG-3: local admins only; the new chain starts with SecurityLogWasCleared
   // charging profiles
   SetChargingProfile,
   // driver

@@ -25,7 +25,7 @@ function uploadedRecords(body) {
   assert.ok(text.endsWith('\n'), 'the upload ends with a newline');
   return text
     .split('\n')
-    .filter(Boolean)
+    .filter((line) => line && !line.startsWith('#continues ')) // the signed continuation line
     .map((line) => {
       const parts = line.split('\t');
       assert.equal(parts.length, 3, 'body, hash and MAC per line');
@@ -105,6 +105,21 @@ itest('GetLog oldestTimestamp / latestTimestamp select records by time', { timeo
     assert.equal(recs[0].seq, exported.seq);
     assert.ok(!recs.some((r) => r.type === 'StartupOfTheDevice'));
     for (const r of recs) assert.ok(Date.parse(r.time) >= Date.parse(exported.time));
+    // A filtered export starts with the station's signed continuation line and verifies.
+    const text = srv.requests[1].body.toString('utf8');
+    assert.match(text, /^#continues \d{20} [0-9a-f]{64} [0-9a-f]{64}\n/);
+    const file = path.join(ctx.dir, 'filtered.log');
+    fs.writeFileSync(file, text);
+    const v = await run(CG_BIN, ['audit', 'verify', '--state-dir', ctx.stateDir, '--file', file]);
+    assert.equal(v.code, 0, `audit verify --file: ${v.stderr}${v.stdout}`);
+    assert.match(v.stdout, new RegExp(`records \\(${exported.seq}\\.\\.`));
+    // Without its continuation line it is not a whole log, and a forged one is caught.
+    fs.writeFileSync(file, text.slice(text.indexOf('\n') + 1));
+    assert.equal((await run(CG_BIN, ['audit', 'verify', '--state-dir', ctx.stateDir, '--file', file])).code, 1);
+    fs.writeFileSync(file, text.replace(/^#continues (\d{19})\d/, '#continues $19'));
+    const forged = await run(CG_BIN, ['audit', 'verify', '--state-dir', ctx.stateDir, '--file', file]);
+    assert.equal(forged.code, 1);
+    assert.match(forged.stderr, /continuation line/);
 
     // Up to a time before the export: only the older records.
     from = ctx.mark();
@@ -246,5 +261,28 @@ itest('GetLog while an upload is in flight: the request is aborted', { timeout: 
   } finally {
     await hang.close();
     await good.close();
+  }
+});
+
+itest('GetLog: a station stopped mid-upload reports UploadFailure after its restart, and records it', { timeout: 40000 }, async (ctx) => {
+  const srv = await startUploadServer({ status: 'hang' });
+  try {
+    await ctx.boot();
+    let from = ctx.mark();
+    assert.equal((await getLog(ctx, 41, srv.url())).status, 'Accepted');
+    await ctx.waitFor(lsn(41, 'Uploading'), { from });
+    await new Promise((r) => (srv.requests.length ? r() : srv.events.once('request', r)));
+    await ctx.stopStation();
+    const [rec] = (await auditRecords(ctx, 'SecurityLogExported')).filter((r) => r.details.requestId === 41);
+    assert.ok(rec, 'the interrupted export is in the audit log');
+    assert.equal(rec.outcome, 'failure');
+    assert.equal(rec.details.result, 'UploadFailure');
+    assert.match(rec.details.detail, /stopped/);
+    from = ctx.mark();
+    await ctx.startStation();
+    await ctx.waitFor(lsn(41, 'UploadFailure'), { from });
+    await ctx.assertAuditOk();
+  } finally {
+    await srv.close();
   }
 });

@@ -230,12 +230,12 @@ TEST(AuditCatalog, NamesRoundTripAndAreUnique) {
 
 TEST(AuditCatalog, LocalEventsAreNotOcpp) {
   for (const char* name : {"Shutdown", "AccountChanged", "AuthorizationChanged", "ConfigurationChanged", "ServiceChanged",
-                           "StorageNearlyFull", "FactoryReset", "SecurityLogExported", "TamperCleared"}) {
+                           "SecurityLogOverwritten", "FactoryReset", "SecurityLogExported", "TamperCleared"}) {
     const auto e = event_from_name(name);
     ASSERT_TRUE(e.has_value()) << name << " (LOG-1 local event) missing";
     EXPECT_FALSE(info(*e).ocpp) << name << " must not be sent as a SecurityEventNotification";
   }
-  EXPECT_TRUE(info(Event::StorageNearlyFull).critical) << "the capacity alarm must never be refused";
+  EXPECT_TRUE(info(Event::MemoryExhaustion).critical) << "the capacity alarm must never be refused";
 }
 
 // ---- record and verify
@@ -911,7 +911,7 @@ TEST_F(Audit, CapacityAlarmAtEightyPercentThenRefusesNonCriticalOnly) {
   std::vector<std::uint64_t> stored;
   int nearly_full = 0;
   log->on_record([&](const RecordView& v) {
-    if (v.type == Event::StorageNearlyFull) ++nearly_full;
+    if (v.type == Event::MemoryExhaustion) ++nearly_full;
   });
   bool alarm_seen = false;
   AuditLog::Result refused;
@@ -928,7 +928,7 @@ TEST_F(Audit, CapacityAlarmAtEightyPercentThenRefusesNonCriticalOnly) {
     if (crossed) {
       alarm_seen = true;
       EXPECT_EQ(nearly_full, 1) << "the alarm comes with the record that crossed 80%";
-      EXPECT_EQ(log->last_seq(), r.seq + 1) << "StorageNearlyFull follows it";
+      EXPECT_EQ(log->last_seq(), r.seq + 1) << "MemoryExhaustion follows it";
     } else {
       EXPECT_EQ(nearly_full, alarm_seen ? 1 : 0);
     }
@@ -964,7 +964,7 @@ TEST_F(Audit, CapacityAlarmAtEightyPercentThenRefusesNonCriticalOnly) {
   int alarms = 0;
   for_each_record(file(), 1, [&](const RecordView& r) {
     on_disk.insert(r.seq);
-    alarms += r.type == Event::StorageNearlyFull;
+    alarms += r.type == Event::MemoryExhaustion;
     return true;
   });
   for (auto s : stored) EXPECT_TRUE(on_disk.count(s)) << s;
@@ -987,7 +987,7 @@ TEST_F(Audit, ABatchCrossingEightyPercentRaisesOneAlarm) {
       EXPECT_NE(r.error.find("full"), std::string::npos);
     }
   int alarms = 0;
-  for_each_record(file(), 1, [&](const RecordView& r) { return alarms += r.type == Event::StorageNearlyFull, true; });
+  for_each_record(file(), 1, [&](const RecordView& r) { return alarms += r.type == Event::MemoryExhaustion, true; });
   EXPECT_EQ(alarms, 1);
   const auto v = verify_dir(dir_);
   EXPECT_TRUE(v.ok) << v.problem;
@@ -1221,6 +1221,7 @@ TEST(AuditClear, StartsANewChainWithSecurityLogWasCleared) {
   std::getline(in, first);
   EXPECT_NE(first.find("\"type\":\"SecurityLogWasCleared\""), std::string::npos) << first;
   EXPECT_NE(first.find("\"recordsRemoved\":5"), std::string::npos) << first;
+  EXPECT_NE(first.find("\"unexportedRemoved\":5"), std::string::npos) << "nothing was exported: " << first;
   EXPECT_NE(first.find("\"principal\":\"admin\""), std::string::npos) << first;
   // Reopening continues the new chain.
   {
@@ -1228,6 +1229,203 @@ TEST(AuditClear, StartsANewChainWithSecurityLogWasCleared) {
     EXPECT_EQ(log->last_seq(), 7u);
   }
   std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+
+// ---- full_policy = overwrite_exported, the exported mark, continuation lines (LOG-3)
+
+namespace {
+
+class AuditOverwrite : public Audit {
+ protected:
+  static Options overwrite(std::uint64_t bytes) {
+    Options o;
+    o.max_bytes = bytes;
+    o.full_policy = FullPolicy::OverwriteExported;
+    return o;
+  }
+  // Records until `log` holds at least `fraction` of its capacity; returns their numbers.
+  static std::vector<std::uint64_t> fill(AuditLog& log, double fraction) {
+    std::vector<std::uint64_t> seqs;
+    for (int i = 0; log.size_bytes() < log.options().max_bytes * fraction; ++i) {
+      const auto r = log.record(Event::ConfigurationChanged, Outcome::Success, Source::system(),
+                                note("variable-" + std::to_string(i)));
+      if (!r.stored) break;
+      seqs.push_back(r.seq);
+    }
+    return seqs;
+  }
+  std::set<std::uint64_t> seqs_on_disk() const {
+    std::set<std::uint64_t> s;
+    for_each_record(file(), 1, [&](const RecordView& r) { return s.insert(r.seq), true; });
+    return s;
+  }
+};
+
+TEST_F(AuditOverwrite, NothingExportedMeansNothingDroppedAndNonCriticalRefused) {
+  auto log = open(overwrite(8 * 1024));
+  const auto stored = fill(*log, 1.0);
+  const auto r = log->record(Event::InvalidMessages, Outcome::Failure, Source::system(), note("one more"));
+  EXPECT_FALSE(r.stored) << "nothing was exported: the policy may not drop anything";
+  EXPECT_EQ(log->first_seq(), 1u);
+  const auto on_disk = seqs_on_disk();
+  for (auto s : stored) EXPECT_TRUE(on_disk.count(s)) << s;
+  EXPECT_EQ(log->exported_seq(), 0u);
+}
+
+TEST_F(AuditOverwrite, DropsOnlyExportedRecordsAndTheLogStillVerifies) {
+  auto log = open(overwrite(16 * 1024));
+  const auto stored = fill(*log, 0.7);
+  ASSERT_GT(stored.size(), 20u);
+  const std::uint64_t mark = stored[stored.size() / 4];  // a quarter exported
+  log->mark_exported(1, mark);
+  EXPECT_EQ(log->exported_seq(), mark);
+  std::vector<RecordView> seen;
+  log->on_record([&](const RecordView& v) { seen.push_back(v); });
+  // Keep writing past the capacity: exported records make room, and once they
+  // are gone the rest is refused (non-critical) rather than overwritten.
+  for (int i = 0; i < 400; ++i) log->record(Event::ConfigurationChanged, Outcome::Success, Source::system(), note("more"));
+  EXPECT_LE(log->size_bytes(), log->options().max_bytes);
+  EXPECT_EQ(log->first_seq(), mark + 1) << "exactly the exported records were dropped";
+  const auto on_disk = seqs_on_disk();
+  for (auto s : stored) EXPECT_EQ(on_disk.count(s), s > mark ? 1u : 0u) << s;
+  int overwritten = 0, alarms = 0;
+  for (const auto& v : seen) {
+    if (v.type == Event::SecurityLogOverwritten) {
+      ++overwritten;
+      const auto d = body_of(v.line).at("details").as_object();
+      EXPECT_EQ(d.at("firstDropped").as_int64(), 1);
+      EXPECT_EQ(d.at("lastDropped").as_int64(), static_cast<long long>(mark));
+    }
+    alarms += v.type == Event::MemoryExhaustion;
+  }
+  EXPECT_EQ(overwritten, 1) << "the drop itself is recorded";
+  EXPECT_EQ(alarms, 1) << "unexported records fill the log: the alarm sounds";
+  // The file starts with the signed continuation line; verify accepts it with the key.
+  const auto lines = read_lines(file());
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines[0].rfind("#continues ", 0), 0u) << lines[0];
+  const auto v = verify_dir(dir_);
+  EXPECT_TRUE(v.ok) << v.problem;
+  EXPECT_EQ(v.first_seq, mark + 1);
+  EXPECT_EQ(v.last_seq, log->last_seq());
+  // Reopening continues the chain after the continuation line.
+  const auto last = log->last_seq();
+  log.reset();
+  log = open(overwrite(16 * 1024));
+  EXPECT_EQ(log->first_seq(), mark + 1);
+  EXPECT_EQ(log->last_seq(), last);
+  EXPECT_TRUE(log->record(Event::TamperDetectionActivated, Outcome::Success, Source::system()).stored);
+  EXPECT_TRUE(verify_dir(dir_).ok);
+}
+
+TEST_F(AuditOverwrite, WithEverythingExportedTheLogRunsForeverWithoutRefusing) {
+  auto log = open(overwrite(8 * 1024));
+  int refused = 0;
+  for (int i = 0; i < 600; ++i) {
+    const auto r = log->record(Event::ConfigurationChanged, Outcome::Success, Source::system(), note(std::to_string(i)));
+    refused += !r.stored;
+    if (r.stored) log->mark_exported(1, r.seq);  // e.g. a syslog-to-SIEM bridge exporting continuously
+  }
+  EXPECT_EQ(refused, 0);
+  EXPECT_LE(log->size_bytes(), log->options().max_bytes);
+  EXPECT_GT(log->first_seq(), 1u);
+  const auto v = verify_dir(dir_);
+  EXPECT_TRUE(v.ok) << v.problem;
+  EXPECT_EQ(v.last_seq, log->last_seq());
+}
+
+TEST_F(AuditOverwrite, AnExportThatLeavesAGapDoesNotMoveTheMark) {
+  auto log = open(overwrite(64 * 1024));
+  for (int i = 0; i < 30; ++i) log->record(Event::InvalidMessages, Outcome::Failure, Source::system());
+  log->mark_exported(10, 20);  // records 1..9 never left the station
+  EXPECT_EQ(log->exported_seq(), 0u);
+  log->mark_exported(1, 12);
+  EXPECT_EQ(log->exported_seq(), 12u);
+  log->mark_exported(10, 25);  // joins the exported prefix
+  EXPECT_EQ(log->exported_seq(), 25u);
+  log->mark_exported(1, 5);  // never moves back
+  EXPECT_EQ(log->exported_seq(), 25u);
+  // The CLI (another process) uses the same mark.
+  mark_exported(dir_, 1, 30);
+  EXPECT_EQ(log->exported_seq(), 30u);
+}
+
+TEST_F(AuditOverwrite, AForgedExportedMarkCountsAsNothingExported) {
+  auto log = open(overwrite(8 * 1024));
+  const auto stored = fill(*log, 0.5);
+  log->mark_exported(1, 3);
+  std::string mark = read_file(dir_ / "exported");
+  ASSERT_EQ(mark.rfind("exported 0000", 0), 0u) << mark;
+  mark.replace(9, 20, "00000000000000099999");  // claim everything was exported, MAC unchanged
+  write_file(dir_ / "exported", mark);
+  EXPECT_EQ(log->exported_seq(), 0u);
+  fill(*log, 1.0);
+  EXPECT_EQ(log->first_seq(), 1u) << "a forged mark must not make the station drop records";
+}
+
+TEST_F(AuditOverwrite, ADamagedOrForgedContinuationLineFailsVerification) {
+  {
+    auto log = open(overwrite(8 * 1024));
+    for (int i = 0; i < 200; ++i) {
+      const auto r = log->record(Event::ConfigurationChanged, Outcome::Success, Source::system(), note(std::to_string(i)));
+      if (r.stored) log->mark_exported(1, r.seq);
+    }
+    ASSERT_GT(log->first_seq(), 1u);
+  }
+  ASSERT_TRUE(verify_dir(dir_).ok);
+  auto lines = read_lines(file());
+  const auto original = lines;
+  // Someone deletes more records and moves the continuation line on, without the key.
+  const auto next_body = body_of(lines[2]);
+  lines[0] = "#continues " + std::string(20 - std::to_string(next_body.at("seq").as_int64() - 1).size(), '0') +
+             std::to_string(next_body.at("seq").as_int64() - 1) + " " + std::string(next_body.at("prev").as_string()) +
+             lines[0].substr(lines[0].size() - 65);
+  lines.erase(lines.begin() + 1);
+  write_lines(file(), lines);
+  auto v = verify_dir(dir_);
+  EXPECT_FALSE(v.ok);
+  EXPECT_NE(v.problem.find("continuation line"), std::string::npos) << v.problem;
+  EXPECT_EQ(v.bad_line, 1u);
+  // Without the key (a third party holding an export) only the chain is proven.
+  const auto k = key();
+  EXPECT_FALSE(verify_file(file(), &k).ok);
+  EXPECT_TRUE(verify_file(file(), nullptr).ok);
+  // Dropping the continuation line itself: the log no longer starts at record 1.
+  lines = original;
+  lines.erase(lines.begin());
+  write_lines(file(), lines);
+  v = verify_dir(dir_);
+  EXPECT_FALSE(v.ok);
+  EXPECT_NE(v.problem.find("does not start at record 1"), std::string::npos) << v.problem;
+}
+
+TEST_F(AuditOverwrite, AnExportOfAMiddleRangeVerifiesWithItsContinuationLine) {
+  auto log = open();
+  for (int i = 0; i < 20; ++i) log->record(Event::InvalidMessages, Outcome::Failure, Source::system(), note(std::to_string(i)));
+  const auto lines = read_lines(file());
+  std::string ex = log->continuation_line(7, split(lines[6]).hash);  // records 8..15
+  for (int i = 7; i < 15; ++i) ex += lines[static_cast<std::size_t>(i)] + "\n";
+  write_file(root_ / "export.ndjson", ex);
+  const auto k = key();
+  auto v = verify_file(root_ / "export.ndjson", &k);
+  EXPECT_TRUE(v.ok) << v.problem;
+  EXPECT_EQ(v.first_seq, 8u);
+  EXPECT_EQ(v.last_seq, 15u);
+  EXPECT_EQ(v.records, 8u);
+  // The same lines without the continuation line are not a whole log.
+  write_file(root_ / "export.ndjson", ex.substr(ex.find('\n') + 1));
+  EXPECT_FALSE(verify_file(root_ / "export.ndjson", &k).ok);
+}
+
+TEST_F(AuditOverwrite, ALeftoverTemporaryFileFromACrashIsRemovedAtOpen) {
+  make_log(5);
+  write_file(dir_ / "security.log.tmp", "half a rewrite");
+  auto log = open(overwrite(8 * 1024));
+  EXPECT_FALSE(fs::exists(dir_ / "security.log.tmp"));
+  EXPECT_EQ(log->last_seq(), 5u);
+  EXPECT_TRUE(verify_dir(dir_).ok);
 }
 
 }  // namespace

@@ -620,3 +620,20 @@ TEST(Config, SyslogSectionIsOptionalAndChecked) {
 }
 
 }  // namespace
+
+namespace {
+TEST(Config, AuditSectionCapacityAndFullPolicy) {
+  Config c;
+  ASSERT_FALSE(check(Doc{}.text(), &c).has_value());
+  EXPECT_EQ(c.audit_full_policy, "refuse_noncritical") << "never drop records unless the operator chose to";
+  Doc d;
+  d.extra = "[audit]\nmax_mib = 64\nfull_policy = \"overwrite_exported\"\n";
+  ASSERT_FALSE(check(d.text(), &c).has_value()) << check(d)->text();
+  EXPECT_EQ(c.audit_full_policy, "overwrite_exported");
+  EXPECT_EQ(c.audit_max_bytes, 64ull * 1024 * 1024);
+  d.extra = "[audit]\nfull_policy = \"overwrite_oldest\"\n";
+  expect_error(check(d), "audit.full_policy", "overwrite_exported");
+  d.extra = "[audit]\nmax_mib = 0\n";
+  expect_error(check(d), "audit.max_mib");
+}
+}  // namespace

@@ -64,7 +64,7 @@ constexpr std::array<std::pair<Interface, std::string_view>, 6> kInterfaceNames{
     {Interface::EmsLink, "EmsLink"},
 }};
 
-constexpr std::array<std::pair<Operation, std::string_view>, 24> kOperationNames{{
+constexpr std::array<std::pair<Operation, std::string_view>, 25> kOperationNames{{
     {Operation::StartTransaction, "StartTransaction"},
     {Operation::StopTransaction, "StopTransaction"},
     {Operation::ReadTransactions, "ReadTransactions"},
@@ -80,6 +80,7 @@ constexpr std::array<std::pair<Operation, std::string_view>, 24> kOperationNames
     {Operation::UpdateFirmware, "UpdateFirmware"},
     {Operation::ReadDiagnosticsLog, "ReadDiagnosticsLog"},
     {Operation::ReadSecurityLog, "ReadSecurityLog"},
+    {Operation::ClearSecurityLog, "ClearSecurityLog"},
     {Operation::SetChargingProfile, "SetChargingProfile"},
     {Operation::Authenticate, "Authenticate"},
     {Operation::ControlCharging, "ControlCharging"},
@@ -144,8 +145,8 @@ const std::map<Role, Expected>& expected_table() {
          SetChargingProfile, VendorExtension, ReadStatus, ManageSecuritySettings}}},
       {Role::Admin,
        {{Interface::LocalMaintenance},
-        {ManageAccounts, ManageSecuritySettings, ReadSecurityLog, ReadStatus, ReadConfiguration,
-         ReadDiagnosticsLog}}},
+        {ManageAccounts, ManageSecuritySettings, ReadSecurityLog, ClearSecurityLog, ReadStatus,
+         ReadConfiguration, ReadDiagnosticsLog}}},
       {Role::Engineer,
        {{Interface::LocalMaintenance},
         {ReadConfiguration, WriteConfiguration, RestoreBackup, UpdateFirmware, ReadDiagnosticsLog,
@@ -270,6 +271,15 @@ TEST(PolicyToStringTest, ValuesOutsideTheEnumsAreInvalid) {
 TEST(PolicyDecisionTest, EngineerCannotReadSecurityLog) {  // AUTHZ-3
   EXPECT_EQ(ask(Role::Engineer, Interface::LocalMaintenance, Operation::ReadSecurityLog),
             Decision::Deny);
+}
+
+TEST(PolicyDecisionTest, OnlyALocalAdminClearsTheSecurityLog) {  // LOG-3, AUTHZ-3
+  EXPECT_EQ(ask(Role::Admin, Interface::LocalMaintenance, Operation::ClearSecurityLog), Decision::Allow);
+  for (Role r : {Role::Csms, Role::Engineer, Role::Viewer, Role::EvDriver, Role::Ev, Role::PeerStation, Role::Ems})
+    for (Interface i : {Interface::Wan, Interface::LocalMaintenance, Interface::AuthTerminal, Interface::EvCable,
+                        Interface::Lan, Interface::EmsLink})
+      EXPECT_EQ(ask(r, i, Operation::ClearSecurityLog), Decision::Deny) << to_string(r) << " " << to_string(i);
+  EXPECT_EQ(ask(Role::Admin, Interface::Wan, Operation::ClearSecurityLog), Decision::Deny);
 }
 
 TEST(PolicyDecisionTest, EngineerCannotManageAccountsOrSecuritySettings) {  // AUTH-2

@@ -109,7 +109,7 @@ TEST_F(SecurityEvent, OnlyCriticalOcppEventsAreQueued) {
   rec(Event::ConfigurationChanged);                   // local, non-critical
   rec(Event::FailedToAuthenticateAtCsms);             // non-critical OCPP
   rec(Event::ReconfigurationOfSecurityParameters);    // non-critical OCPP
-  rec(Event::StorageNearlyFull);                      // local, critical
+  rec(Event::SecurityLogOverwritten);                // local, critical
   Details d;
   d.text("sensor", "case-open");
   rec(Event::TamperDetectionActivated, d);            // critical OCPP, with details

@@ -398,7 +398,7 @@ class Ctx {
     const r = await run(CG_BIN, ['audit', 'export', '--state-dir', this.stateDir]);
     const records = [];
     for (const line of r.stdout.split('\n')) {
-      if (!line) continue;
+      if (!line || line.startsWith('#continues ')) continue; // the signed continuation line
       const [body, hash, mac] = line.split('\t');
       records.push({ ...JSON.parse(body), hash, mac, line });
     }
@@ -518,13 +518,76 @@ function freePort() {
   });
 }
 
+// The parts of a multipart/form-data body (RFC 7578), parsed strictly: the
+// boundary from the Content-Type, the first line the first delimiter, CRLF
+// before every further delimiter, a close delimiter at the end. Throws on any
+// deviation. -> {boundary, parts: [{headers, name, filename, contentType, body: Buffer}], epilogue}
+function parseMultipart(contentType, body) {
+  const m = /^multipart\/form-data;\s*boundary=(?:"([^"]{1,70})"|([0-9A-Za-z'()+_,\-./:=?]{1,70}))\s*$/i.exec(
+    contentType ?? '',
+  );
+  if (!m) throw new Error(`not multipart/form-data with a boundary: ${contentType}`);
+  const boundary = m[1] ?? m[2];
+  const delim = Buffer.from(`--${boundary}`);
+  const nextDelim = Buffer.from(`\r\n--${boundary}`);
+  if (!body.subarray(0, delim.length).equals(delim)) throw new Error('the body does not begin with the delimiter');
+  const parts = [];
+  let pos = delim.length;
+  for (;;) {
+    const after = body.subarray(pos, pos + 2).toString('latin1');
+    if (after === '--') {
+      pos += 2;
+      break;
+    }
+    if (after !== '\r\n') throw new Error(`no CRLF after the delimiter at ${pos}`);
+    pos += 2;
+    const end = body.indexOf(nextDelim, pos);
+    if (end < 0) throw new Error('no closing delimiter');
+    const part = body.subarray(pos, end);
+    const hdrEnd = part.indexOf('\r\n\r\n');
+    if (hdrEnd < 0) throw new Error('a part without a header section');
+    const headers = {};
+    for (const line of part.subarray(0, hdrEnd).toString('utf8').split('\r\n')) {
+      const hm = /^([A-Za-z0-9-]+):[ \t]*(.*)$/.exec(line);
+      if (!hm) throw new Error(`bad part header line: ${JSON.stringify(line)}`);
+      headers[hm[1].toLowerCase()] = hm[2];
+    }
+    const cd = /^form-data((?:;\s*[A-Za-z*]+="(?:[^"\\]|\\.)*")*)\s*$/i.exec(headers['content-disposition'] ?? '');
+    if (!cd) throw new Error(`bad Content-Disposition: ${headers['content-disposition']}`);
+    const params = {};
+    for (const pm of cd[1].matchAll(/;\s*([A-Za-z*]+)="((?:[^"\\]|\\.)*)"/g)) params[pm[1].toLowerCase()] = pm[2];
+    parts.push({
+      headers,
+      name: params.name,
+      filename: params.filename,
+      contentType: headers['content-type'],
+      body: part.subarray(hdrEnd + 4),
+    });
+    pos = end + nextDelim.length;
+  }
+  const epilogue = body.subarray(pos);
+  if (epilogue.length && !epilogue.subarray(0, 2).equals(Buffer.from('\r\n'))) throw new Error('junk after the close delimiter');
+  return { boundary, parts, epilogue };
+}
+
 // A test HTTPS upload server (GetLog, N01) with the test PKI's server
 // certificate for localhost (pki name: a different PKI = a CA the station does
-// not trust). Answers each PUT/POST with `status` (a number, or a function of the
-// attempt number; 'hang' = never answer) and keeps the requests (events:
-// 'request', 'socketClose'):
-// [{method, url, headers, body: Buffer}]. url(): https://localhost:PORT/path.
-async function startUploadServer({ pki: pkiName = 'main', status = 200, maxBytes = 64 * 1024 * 1024 } = {}) {
+// not trust). Takes the HTTP methods in `methods` and answers others with
+// `refuse` (405, with Allow, or e.g. 501). Answers each taken request with
+// `status` (a number, or a function of the attempt number; 'hang' = never
+// answer). Every POST is parsed as multipart/form-data (`multipart`, or
+// `multipartError`; a taken POST that does not parse is answered 400).
+// Keeps every request (events: 'request', 'socketClose'):
+// [{method, url, headers, body: Buffer, status, multipart?: {boundary, parts:
+// [{headers, name, filename, contentType, body}]}, multipartError?}].
+// url(): https://localhost:PORT/path.
+async function startUploadServer({
+  pki: pkiName = 'main',
+  status = 200,
+  maxBytes = 64 * 1024 * 1024,
+  methods = ['PUT', 'POST'],
+  refuse = 405,
+} = {}) {
   const https = require('node:https');
   const p = await pki(pkiName);
   const requests = [];
@@ -539,11 +602,24 @@ async function startUploadServer({ pki: pkiName = 'main', status = 200, maxBytes
     });
     req.on('end', () => {
       const rec = { method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks) };
+      if (req.method === 'POST') {
+        try {
+          rec.multipart = parseMultipart(req.headers['content-type'], rec.body);
+        } catch (err) {
+          rec.multipartError = err.message;
+        }
+      }
+      let st;
+      if (!methods.includes(req.method)) st = refuse;
+      else if (rec.multipartError) st = 400;
+      else st = typeof status === 'function' ? status(requests.length + 1) : status;
+      rec.status = st;
       requests.push(rec);
       events.emit('request', rec);
-      const st = typeof status === 'function' ? status(requests.length) : status;
       if (st === 'hang') return;
-      res.writeHead(st, { 'content-type': 'text/plain' });
+      const headers = { 'content-type': 'text/plain' };
+      if (st === 405) headers.allow = methods.join(', ');
+      res.writeHead(st, headers);
       res.end(st < 300 ? 'ok\n' : 'error\n');
     });
   });
@@ -616,4 +692,5 @@ module.exports = {
   RFC3339,
   freePort,
   startUploadServer,
+  parseMultipart,
 };

@@ -1,0 +1,161 @@
+#include "app/audit_cli.hpp"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+
+#include "audit/audit_log.hpp"
+#include "policy/policy.hpp"
+#include "security/secret_file.hpp"
+
+namespace cg::app {
+namespace fs = std::filesystem;
+
+namespace {
+
+// The person at the console: a local admin (file access to the state
+// directory is what the OS granted), named by the OS account.
+policy::Principal local_admin() {
+  const uid_t uid = ::getuid();
+  const passwd* pw = ::getpwuid(uid);
+  return {policy::Role::Admin, policy::Interface::LocalMaintenance,
+          "cli:" + (pw ? std::string(pw->pw_name) : "uid " + std::to_string(uid))};
+}
+
+bool allowed(policy::Operation op) {
+  if (policy::authorize(local_admin(), op) == policy::Decision::Allow) return true;
+  std::cerr << "error: " << policy::to_string(op) << " is not permitted\n";
+  return false;
+}
+
+std::string range(const audit::VerifyResult& r) {
+  if (r.records == 0) return "no records";
+  return std::to_string(r.records) + " records (" + std::to_string(r.first_seq) + ".." + std::to_string(r.last_seq) +
+         ")";
+}
+
+}  // namespace
+
+int try_lock_state_dir(const fs::path& state_dir) {
+  const fs::path lock_path = state_dir / "chargeguard.lock";
+  const int fd = ::open(lock_path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) return -1;
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int audit_verify(const fs::path& state_dir, const std::string& export_file) {
+  if (!allowed(policy::Operation::ReadSecurityLog)) return 1;
+  const auto dir = state_dir / "audit";
+  audit::VerifyResult r;
+  if (export_file.empty()) {
+    r = audit::verify_dir(dir);
+  } else {
+    try {
+      const auto key = security::load_or_create_secret((dir / "audit.key").string());
+      r = audit::verify_file(export_file, &key);
+    } catch (const std::exception& e) {
+      r.problem = e.what();
+    }
+  }
+  if (r.ok) {
+    std::cout << "audit log OK: " << range(r);
+    if (r.first_seq > 1) std::cout << "; records before " << r.first_seq << " are not part of it (exported and dropped, "
+                                   << "cleared, or outside the export)";
+    std::cout << "\n";
+    return 0;
+  }
+  std::cerr << "audit log BROKEN: " << r.problem << "\n";
+  if (r.records) std::cerr << "(" << r.records << " records before it verified)\n";
+  return 1;
+}
+
+int audit_export(const fs::path& state_dir, const std::string& out_file) {
+  if (!allowed(policy::Operation::ReadSecurityLog)) return 1;
+  const auto dir = state_dir / "audit";
+  // Verify first: what is exported is at least the records proven here (the
+  // daemon may append while we copy; those follow in the copy).
+  const auto r = audit::verify_dir(dir);
+  std::ifstream in(audit::log_file(dir), std::ios::binary);
+  if (!in) {
+    std::cerr << "error: cannot read " << audit::log_file(dir) << "\n";
+    return 1;
+  }
+  std::ofstream file;
+  if (!out_file.empty()) {
+    file.open(out_file, std::ios::binary | std::ios::trunc);
+    if (!file) {
+      std::cerr << "error: cannot write " << out_file << "\n";
+      return 1;
+    }
+  }
+  std::ostream& out = out_file.empty() ? std::cout : file;
+  out << in.rdbuf();
+  out.flush();
+  if (!out) {
+    std::cerr << "error: export incomplete\n";
+    return 1;
+  }
+  if (!r.ok) {
+    std::cerr << "exported " << r.records << " records — WARNING: " << r.problem << "\n";
+    return 1;
+  }
+  // Records that left the station: full_policy = overwrite_exported may drop them.
+  if (r.records) {
+    try {
+      audit::mark_exported(dir, r.first_seq, r.last_seq);
+    } catch (const std::exception& e) {
+      std::cerr << "warning: the export is complete but could not be noted: " << e.what() << "\n";
+    }
+  }
+  std::cerr << "exported " << range(r) << " (chain verified)\n";
+  return 0;
+}
+
+int audit_clear(const fs::path& state_dir, bool discard_unexported) {
+  if (!allowed(policy::Operation::ClearSecurityLog)) return 1;
+  const auto dir = state_dir / "audit";
+  if (!fs::exists(dir / "audit.key")) {
+    std::cerr << "error: no security log in " << state_dir << " (is this a chargeguard state directory?)\n";
+    return 1;
+  }
+  const int lock = try_lock_state_dir(state_dir);
+  if (lock < 0) {
+    std::cerr << "error: a chargeguard daemon is running with state directory " << state_dir
+              << "; stop it first (the running station owns its security log)\n";
+    return 1;
+  }
+  int rc = 1;
+  try {
+    auto log = audit::AuditLog::open(dir);
+    const auto exported = log->exported_seq();
+    if (!discard_unexported && log->last_seq() >= log->first_seq() && exported < log->last_seq()) {
+      std::cerr << "error: records " << std::max(exported + 1, log->first_seq()) << ".." << log->last_seq()
+                << " were never exported; run `chargeguard audit export --state-dir " << state_dir.string()
+                << " --out FILE` first, or pass --discard-unexported\n";
+    } else {
+      const auto p = local_admin();
+      const auto res = log->clear(audit::Source::of(p));
+      if (res.stored) {
+        std::cout << "security log cleared; the new chain starts with record " << res.seq
+                  << " (SecurityLogWasCleared)\n";
+        rc = 0;
+      } else {
+        std::cerr << "error: " << res.error << "\n";
+      }
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+  }
+  ::close(lock);
+  return rc;
+}
+
+}  // namespace cg::app

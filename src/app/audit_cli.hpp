@@ -1,0 +1,21 @@
+// `chargeguard audit …`: verify, export and clear the security log of a state
+// directory (a local admin with access to it). Each asks the one policy
+// (ReadSecurityLog, ClearSecurityLog) with a local-admin principal naming the
+// OS user, so that the decision and its audit source stay in one place.
+// REQ: LOG-2, LOG-3, AUTHZ-3
+#pragma once
+#include <filesystem>
+#include <string>
+
+namespace cg::app {
+
+int audit_verify(const std::filesystem::path& state_dir, const std::string& export_file);
+int audit_export(const std::filesystem::path& state_dir, const std::string& out_file);
+// Refuses while a daemon owns the state directory, and refuses to drop records
+// that never left the station unless discard_unexported.
+int audit_clear(const std::filesystem::path& state_dir, bool discard_unexported);
+
+// Takes the one-daemon-per-state-directory lock; -1 when another process holds it.
+int try_lock_state_dir(const std::filesystem::path& state_dir);
+
+}  // namespace cg::app
