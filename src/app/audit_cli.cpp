@@ -70,6 +70,7 @@ int audit_verify(const fs::path& state_dir, const std::string& export_file) {
     if (r.first_seq > 1) std::cout << "; records before " << r.first_seq << " are not part of it (exported and dropped, "
                                    << "cleared, or outside the export)";
     std::cout << "\n";
+    if (!r.warning.empty()) std::cerr << "warning: " << r.warning << "\n";
     return 0;
   }
   std::cerr << "audit log BROKEN: " << r.problem << "\n";

@@ -167,6 +167,7 @@ struct VerifyResult {
   std::uint64_t bad_seq = 0;  // first bad record (0 when the problem is not one record)
   std::uint64_t bad_line = 0;
   std::string problem;
+  std::string warning;  // set on success when something could not be checked
 };
 VerifyResult verify_file(const std::filesystem::path& log_file, const security::Secret32* key,
                          std::optional<std::uint64_t> anchor_seq = std::nullopt);

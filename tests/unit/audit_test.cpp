@@ -647,6 +647,24 @@ TEST_F(Audit, ForgedAnchorIsReported) {
   }
   write_file(dir_ / "anchor", good);
   EXPECT_TRUE(verify_dir(dir_).ok);
+  EXPECT_TRUE(verify_dir(dir_).warning.empty());
+}
+
+TEST_F(Audit, AMissingAnchorIsAWarningNotABreak) {
+  make_log(6);
+  // Records cut from the end plus the anchor deleted: the chain itself is fine,
+  // so verify passes, but it says what it could not check.
+  auto lines = read_lines(file());
+  lines.resize(4);
+  write_lines(file(), lines);
+  fs::remove(dir_ / "anchor");
+  auto v = verify_dir(dir_);
+  EXPECT_TRUE(v.ok) << v.problem;
+  EXPECT_NE(v.warning.find("anchor file is missing"), std::string::npos) << v.warning;
+  write_file(dir_ / "anchor", "");  // a power loss may leave it empty
+  v = verify_dir(dir_);
+  EXPECT_TRUE(v.ok);
+  EXPECT_FALSE(v.warning.empty());
 }
 
 // ---- torn tail (power loss during a write)
