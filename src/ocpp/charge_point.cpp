@@ -148,15 +148,24 @@ void ChargePoint::on_closed(const std::string& reason, int http_status, TlsFailu
     audit(audit::Event::FailedToAuthenticateAtCsms, audit::Outcome::Failure,
           audit::Details().number("httpStatus", 401).text("url", d_.cfg.csms_url));
   }
+  // TLS failures, one per reconnect attempt against a rogue or broken server:
+  // rate-limited per kind, the repeats counted in the next record.
+  auto tls_event = [&](audit::Event e, audit::RecordLimiter& limit) {
+    if (!limit.admit()) return;
+    audit::Details d;
+    d.text("reason", reason);
+    if (auto n = limit.take_suppressed()) d.number("suppressedBefore", n);
+    audit(e, audit::Outcome::Failure, d);
+  };
   switch (tls) {
     case TlsFailure::Certificate:
-      audit(audit::Event::InvalidCsmsCertificate, audit::Outcome::Failure, audit::Details().text("reason", reason));
+      tls_event(audit::Event::InvalidCsmsCertificate, tls_limit_[0]);
       break;
     case TlsFailure::Version:
-      audit(audit::Event::InvalidTLSVersion, audit::Outcome::Failure, audit::Details().text("reason", reason));
+      tls_event(audit::Event::InvalidTLSVersion, tls_limit_[1]);
       break;
     case TlsFailure::CipherSuite:
-      audit(audit::Event::InvalidTLSCipherSuite, audit::Outcome::Failure, audit::Details().text("reason", reason));
+      tls_event(audit::Event::InvalidTLSCipherSuite, tls_limit_[2]);
       break;
     case TlsFailure::None:
     case TlsFailure::Other:
@@ -335,23 +344,12 @@ void ChargePoint::send_error(const std::string& id, RpcError code, const std::st
   ++stats_.errors_sent;
   log::info("ocpp", "CALLERROR ", to_string(code), " for message ", id, ": ", description);
   conn_.send(make_error(id, code, description));
-  // InvalidMessages, rate-limited so that a flood cannot fill the audit log:
-  // at most kInvalidBurst records a minute, the rest counted in the next one.
-  constexpr int kInvalidBurst = 10;
-  const auto now = std::chrono::steady_clock::now();
-  if (now - invalid_window_ > std::chrono::minutes(1)) {
-    invalid_window_ = now;
-    invalid_in_window_ = 0;
-  }
-  if (++invalid_in_window_ > kInvalidBurst) {
-    ++invalid_suppressed_;
-    return;
-  }
+  // InvalidMessages, rate-limited so that a flood cannot fill the audit log.
+  if (!invalid_limit_.admit()) return;
   audit::Details d;
   d.text("error", to_string(code)).text("messageId", id).text("description", description);
   if (!action.empty()) d.text("action", action);
-  if (invalid_suppressed_) d.number("suppressedBefore", invalid_suppressed_);
-  invalid_suppressed_ = 0;
+  if (auto n = invalid_limit_.take_suppressed()) d.number("suppressedBefore", n);
   audit(audit::Event::InvalidMessages, audit::Outcome::Failure, d);
 }
 

@@ -3,6 +3,7 @@
 // schema checks both ways, and dispatch of CSMS requests through the one policy.
 // REQ: CHG-1, COM-1, COM-5 (in part), NET-3, AUTHZ-1
 #pragma once
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/object.hpp>
@@ -16,6 +17,7 @@
 #include <string>
 
 #include "audit/audit_log.hpp"
+#include "audit/rate_limit.hpp"
 #include "core/config.hpp"
 #include "core/storage.hpp"
 #include "ocpp/connection.hpp"
@@ -172,10 +174,13 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
   std::string id_prefix_;
   std::mt19937 rng_;
   Stats stats_;
-  // InvalidMessages are rate-limited in the audit log: at most kInvalidBurst per minute.
-  std::chrono::steady_clock::time_point invalid_window_{};
-  int invalid_in_window_ = 0;
-  int invalid_suppressed_ = 0;
+  // Audit records a peer can trigger at will are rate-limited: InvalidMessages
+  // 10 a minute; each kind of TLS failure (certificate, version, cipher suite)
+  // 3 per 15 minutes.
+  audit::RecordLimiter invalid_limit_{10, std::chrono::minutes(1)};
+  std::array<audit::RecordLimiter, 3> tls_limit_{audit::RecordLimiter{3, std::chrono::minutes(15)},
+                                                 audit::RecordLimiter{3, std::chrono::minutes(15)},
+                                                 audit::RecordLimiter{3, std::chrono::minutes(15)}};
 };
 
 }  // namespace cg::ocpp
