@@ -1,6 +1,7 @@
 #include "app/daemon.hpp"
 
 #include "app/audit_cli.hpp"
+#include "audit/storage_watch.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -296,6 +297,10 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
     return "error: unsupported";
   });
 
+  // Free space of the state file system, checked every minute (MemoryExhaustion).
+  audit::StorageWatch storage_watch(*audit_log, cfg.state_dir);
+  storage_watch.check();
+  int ticks = 0;
   asio::steady_timer tick(io);
   std::function<void()> arm_tick = [&] {
     tick.expires_after(std::chrono::seconds(1));
@@ -304,6 +309,7 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
       try {
         st.tick();
         cp.tick();
+        if (++ticks % 60 == 0) storage_watch.check();
       } catch (const std::exception& ex) {
         log::error("station", "periodic work failed: ", ex.what());
       }
