@@ -9,8 +9,10 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # Packages the build, the station and the tests need (Debian 12).
 BUILD_PACKAGES=(g++ cmake ninja-build ccache pkg-config git ca-certificates
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libssl-dev openssl libsqlite3-dev libtomlplusplus-dev libcli11-dev)
-TEST_PACKAGES=(libgtest-dev googletest libbenchmark-dev checksec sqlite3 procps rsyslog rsyslog-openssl)
+  libssl-dev openssl libsqlite3-dev libtomlplusplus-dev libcli11-dev
+  libp11-dev libp11-kit-dev)
+TEST_PACKAGES=(libgtest-dev googletest libbenchmark-dev checksec sqlite3 procps rsyslog rsyslog-openssl
+  softhsm2)
 
 # Installs the missing Debian packages among "$@" (apt-get update once, only when needed).
 ensure_packages() {
