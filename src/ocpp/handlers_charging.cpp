@@ -97,6 +97,8 @@ ChargePoint::Reply ChargePoint::on_clear_cache(const json::object&) {
   if (!d_.dm.boolean("AuthCacheCtrlr.Enabled")) return status_only("Rejected");
   d_.auth.clear_cache();
   log::info("ocpp", "authorization cache cleared");
+  audit(audit::Event::AuthorizationChanged, audit::Outcome::Success,
+        audit::Details().text("change", "authorizationCacheCleared"));
   return status_only("Accepted");
 }
 
@@ -120,6 +122,14 @@ ChargePoint::Reply ChargePoint::on_send_local_list(const json::object& req) {
   switch (d_.auth.update_list(version, full, entries)) {
     case station::AuthStore::UpdateStatus::Accepted:
       log::info("ocpp", "local authorization list now at version ", version, " (", d_.auth.list_entries(), " entries)");
+      // LOG-1 "authorization changes": what changed, never the badge ids.
+      audit(audit::Event::AuthorizationChanged, audit::Outcome::Success,
+            audit::Details()
+                .text("change", "localListUpdated")
+                .text("updateType", full ? "Full" : "Differential")
+                .number("versionNumber", version)
+                .number("entriesSent", static_cast<long long>(entries.size()))
+                .number("entriesNow", static_cast<long long>(d_.auth.list_entries())));
       return status_only("Accepted");
     case station::AuthStore::UpdateStatus::VersionMismatch: return status_only("VersionMismatch");
     case station::AuthStore::UpdateStatus::Failed: break;

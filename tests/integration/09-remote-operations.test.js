@@ -159,6 +159,10 @@ itest('UnlockConnector, ClearCache, GetTransactionStatus, DataTransfer', async (
   await ctx.waitStatus((s) => s.evses[0].authorized === true, 5000, 'EVSE 1 authorized from the cache');
   await ctx.expectNone('Authorize', 300, { from });
   assert.deepEqual(await ctx.call('ClearCache', {}), { status: 'Accepted' });
+  assert.ok(
+    (await ctx.auditExport()).records.some((r) => r.type === 'AuthorizationChanged' && r.details.change === 'authorizationCacheCleared'),
+    'ClearCache leaves an AuthorizationChanged record',
+  );
   from = ctx.mark();
   await ctx.simOk('unplug', 1); // drops EVSE 1's authorization
   await ctx.simOk('badge', 1, token);
@@ -254,4 +258,21 @@ itest('SendLocalList Full/Differential and GetLocalListVersion', async (ctx) => 
   // A full update to an empty list.
   assert.deepEqual(await ctx.call('SendLocalList', { versionNumber: 5, updateType: 'Full' }), { status: 'Accepted' });
   assert.deepEqual(await ctx.call('GetLocalListVersion', {}), { versionNumber: 5 });
+
+  // Each accepted update is an AuthorizationChanged audit record (LOG-1), without badge ids;
+  // refused ones (VersionMismatch) change nothing and leave none.
+  const { records } = await ctx.auditExport();
+  const changes = records.filter((r) => r.type === 'AuthorizationChanged');
+  assert.deepEqual(
+    changes.map((r) => [r.details.change, r.details.updateType, r.details.versionNumber, r.details.entriesNow]),
+    [
+      ['localListUpdated', 'Full', 3, 2],
+      ['localListUpdated', 'Differential', 4, 2],
+      ['localListUpdated', 'Full', 5, 0],
+    ],
+  );
+  for (const r of changes) {
+    assert.equal(r.source.interface, 'Wan');
+    assert.ok(!/LIST-[A-D]/.test(r.line), 'no badge id in the record');
+  }
 });
