@@ -34,6 +34,8 @@
 #include "ocpp/message_queue.hpp"
 #include "ocpp/security_events.hpp"
 #include "policy/policy.hpp"
+#include "security/key_store.hpp"
+#include "security/sealed_password.hpp"
 #include "station/auth.hpp"
 #include "station/control_loop.hpp"
 #include "station/station.hpp"
@@ -147,10 +149,67 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
   // GetLog(DiagnosticsLog) uploads; the security log is the separate audit log.
   if (!log::set_file((cfg.state_dir / "diagnostics.log").string(), 2 * 1024 * 1024))
     log::warn("station", "cannot write ", (cfg.state_dir / "diagnostics.log").string());
-  auto pw = read_password(cfg.password_file);
-  if (!pw.error.empty()) {
-    std::cerr << "error: csms.password_file: " << pw.error << "\n";
+  // The key store (issue 4): device keys and the sealing of the CSMS password.
+  std::unique_ptr<security::KeyStore> key_store;
+  try {
+    if (cfg.key_store.backend == "pkcs11")
+      key_store = security::open_key_store(security::Pkcs11KeyStoreOptions{
+          cfg.key_store.module, cfg.key_store.token_label, cfg.key_store.pin_file});
+    else
+      key_store = security::open_key_store(security::FileKeyStoreOptions{cfg.state_dir / "keys"});
+  } catch (const std::exception& e) {
+    std::cerr << "error: key_store (backend " << cfg.key_store.backend << "): " << e.what() << "\n";
     return 1;
+  }
+  // The CSMS password (profiles 1/2). There is no default: the first start
+  // seals csms.password_file into the state directory; from then on the sealed
+  // password is the source of truth (A01 may have rotated it).
+  security::SealedPassword sealed_pw(*key_store, cfg.state_dir);
+  {
+    const bool file_exists = !cfg.password_file.empty() && fs::exists(cfg.password_file, ec);
+    if (!sealed_pw.has_current()) {
+      auto pw = read_password(cfg.password_file);
+      if (!pw.error.empty()) {
+        std::cerr << "error: csms.password_file: " << pw.error
+                  << " (security profiles 1 and 2 need a password; there is no default and none is sealed in "
+                  << cfg.state_dir.string() << " yet)\n";
+        return 1;
+      }
+      try {
+        sealed_pw.store(pw.password);
+      } catch (const std::exception& e) {
+        OPENSSL_cleanse(pw.password.data(), pw.password.size());
+        std::cerr << "error: cannot seal the CSMS password: " << e.what() << "\n";
+        return 1;
+      }
+      OPENSSL_cleanse(pw.password.data(), pw.password.size());
+      log::info("station", "CSMS password from ", cfg.password_file.string(), " sealed into ",
+                sealed_pw.current_file().string(), " (", key_store->backend(),
+                " key store); the sealed one is used from now on and the file may be removed");
+    } else {
+      // Fails closed on a damaged blob or another key store: say how to recover.
+      try {
+        const auto cur = sealed_pw.current();
+        if (file_exists) {
+          auto pw = read_password(cfg.password_file);
+          const bool same = pw.error.empty() && pw.password.size() == cur.size() &&
+                            CRYPTO_memcmp(pw.password.data(), cur.data(), cur.size()) == 0;
+          OPENSSL_cleanse(pw.password.data(), pw.password.size());
+          if (!same)
+            log::warn("station", "csms.password_file differs from the sealed CSMS password (changed by the CSMS or "
+                                 "not yet confirmed); using the sealed one in ",
+                      sealed_pw.current_file().string());
+          else
+            log::info("station", "using the sealed CSMS password (", sealed_pw.current_file().string(), ")");
+        } else {
+          log::info("station", "using the sealed CSMS password (", sealed_pw.current_file().string(), ")");
+        }
+      } catch (const std::exception& e) {
+        std::cerr << "error: cannot unseal the CSMS password: " << e.what() << " (sealed by another key store? "
+                  << "remove " << sealed_pw.current_file().string() << " to seal csms.password_file again)\n";
+        return 1;
+      }
+    }
   }
 
   asio::io_context io(1);
@@ -198,13 +257,12 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
     log::info("audit", "forwarding the security log to syslog at ", ss.host, ":", ss.port);
   }
   bool restart = false;
-  ocpp::ChargePoint cp({io, cfg, *db, *dm, outbox, st, auth, pw.password,
+  ocpp::ChargePoint cp({io, cfg, *db, *dm, outbox, st, auth, &sealed_pw,
                         [&] {
                           restart = true;
                           io.stop();
                         },
                         audit_log.get()});
-  OPENSSL_cleanse(pw.password.data(), pw.password.size());
   st.set_uplink(&cp);
 
   // Critical security events to the CSMS (A04): queued from the audit log.

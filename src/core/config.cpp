@@ -10,10 +10,13 @@
 #include <boost/url/parse.hpp>
 #include <toml++/toml.h>
 
+#include "security/key_store.hpp"
+
 namespace cg::config {
 namespace {
 
 constexpr std::size_t kMaxConfigBytes = 256 * 1024;
+static_assert(std::string_view(kDefaultPkcs11Module) == std::string_view(security::kSoftHsm2Module));
 
 struct Reader {
   const toml::table& tbl;
@@ -74,7 +77,8 @@ std::optional<Error> parse(const std::string& text, const std::string& source_na
   }
   for (const auto& [k, v] : root) {
     const std::string key(k.str());
-    if (key == "station" || key == "csms" || key == "device_model" || key == "audit" || key == "syslog") {
+    if (key == "station" || key == "csms" || key == "device_model" || key == "audit" || key == "syslog" ||
+        key == "key_store") {
       if (!v.is_table()) return Error{key, "must be a table ([" + key + "])"};
     } else if (key == "evse") {
       if (!v.is_array_of_tables()) return Error{key, "must be an array of tables ([[evse]])"};
@@ -129,6 +133,21 @@ std::optional<Error> parse(const std::string& text, const std::string& source_na
     r.finish();
     if (r.err) return r.err;
     out.syslog = s;
+  }
+  if (auto* ks = root["key_store"].as_table()) {
+    Reader r{*ks, "key_store.", {}, {}};
+    r.get("backend", out.key_store.backend);
+    r.get("module", out.key_store.module);
+    r.get("token_label", out.key_store.token_label);
+    r.get("pin_file", out.key_store.pin_file);
+    r.finish();
+    if (r.err) return r.err;
+    // Keys that only make sense for a token are refused with the file backend
+    // (a typo in backend would otherwise silently keep keys in files).
+    if (out.key_store.backend == "file") {
+      for (const char* k : {"module", "token_label", "pin_file"})
+        if (ks->contains(k)) return Error{std::string("key_store.") + k, "only for backend = \"pkcs11\""};
+    }
   }
   if (auto* arr = root["evse"].as_array()) {
     out.evses.clear();
@@ -256,6 +275,18 @@ std::optional<Error> validate(const Config& c) {
     return Error{"csms.max_frame_bytes", "must be between 4096 and 16777216"};
   if (c.audit_full_policy != "refuse_noncritical" && c.audit_full_policy != "overwrite_exported")
     return Error{"audit.full_policy", "must be refuse_noncritical or overwrite_exported"};
+  {
+    const auto& k = c.key_store;
+    if (k.backend != "file" && k.backend != "pkcs11") return Error{"key_store.backend", "must be \"file\" or \"pkcs11\""};
+    if (k.backend == "pkcs11") {
+      if (k.module.empty() || k.module.size() > 4096 || k.module.front() != '/')
+        return Error{"key_store.module", "must be the absolute path of the PKCS#11 module"};
+      if (k.token_label.empty() || k.token_label.size() > 32)
+        return Error{"key_store.token_label", "is required for backend = \"pkcs11\" (1-32 characters)"};
+      if (k.pin_file.empty())
+        return Error{"key_store.pin_file", "is required for backend = \"pkcs11\" (a file with the user PIN, mode 0600)"};
+    }
+  }
   if (c.syslog) {
     const auto& s = *c.syslog;
     if (s.host.empty() || s.host.size() > 253) return Error{"syslog.host", "is required (1-253 characters)"};

@@ -11,6 +11,10 @@
 
 namespace cg::config {
 
+// Debian's SoftHSM2 module: the default of key_store.module (the same path as
+// security::kSoftHsm2Module; config.cpp checks that they agree).
+inline constexpr const char* kDefaultPkcs11Module = "/usr/lib/softhsm/libsofthsm2.so";
+
 struct Evse {
   int connectors = 1;
   double max_current_a = 32.0;  // per phase
@@ -49,6 +53,16 @@ struct Config {
     int facility = 10;  // authpriv
   };
   std::optional<Syslog> syslog;
+  // [key_store]: where the station's keys live and what seals the CSMS password.
+  //   backend = "file"   (default) keys in <state_dir>/keys (0700, files 0600); development
+  //   backend = "pkcs11" a PKCS#11 token: module, token_label, pin_file (0600)
+  struct KeyStore {
+    std::string backend = "file";
+    std::string module = kDefaultPkcs11Module;
+    std::string token_label;
+    std::filesystem::path pin_file;
+  };
+  KeyStore key_store;
   // [device_model] "Component.Variable" = "value": initial values of writable variables
   std::map<std::string, std::string> device_model;
 };

@@ -1,5 +1,6 @@
 #include "ocpp/charge_point.hpp"
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include <boost/asio/post.hpp>
@@ -29,7 +30,8 @@ ChargePoint::ChargePoint(Deps d)
       boot_timer_(d_.io),
       call_timer_(d_.io),
       outbox_timer_(d_.io),
-      log_timer_(d_.io) {
+      log_timer_(d_.io),
+      rotate_timer_(d_.io) {
   unsigned char r[4];
   RAND_bytes(r, sizeof r);
   char buf[16];
@@ -37,6 +39,8 @@ ChargePoint::ChargePoint(Deps d)
   id_prefix_ = buf;
   rng_.seed(static_cast<unsigned>(r[0] << 24 | r[1] << 16 | r[2] << 8 | r[3]));
   if (auto reason = d_.db.meta("boot_reason")) boot_reason_ = *reason;
+  // A rotation from before a restart that never connected is still pending.
+  rotation_pending_ = d_.password && d_.password->has_previous();
 }
 
 ChargePoint::~ChargePoint() = default;
@@ -58,6 +62,7 @@ void ChargePoint::stop() {
   boot_timer_.cancel();
   call_timer_.cancel();
   outbox_timer_.cancel();
+  rotate_timer_.cancel();
   stop_log_job();
   conn_.close();
 }
@@ -66,14 +71,29 @@ void ChargePoint::connect() {
   ConnectionSettings s;
   s.url = d_.cfg.csms_url;
   s.identity = d_.cfg.identity;
-  s.password = d_.password;
   s.security_profile = d_.cfg.security_profile;
   s.ca_file = d_.cfg.ca_file.string();
   s.max_frame = d_.cfg.max_frame_bytes;
   s.ping_interval = std::chrono::seconds(d_.dm.integer("OCPPCommCtrlr.WebSocketPingInterval", 30));
   log::info("ocpp", "connecting to ", d_.cfg.csms_url, "/", percent_encode(d_.cfg.identity), " (security profile ",
             d_.cfg.security_profile, ")");
+  // The plaintext exists only for this attempt: unsealed here, wiped by the
+  // connection once the Authorization header is built.
+  if (d_.password) {
+    try {
+      const auto pw = using_previous_ ? d_.password->previous() : d_.password->current();
+      s.password.assign(pw.view());
+    } catch (const std::exception& e) {
+      log::error("ocpp", "cannot unseal the CSMS password: ", e.what());
+      if (using_previous_) {
+        using_previous_ = false;  // nothing to fall back to; go on with the current one
+        return connect();
+      }
+      return schedule_reconnect();
+    }
+  }
   conn_.connect(s);
+  OPENSSL_cleanse(s.password.data(), s.password.size());
 }
 
 void ChargePoint::schedule_reconnect() {
@@ -99,6 +119,28 @@ void ChargePoint::schedule_reconnect() {
 void ChargePoint::on_open() {
   log::info("ocpp", "connected; sending BootNotification (", boot_reason_, ")");
   connected_ = true;
+  if (rotation_pending_ && d_.password) {
+    // A01: the first connection after a password change decides.
+    const audit::Details who = audit::Details().text("variable", "SecurityCtrlr.BasicAuthPassword");
+    try {
+      if (using_previous_) {
+        d_.password->roll_back();
+        log::warn("ocpp", "the CSMS refused the new password but accepted the previous one; it is in use again");
+        audit(audit::Event::ReconfigurationOfSecurityParameters, audit::Outcome::Failure,
+              audit::Details(who).text("result", "new password refused by the CSMS; reverted to the previous one"));
+      } else {
+        d_.password->confirm();
+        log::info("ocpp", "connected with the new password; the previous one is discarded");
+        audit(audit::Event::ReconfigurationOfSecurityParameters, audit::Outcome::Success,
+              audit::Details(who).text("result", "connected with the new password"));
+      }
+    } catch (const std::exception& e) {
+      log::error("ocpp", "cannot update the sealed password: ", e.what());
+    }
+    rotation_pending_ = false;
+    using_previous_ = false;
+    fallback_tried_ = false;
+  }
   boot_status_.clear();
   seen_ids_.clear();
   seen_order_.clear();
@@ -147,6 +189,21 @@ void ChargePoint::on_closed(const std::string& reason, int http_status, TlsFailu
     log::error("ocpp", "the CSMS refused our credentials (HTTP 401)");
     audit(audit::Event::FailedToAuthenticateAtCsms, audit::Outcome::Failure,
           audit::Details().number("httpStatus", 401).text("url", d_.cfg.csms_url));
+    if (rotation_pending_ && d_.password) {
+      const audit::Details who = audit::Details().text("variable", "SecurityCtrlr.BasicAuthPassword");
+      if (!using_previous_ && !fallback_tried_ && d_.password->has_previous()) {
+        // A01: the new password does not work; the previous one, once.
+        using_previous_ = true;
+        fallback_tried_ = true;
+        reconnect_attempt_ = 0;
+        log::warn("ocpp", "the new password was refused; trying the previous one once");
+        audit(audit::Event::ReconfigurationOfSecurityParameters, audit::Outcome::Failure,
+              audit::Details(who).text("result", "new password refused (HTTP 401); falling back to the previous one"));
+      } else if (using_previous_) {
+        using_previous_ = false;  // refused as well: back to the new one, the CSMS set it
+        log::warn("ocpp", "the previous password was refused too; going on with the new one");
+      }
+    }
   }
   // TLS failures, one per reconnect attempt against a rogue or broken server:
   // rate-limited per kind, the repeats counted in the next record.
@@ -371,6 +428,8 @@ void ChargePoint::on_message(std::string&& text) {
   }
   if (auto* c = std::get_if<Call>(&f)) {
     ++stats_.calls_in;
+    // SetVariables may carry the new BasicAuthPassword: wipe the frame text.
+    if (c->action == "SetVariables") OPENSSL_cleanse(text.data(), text.size());
     return handle_call(std::move(c->id), std::move(c->action), std::move(c->payload.as_object()));
   }
   // CALLRESULT / CALLERROR: must answer our in-flight CALL.

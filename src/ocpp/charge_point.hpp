@@ -25,6 +25,7 @@
 #include "ocpp/errors.hpp"
 #include "ocpp/message_queue.hpp"
 #include "policy/policy.hpp"
+#include "security/sealed_password.hpp"
 #include "station/station.hpp"
 
 namespace cg::ocpp {
@@ -39,7 +40,9 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
     Outbox& outbox;
     station::Station& station;
     station::AuthStore& auth;
-    std::string password;  // Basic auth (profiles 1/2)
+    // Basic auth (profiles 1/2): the sealed password, unsealed just before each
+    // connection attempt; rotated by SetVariables(BasicAuthPassword) (A01).
+    security::SealedPassword* password = nullptr;
     std::function<void()> request_restart;  // Reset: restart the daemon
     audit::AuditLog* audit = nullptr;       // the one audit API (may be null in tests)
   };
@@ -131,6 +134,10 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
   Reply on_reset(const boost::json::object& req);
   void send_report(long long request_id, std::string_view base);
   void do_reset(const std::string& boot_reason);
+  // A01: SecurityCtrlr.BasicAuthPassword; {status, reasonCode}; `info` says why
+  // (never the value).
+  DeviceModel::SetResult set_basic_auth_password(std::string_view value, std::string& info);
+  void reconnect_for_new_password();
   // Handlers: charging (handlers_charging.cpp)
   Reply on_request_start(const boost::json::object& req);
   Reply on_request_stop(const boost::json::object& req);
@@ -156,6 +163,13 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
   Connection conn_;
   boost::asio::steady_timer reconnect_timer_, heartbeat_timer_, boot_timer_, call_timer_, outbox_timer_;
   boost::asio::steady_timer log_timer_;  // GetLog retryInterval
+  boost::asio::steady_timer rotate_timer_;  // A01: reconnect once the answer left
+  // A01 state: a new password not yet confirmed by a successful connection
+  // (the previous sealed one is kept); on its first HTTP 401 the previous one
+  // is tried once (using_previous_).
+  bool rotation_pending_ = false;
+  bool using_previous_ = false;
+  bool fallback_tried_ = false;
   std::shared_ptr<LogJob> log_job_;      // the running GetLog upload (at most one)
   bool running_ = false;
   bool connected_ = false;

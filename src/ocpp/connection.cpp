@@ -1,5 +1,6 @@
 #include "ocpp/connection.hpp"
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -55,6 +56,15 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
 
   Impl(asio::io_context& io, ConnectionHandler& h, ConnectionSettings s)
       : io_(io), handler_(h), s_(std::move(s)), resolver_(io) {}
+  ~Impl() { wipe_password(); }
+
+  // The Basic-auth password lives here only until the Authorization header is
+  // built (and that header until the upgrade is answered).
+  void wipe_password() {
+    OPENSSL_cleanse(s_.password.data(), s_.password.size());
+    s_.password.clear();
+    if (auth_) OPENSSL_cleanse(auth_->data(), auth_->size());
+  }
 
   void start() {
     auto u = boost::urls::parse_uri(s_.url);
@@ -188,14 +198,21 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
       ws.set_option(to);
       ws.read_message_max(kHardFrameCap);
       ws.auto_fragment(false);
-      const std::string auth = "Basic " + security::base64_encode(s_.identity + ":" + s_.password);
-      ws.set_option(websocket::stream_base::decorator([auth](websocket::request_type& req) {
+      {
+        std::string creds = s_.identity + ":" + s_.password;
+        auth_ = std::make_shared<std::string>("Basic " + security::base64_encode(creds));
+        OPENSSL_cleanse(creds.data(), creds.size());
+        OPENSSL_cleanse(s_.password.data(), s_.password.size());
+        s_.password.clear();
+      }
+      ws.set_option(websocket::stream_base::decorator([auth = auth_](websocket::request_type& req) {
         req.set(beast::http::field::sec_websocket_protocol, "ocpp2.0.1");
-        req.set(beast::http::field::authorization, auth);
+        req.set(beast::http::field::authorization, *auth);
         req.set(beast::http::field::user_agent, "chargeguard");
       }));
       const std::string host_hdr = host_ + ":" + port_;
       ws.async_handshake(res_, host_hdr, target_, [self](beast::error_code ec) {
+        self->wipe_password();
         if (ec) {
           const int status =
               ec == websocket::error::upgrade_declined ? static_cast<int>(self->res_.result_int()) : 0;
@@ -340,6 +357,7 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
   std::size_t discarded_ = 0;
   std::string hint_;
   std::string host_, port_, target_;
+  std::shared_ptr<std::string> auth_;  // "Basic …" header value, wiped after the upgrade
 };
 
 Connection::Connection(asio::io_context& io, ConnectionHandler& handler) : io_(io), handler_(handler) {}

@@ -399,8 +399,8 @@ DeviceModel::SetResult DeviceModel::set(const VarRef& ref, std::string_view attr
   if (!attr.empty() && attr != "Actual") return {SetStatus::NotSupportedAttributeType, {}};
   if (v->mutability == Mutability::ReadOnly) return {SetStatus::Rejected, "ReadOnly"};
   if (v->name == "BasicAuthPassword") {
-    // Rotation (A01) needs the sealed password store of the key-store issue; until
-    // then the station refuses rather than keep a password in plain text.
+    // Never kept here: A01 rotation goes through ChargePoint::set_basic_auth_password
+    // (sealed by the key store); a direct set is refused rather than store plain text.
     return {SetStatus::Rejected, "UnsupportedRequest"};
   }
   if (auto err = check_value(*v, value)) return {SetStatus::Rejected, "InvalidValue"};

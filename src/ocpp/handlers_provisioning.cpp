@@ -1,4 +1,6 @@
 // B: provisioning — GetVariables, SetVariables, GetBaseReport/NotifyReport, Reset.
+#include <openssl/crypto.h>
+
 #include <boost/json.hpp>
 
 #include "core/clock.hpp"
@@ -72,6 +74,7 @@ ChargePoint::Reply ChargePoint::on_set_variables(const json::object& req) {
     return Reply{std::nullopt, RpcError::OccurrenceConstraintViolation, "more items than ItemsPerMessage", {}};
   json::array out;
   bool heartbeat_changed = false;
+  bool password_changed = false;
   for (const auto& it : items) {
     const auto& item = it.as_object();
     const VarRef r = ref_of(item);
@@ -82,31 +85,89 @@ ChargePoint::Reply ChargePoint::on_set_variables(const json::object& req) {
     const policy::Principal csms{policy::Role::Csms, policy::Interface::Wan, d_.cfg.csms_url};
     const bool permitted = !target || !target->security_relevant ||
                            policy::authorize(csms, policy::Operation::ManageSecuritySettings) == policy::Decision::Allow;
-    const auto res = permitted ? d_.dm.set(r, attr, item.at("attributeValue").as_string())
-                               : DeviceModel::SetResult{SetStatus::Rejected, "NoPermission"};
+    // A01: the Basic-auth password is sealed in the key store, never kept by the device model.
+    const bool is_password = target && target->component == "SecurityCtrlr" && target->name == "BasicAuthPassword" &&
+                             attr == "Actual";
+    std::string info;  // why a password was refused; never the value
+    DeviceModel::SetResult res{SetStatus::Rejected, "NoPermission"};
+    if (permitted && is_password) res = set_basic_auth_password(item.at("attributeValue").as_string(), info);
+    else if (permitted) res = d_.dm.set(r, attr, item.at("attributeValue").as_string());
     json::object o{{"attributeStatus", to_string(res.status)},
                    {"component", item.at("component")},
                    {"variable", item.at("variable")}};
     if (item.contains("attributeType")) o["attributeType"] = attr;
-    if (!res.reason.empty()) o["attributeStatusInfo"] = json::object{{"reasonCode", res.reason}};
+    if (!res.reason.empty()) {
+      json::object si{{"reasonCode", res.reason}};
+      if (!info.empty()) si["additionalInfo"] = info;
+      o["attributeStatusInfo"] = std::move(si);
+    }
     // The value itself is never logged: it may be a secret (LOG-5).
     log::info("ocpp", "SetVariables ", r.component, ".", r.name, ": ", to_string(res.status));
     if (const Variable* var = d_.dm.find(r); var && res.status != SetStatus::UnknownVariable) {
       audit::Details ad;
       ad.text("variable", var->key()).text("status", to_string(res.status));
-      if (var->security_relevant || var->mutability == Mutability::WriteOnly) ad.secret_changed("value");
-      else ad.text("value", std::string(item.at("attributeValue").as_string()));
+      if (is_password) {
+        if (res.status == SetStatus::Accepted) ad.secret_changed("BasicAuthPassword");
+        else ad.text("reason", info.empty() ? res.reason : info);
+      } else if (var->security_relevant || var->mutability == Mutability::WriteOnly) {
+        ad.secret_changed("value");
+      } else {
+        ad.text("value", std::string(item.at("attributeValue").as_string()));
+      }
       const bool ok = res.status == SetStatus::Accepted || res.status == SetStatus::RebootRequired;
       audit(var->security_relevant ? audit::Event::ReconfigurationOfSecurityParameters : audit::Event::ConfigurationChanged,
             ok ? audit::Outcome::Success : audit::Outcome::Failure, ad);
     }
     if (res.status == SetStatus::Accepted && r.component == "OCPPCommCtrlr" && r.name == "HeartbeatInterval")
       heartbeat_changed = true;
+    if (is_password) {
+      if (res.status == SetStatus::Accepted) password_changed = true;
+      // The request stays in memory until the handler returns: wipe the value now.
+      auto& v = const_cast<json::string&>(item.at("attributeValue").as_string());
+      OPENSSL_cleanse(v.data(), v.size());
+    }
     out.push_back(std::move(o));
   }
   Reply rep{json::object{{"setVariableResult", std::move(out)}}, {}, {}, {}};
-  if (heartbeat_changed) rep.after = [this] { schedule_heartbeat(); };
+  rep.after = [this, heartbeat_changed, password_changed] {
+    if (heartbeat_changed) schedule_heartbeat();
+    if (password_changed) reconnect_for_new_password();
+  };
   return rep;
+}
+
+DeviceModel::SetResult ChargePoint::set_basic_auth_password(std::string_view value, std::string& info) {
+  if (!d_.password) return {SetStatus::Rejected, "UnsupportedRequest"};
+  if (auto why = security::check_basic_auth_password(value)) {
+    info = *why == "InvalidLength" ? "length must be 16-40 characters"
+                                   : "allowed characters: a-z A-Z 0-9 * - _ = : + | @ .";
+    return {SetStatus::Rejected, "InvalidValue"};
+  }
+  // Sealed and stored durably (fsync + rename) before we answer Accepted.
+  try {
+    d_.password->store(value);
+  } catch (const std::exception& e) {
+    log::error("ocpp", "cannot store the new CSMS password: ", e.what());
+    info = "the password could not be stored";
+    return {SetStatus::Rejected, "InternalError"};
+  }
+  rotation_pending_ = d_.password->has_previous();
+  using_previous_ = false;
+  fallback_tried_ = false;
+  log::info("ocpp", "new CSMS password sealed; reconnecting with it after the answer");
+  return {SetStatus::Accepted, {}};
+}
+
+void ChargePoint::reconnect_for_new_password() {
+  // Give the SetVariables answer a moment to leave, then reconnect; the outbox
+  // (SQLite) keeps every queued message across the reconnection.
+  rotate_timer_.expires_after(std::chrono::milliseconds(300));
+  rotate_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec || !running_) return;
+    log::info("ocpp", "reconnecting with the new CSMS password (A01)");
+    reconnect_attempt_ = 0;
+    if (conn_.is_open()) conn_.close();
+  });
 }
 
 ChargePoint::Reply ChargePoint::on_get_base_report(const json::object& req) {

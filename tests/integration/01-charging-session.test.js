@@ -190,6 +190,8 @@ itest('local charging session: boot, status, heartbeat, authorize, start, meter 
 itest('debug log: no badge id, no password, no SetVariables value', { logLevel: 'debug' }, async (ctx) => {
   await ctx.boot();
   const secret = 'Zq8-secret-Value-0123456789';
+  ctx.csms.setPassword(ctx.identity, secret); // A01: the CSMS expects the new password from now on
+  const fromSet = ctx.mark();
   const r = await ctx.call('SetVariables', {
     setVariableData: [
       { component: { name: 'SecurityCtrlr' }, variable: { name: 'BasicAuthPassword' }, attributeValue: secret },
@@ -197,8 +199,9 @@ itest('debug log: no badge id, no password, no SetVariables value', { logLevel: 
     ],
   });
   assert.equal(r.setVariableResult.length, 2);
-  assert.equal(r.setVariableResult[0].attributeStatus, 'Rejected', 'BasicAuthPassword cannot be set yet');
+  assert.equal(r.setVariableResult[0].attributeStatus, 'Accepted', 'BasicAuthPassword (A01)');
   assert.equal(r.setVariableResult[1].attributeStatus, 'Accepted', 'OrganizationName');
+  await ctx.waitBooted({ from: fromSet }); // reconnected with the new password
   await ctx.simOk('plug', 1);
   await ctx.simOk('badge', 1, 'DEBUGTOKEN77');
   await ctx.waitFor(isCall('TransactionEvent', (p) => p.eventType === 'Started'));

@@ -59,7 +59,7 @@ itest('GetVariables and SetVariables; a set value survives a restart', { csms: {
       { ...v('TxCtrlr', 'EVConnectionTimeOut'), attributeValue: 'soon' },
       { ...v('TxCtrlr', 'EVConnectionTimeOut'), attributeValue: '999999' },
       { ...v('NoSuchCtrlr', 'Whatever'), attributeValue: '1' },
-      { ...v('SecurityCtrlr', 'BasicAuthPassword'), attributeValue: 'a-new-password-of-24-chars' },
+      { ...v('SecurityCtrlr', 'BasicAuthPassword'), attributeValue: 'short-pw' },
     ],
   });
   const s = set.setVariableResult;
@@ -71,8 +71,10 @@ itest('GetVariables and SetVariables; a set value survives a restart', { csms: {
   assert.equal(s[2].attributeStatus, 'Rejected', 'not an integer');
   assert.equal(s[3].attributeStatus, 'Rejected', 'above maxLimit');
   assert.equal(s[4].attributeStatus, 'UnknownComponent');
-  // Password rotation is not available yet: refused, and the station stays connected with the old one.
+  // A password below 16 characters is refused (A01 rotation itself: 19-password-rotation),
+  // and the station stays connected with the old one.
   assert.equal(s[5].attributeStatus, 'Rejected');
+  assert.equal(s[5].attributeStatusInfo?.reasonCode, 'InvalidValue');
 
   const after = (
     await ctx.call('GetVariables', {

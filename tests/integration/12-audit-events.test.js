@@ -379,6 +379,7 @@ atest('SetVariables: ConfigurationChanged with the value; security parameters wi
   res = await set('SecurityCtrlr', 'OrganizationName', orgName);
   assert.equal(res.setVariableResult[0].attributeStatus, 'Accepted');
   const newPassword = 'NewPw-9d2e1c7b5a3f8e6d4c2b';
+  ctx.csms.setPassword(ctx.identity, newPassword); // A01: the station reconnects with it
   res = await set('SecurityCtrlr', 'BasicAuthPassword', newPassword);
   const pwStatus = res.setVariableResult[0].attributeStatus;
 

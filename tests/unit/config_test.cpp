@@ -637,3 +637,53 @@ TEST(Config, AuditSectionCapacityAndFullPolicy) {
   expect_error(check(d), "audit.max_mib");
 }
 }  // namespace
+
+namespace {
+// [key_store] (issue 4): the file backend by default; pkcs11 needs a token and a PIN file.
+TEST(Config, KeyStoreSectionDefaultsToTheFileBackend) {
+  Config c;
+  ASSERT_FALSE(check(Doc{}.text(), &c).has_value());
+  EXPECT_EQ(c.key_store.backend, "file");
+  EXPECT_EQ(c.key_store.module, "/usr/lib/softhsm/libsofthsm2.so");
+  EXPECT_TRUE(c.key_store.token_label.empty());
+  Doc d;
+  d.extra = "[key_store]\nbackend = \"file\"\n";
+  ASSERT_FALSE(check(d.text(), &c).has_value()) << check(d)->text();
+  EXPECT_EQ(c.key_store.backend, "file");
+}
+
+TEST(Config, KeyStorePkcs11NeedsTokenAndPinFile) {
+  Config c;
+  Doc d;
+  d.extra = "[key_store]\nbackend = \"pkcs11\"\ntoken_label = \"station\"\npin_file = \"/etc/cg/pin\"\n";
+  ASSERT_FALSE(check(d.text(), &c).has_value()) << check(d)->text();
+  EXPECT_EQ(c.key_store.backend, "pkcs11");
+  EXPECT_EQ(c.key_store.module, "/usr/lib/softhsm/libsofthsm2.so") << "Debian's SoftHSM2 module by default";
+  EXPECT_EQ(c.key_store.token_label, "station");
+  EXPECT_EQ(c.key_store.pin_file, fs::path("/etc/cg/pin"));
+  d.extra = "[key_store]\nbackend = \"pkcs11\"\nmodule = \"/opt/hsm/lib.so\"\ntoken_label = \"t\"\npin_file = \"p\"\n";
+  ASSERT_FALSE(check(d.text(), &c).has_value()) << check(d)->text();
+  EXPECT_EQ(c.key_store.module, "/opt/hsm/lib.so");
+
+  d.extra = "[key_store]\nbackend = \"pkcs11\"\npin_file = \"/etc/cg/pin\"\n";
+  expect_error(check(d), "key_store.token_label", "required");
+  d.extra = "[key_store]\nbackend = \"pkcs11\"\ntoken_label = \"station\"\n";
+  expect_error(check(d), "key_store.pin_file", "required");
+  d.extra = "[key_store]\nbackend = \"pkcs11\"\ntoken_label = \"a-token-label-longer-than-32-chars\"\npin_file = \"p\"\n";
+  expect_error(check(d), "key_store.token_label");
+  d.extra = "[key_store]\nbackend = \"pkcs11\"\nmodule = \"libsofthsm2.so\"\ntoken_label = \"t\"\npin_file = \"p\"\n";
+  expect_error(check(d), "key_store.module", "absolute");
+}
+
+TEST(Config, KeyStoreRefusesUnknownKeysAndBackends) {
+  Doc d;
+  d.extra = "[key_store]\nbackend = \"tpm\"\n";
+  expect_error(check(d), "key_store.backend", "pkcs11");
+  d.extra = "[key_store]\nbackend = \"pkcs11\"\ntoken_label = \"t\"\npin_file = \"p\"\npin = \"1234\"\n";
+  expect_error(check(d), "key_store.pin", "unknown key");
+  d.extra = "[key_store]\ntoken_label = \"station\"\n";
+  expect_error(check(d), "key_store.token_label", "pkcs11");
+  d.extra = "[key_store]\nbackend = 11\n";
+  expect_error(check(d), "key_store.backend", "string");
+}
+}  // namespace

@@ -445,6 +445,13 @@ async function startCsms(opts = {}) {
     return closing;
   }
 
+  // A01 password rotation: the password this CSMS expects from now on for one
+  // identity (existing connections stay; the next handshake is checked).
+  function setPassword(identity, pw) {
+    if (anyIdentityPassword) throw new Error('setPassword: this CSMS uses one passwordFile for every identity');
+    passwordMap.set(String(identity), Buffer.isBuffer(pw) ? pw : Buffer.from(String(pw), 'utf8'));
+  }
+
   say(`dev CSMS listening on ${url}`);
   return {
     port: actualPort,
@@ -458,6 +465,7 @@ async function startCsms(opts = {}) {
     waitFor,
     call,
     sendRaw,
+    setPassword,
     close,
   };
 }
