@@ -1447,3 +1447,222 @@ TEST_F(AuditOverwrite, ALeftoverTemporaryFileFromACrashIsRemovedAtOpen) {
 }
 
 }  // namespace
+
+// ---- verify_file / for_each_record read the log in blocks (not line by line):
+// records straddling block boundaries, the longest accepted line, over-long
+// lines, and the MACs (computed from precomputed HMAC states) against an
+// independent HMAC-SHA256.
+#include <openssl/hmac.h>
+
+namespace {
+
+std::string hmac_hex(const cg::security::Secret32& key, std::string_view msg, bool hex_message_as_bytes) {
+  std::string bytes(msg);
+  if (hex_message_as_bytes) {  // the MAC of a record is over the 32 bytes of its hash
+    bytes.clear();
+    for (std::size_t i = 0; i + 1 < msg.size(); i += 2) bytes += static_cast<char>(std::stoi(std::string(msg.substr(i, 2)), nullptr, 16));
+  }
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EXPECT_NE(HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(bytes.data()),
+                 bytes.size(), out, &n),
+            nullptr);
+  static const char* hex = "0123456789abcdef";
+  std::string s;
+  for (unsigned i = 0; i < n; ++i) s += {hex[out[i] >> 4], hex[out[i] & 15]};
+  return s;
+}
+
+// A record line made here, with the key: valid, chained to `prev`, exactly
+// `length` bytes long without its newline (padded in its details).
+std::string crafted_line(const cg::security::Secret32& key, std::uint64_t seq, const std::string& prev, std::size_t length) {
+  const std::string head = "{\"seq\":" + std::to_string(seq) +
+                           ",\"time\":\"2026-01-01T00:00:00.000Z\",\"type\":\"InvalidMessages\",\"critical\":false,"
+                           "\"outcome\":\"failure\",\"source\":{\"interface\":\"Internal\",\"address\":\"\",\"principal\":\"system\"},"
+                           "\"details\":{\"pad\":\"";
+  const std::string tail = "\"},\"prev\":\"" + prev + "\"}";
+  const std::size_t fixed = head.size() + tail.size() + 2 * 65;
+  EXPECT_GE(length, fixed);
+  const std::string body = head + std::string(length - fixed, 'p') + tail;
+  const std::string hash = sha256_hex(body);
+  const std::string line = body + "\t" + hash + "\t" + hmac_hex(key, hash, true);
+  EXPECT_EQ(line.size(), length);
+  return line;
+}
+
+class AuditVerifyBlocks : public Audit {
+ protected:
+  // Records 1..2 written by the log (once), then crafted records 3.. of the given lengths.
+  std::vector<std::string> log_with(const std::vector<std::size_t>& lengths) {
+    if (!fs::exists(file())) make_log(2);
+    auto lines = read_lines(file());
+    lines.resize(2);
+    const auto k = key();
+    for (std::size_t len : lengths)
+      lines.push_back(crafted_line(k, lines.size() + 1, split(lines.back()).hash, len));
+    write_lines(file(), lines);
+    return lines;
+  }
+  std::vector<std::uint64_t> seqs(std::uint64_t from = 1) const {
+    std::vector<std::uint64_t> s;
+    for_each_record(file(), from, [&](const RecordView& r) { return s.push_back(r.seq), true; });
+    return s;
+  }
+};
+
+TEST_F(AuditVerifyBlocks, MacsAnchorAndBadgeHashesAreHmacSha256WithTheDeviceKey) {
+  {
+    auto log = open();
+    for (int i = 0; i < 3; ++i) {
+      Details d;
+      d.id_token("idToken", "ISO14443", "04A1B2C3D4E5F6").number("i", i);
+      ASSERT_TRUE(log->record(Event::AuthorizationChanged, Outcome::Failure, Source::system(), d).stored);
+    }
+  }
+  const auto k = key();
+  const auto lines = read_lines(file());
+  ASSERT_EQ(lines.size(), 3u);
+  for (const auto& l : lines) {
+    const auto parts = split(l);
+    EXPECT_EQ(parts.hash, sha256_hex(parts.body));
+    EXPECT_EQ(parts.mac, hmac_hex(k, parts.hash, true)) << l;
+    const auto field = token_field(l, "idToken");
+    EXPECT_EQ(field.substr(field.find('#') + 1), hmac_hex(k, "ISO14443\x1f" "04A1B2C3D4E5F6", false).substr(0, 12)) << field;
+  }
+  // anchor: "anchor <seq, 20 digits> <hash> <mac>\n", mac over the text before it.
+  const std::string anchor = read_file(dir_ / "anchor");
+  ASSERT_EQ(anchor.size(), 6 + 1 + 20 + 1 + 64 + 1 + 64 + 1u) << anchor;
+  EXPECT_EQ(anchor.substr(0, 27), "anchor 00000000000000000003");
+  EXPECT_EQ(anchor.substr(28, 64), split(lines.back()).hash);
+  EXPECT_EQ(anchor.substr(93, 64), hmac_hex(k, anchor.substr(0, 92), false));
+  EXPECT_TRUE(verify_dir(dir_).ok);
+}
+
+TEST_F(AuditVerifyBlocks, ALogOfManyBlocksVerifiesWholeAndReadsBackInOrder) {
+  // About 1.3 MB in lines of varying length (every offset modulo the block size
+  // is hit), with a few records of ~40 KiB.
+  constexpr int kRecords = 3000;
+  {
+    auto log = open(Options{std::uint64_t{64} << 20});
+    std::mt19937 rng(7);
+    std::vector<std::tuple<Event, Outcome, Source, Details>> batch;
+    for (int i = 1; i <= kRecords; ++i) {
+      Details d;
+      d.text("note", std::string(rng() % 250, 'n'));
+      if (i % 1000 == 500)
+        for (int k = 0; k < 160; ++k) d.text("big" + std::to_string(k), std::string(250, 'b'));
+      batch.emplace_back(Event::InvalidMessages, Outcome::Failure, Source::system(), std::move(d));
+      if (batch.size() == 250 || i == kRecords) {
+        for (const auto& r : log->record_batch(batch)) ASSERT_TRUE(r.stored);
+        batch.clear();
+      }
+    }
+  }
+  ASSERT_GT(fs::file_size(file()), 1200u * 1024);
+  const auto k = key();
+  const auto v = verify_file(file(), &k);
+  EXPECT_TRUE(v.ok) << v.problem;
+  EXPECT_EQ(v.records, static_cast<std::uint64_t>(kRecords));
+  EXPECT_EQ(v.first_seq, 1u);
+  EXPECT_EQ(v.last_seq, static_cast<std::uint64_t>(kRecords));
+  EXPECT_TRUE(verify_dir(dir_).ok);
+  const auto all = seqs();
+  ASSERT_EQ(all.size(), static_cast<std::size_t>(kRecords));
+  for (std::size_t i = 0; i < all.size(); ++i) ASSERT_EQ(all[i], i + 1);
+  const auto lines = read_lines(file());
+  std::vector<std::string> got;
+  for_each_record(file(), 2990, [&](const RecordView& r) { return got.push_back(r.line), true; });
+  ASSERT_EQ(got.size(), 11u);
+  EXPECT_EQ(got.front(), lines[2989]);
+  EXPECT_EQ(got.back(), lines.back());
+  // Damage deep inside: found at its line.
+  auto damaged = lines;
+  damaged[2500][30] ^= 1;
+  write_lines(file(), damaged);
+  const auto bad = verify_file(file(), &k);
+  EXPECT_FALSE(bad.ok);
+  EXPECT_EQ(bad.bad_line, 2501u) << bad.problem;
+}
+
+TEST_F(AuditVerifyBlocks, ALineOf64KiBIsARecordALongerOneIsNot) {
+  log_with({65536, 2000, 65536});
+  const auto k = key();
+  auto v = verify_file(file(), &k);
+  EXPECT_TRUE(v.ok) << v.problem;
+  EXPECT_EQ(v.records, 5u);
+  EXPECT_EQ(seqs(), (std::vector<std::uint64_t>{1, 2, 3, 4, 5}));
+
+  log_with({2000, 65537, 2000});  // valid, chained and MAC'ed, but too long
+  v = verify_file(file(), &k);
+  EXPECT_FALSE(v.ok);
+  EXPECT_NE(v.problem.find("line 4: not a record"), std::string::npos) << v.problem;
+  EXPECT_EQ(v.bad_line, 4u);
+  EXPECT_EQ(v.bad_seq, 4u);
+  // Readers skip it (as any unreadable line) and go on after it.
+  EXPECT_EQ(seqs(), (std::vector<std::uint64_t>{1, 2, 3, 5}));
+  EXPECT_EQ(seqs(5), (std::vector<std::uint64_t>{5}));
+
+  log_with({3 << 20});  // one 3 MiB line: longer than the read buffer
+  v = verify_file(file(), &k);
+  EXPECT_FALSE(v.ok);
+  EXPECT_NE(v.problem.find("line 3: not a record"), std::string::npos) << v.problem;
+  EXPECT_EQ(seqs(), (std::vector<std::uint64_t>{1, 2}));
+}
+
+TEST_F(AuditVerifyBlocks, RecordsMissingBehindAnOverLongLineAreReportedAsBefore) {
+  auto lines = log_with({500, 500, 500});
+  const auto k = key();
+  // 1 2 4 <over-long junk starting like record 3> 5: record 3 "comes later" only
+  // in its first bytes, so the log reads as out of order, as a shorter junk line would.
+  std::string junk = lines[2].substr(0, 40) + std::string(100 * 1024, 'j');
+  lines = {lines[0], lines[1], lines[3], junk, lines[4]};
+  write_lines(file(), lines);
+  auto v = verify_file(file(), &k);
+  EXPECT_FALSE(v.ok);
+  EXPECT_NE(v.problem.find("record 4 follows record 2 (records out of order)"), std::string::npos) << v.problem;
+  EXPECT_EQ(v.bad_line, 3u);
+  lines[3] = std::string(100 * 1024, 'j');
+  write_lines(file(), lines);
+  v = verify_file(file(), &k);
+  EXPECT_NE(v.problem.find("record 4 follows record 2 (records missing)"), std::string::npos) << v.problem;
+}
+
+TEST_F(AuditVerifyBlocks, AnOverLongLastLineWithoutNewlineIsATruncatedRecord) {
+  log_with({});
+  const auto k = key();
+  std::string bytes = read_file(file());
+  bytes += "{\"seq\":3," + std::string(200 * 1024, 'x');  // no newline
+  write_file(file(), bytes);
+  const auto v = verify_file(file(), &k);
+  EXPECT_FALSE(v.ok);
+  EXPECT_NE(v.problem.find("line 3: the last record is incomplete"), std::string::npos) << v.problem;
+  EXPECT_EQ(v.bad_seq, 3u);
+  EXPECT_EQ(seqs(), (std::vector<std::uint64_t>{1, 2}));
+}
+
+TEST_F(AuditVerifyBlocks, AnOverLongContinuationLineIsDamaged) {
+  const auto lines = log_with({});
+  const auto k = key();
+  write_lines(file(), {"#continues 00000000000000000002 " + std::string(70 * 1024, 'a'), lines[0], lines[1]});
+  const auto v = verify_file(file(), &k);
+  EXPECT_FALSE(v.ok);
+  EXPECT_NE(v.problem.find("line 1: the continuation line is damaged"), std::string::npos) << v.problem;
+  EXPECT_EQ(v.bad_line, 1u);
+}
+
+TEST_F(AuditVerifyBlocks, AnUnreadableLogIsNotAVerifiedOne) {
+  make_log(1);
+  const auto k = key();
+  fs::create_directories(root_ / "not-a-file");
+  const auto v = verify_file(root_ / "not-a-file", &k);  // open() works, read() fails
+  EXPECT_FALSE(v.ok);
+  EXPECT_NE(v.problem.find("cannot read"), std::string::npos) << v.problem;
+  int calls = 0;
+  for_each_record(root_ / "not-a-file", 1, [&](const RecordView&) { return ++calls, true; });
+  EXPECT_EQ(calls, 0);
+  const auto missing = verify_file(root_ / "missing.log", &k);
+  EXPECT_FALSE(missing.ok);
+  EXPECT_NE(missing.problem.find("cannot read"), std::string::npos) << missing.problem;
+}
+
+}  // namespace
