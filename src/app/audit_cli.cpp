@@ -124,12 +124,12 @@ int audit_clear(const fs::path& state_dir, bool discard_unexported) {
   if (!allowed(policy::Operation::ClearSecurityLog)) return 1;
   const auto dir = state_dir / "audit";
   if (!fs::exists(dir / "audit.key")) {
-    std::cerr << "error: no security log in " << state_dir << " (is this a chargeguard state directory?)\n";
+    std::cerr << "error: no security log in " << state_dir.string() << " (is this a chargeguard state directory?)\n";
     return 1;
   }
   const int lock = try_lock_state_dir(state_dir);
   if (lock < 0) {
-    std::cerr << "error: a chargeguard daemon is running with state directory " << state_dir
+    std::cerr << "error: a chargeguard daemon is running with state directory " << state_dir.string()
               << "; stop it first (the running station owns its security log)\n";
     return 1;
   }
