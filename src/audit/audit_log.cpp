@@ -559,11 +559,7 @@ bool AuditLog::reclaim_locked(std::vector<RecordView>& views) {
     ::unlink(tmp.c_str());
     return false;
   }
-  const int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  security::fsync_dir(dir_.string());
   const int nfd = ::open(file.c_str(), O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
   if (nfd < 0) throw std::runtime_error("cannot reopen the security log: " + std::string(std::strerror(errno)));
   ::close(fd_);

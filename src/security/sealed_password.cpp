@@ -4,12 +4,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 
 #include <cerrno>
 #include <cstring>
 
 #include "security/base64.hpp"
+#include "security/secret_file.hpp"
 
 namespace cg::security {
 namespace fs = std::filesystem;
@@ -49,49 +49,23 @@ std::vector<std::uint8_t> SealedPassword::read_blob(const fs::path& f) const {
     throw KeyStoreError(KeyStoreErrc::UnsealFailed, f.string() + ": damaged sealed password");
   text.resize(static_cast<std::size_t>(n));
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-  if (text.empty() || text.size() % 4 != 0)
-    throw KeyStoreError(KeyStoreErrc::UnsealFailed, f.string() + ": damaged sealed password");
-  std::vector<std::uint8_t> blob(text.size() / 4 * 3);
-  const int len = EVP_DecodeBlock(blob.data(), reinterpret_cast<const unsigned char*>(text.data()),
-                                  static_cast<int>(text.size()));
-  if (len < 0) throw KeyStoreError(KeyStoreErrc::UnsealFailed, f.string() + ": damaged sealed password");
-  // EVP_DecodeBlock counts the padding as zero bytes.
-  std::size_t out = static_cast<std::size_t>(len);
-  if (text.size() >= 1 && text[text.size() - 1] == '=') --out;
-  if (text.size() >= 2 && text[text.size() - 2] == '=') --out;
-  blob.resize(out);
+  const auto raw = text.empty() ? std::nullopt : base64_decode(text);
+  if (!raw) throw KeyStoreError(KeyStoreErrc::UnsealFailed, f.string() + ": damaged sealed password");
+  std::vector<std::uint8_t> blob(raw->begin(), raw->end());
   return blob;
 }
 
 void SealedPassword::write_blob(const fs::path& f, std::span<const std::uint8_t> blob) const {
   const std::string text =
       base64_encode(std::string_view(reinterpret_cast<const char*>(blob.data()), blob.size())) + "\n";
-  const fs::path tmp = f.string() + ".tmp";
-  ::unlink(tmp.c_str());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) throw KeyStoreError(KeyStoreErrc::Backend, "cannot create " + tmp.string() + " (" + std::strerror(errno) + ")");
-  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), f.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    throw KeyStoreError(KeyStoreErrc::Backend, "cannot write " + f.string());
-  }
   // The rename itself must survive a power loss before we answer Accepted.
-  const int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  if (auto err = write_file_durably(f.string(), text); !err.empty()) throw KeyStoreError(KeyStoreErrc::Backend, err);
 }
 
 void SealedPassword::remove_file(const fs::path& f) const {
   if (::unlink(f.c_str()) != 0 && errno != ENOENT)
     throw KeyStoreError(KeyStoreErrc::Backend, "cannot remove " + f.string());
-  const int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  fsync_dir(dir_.string());
 }
 
 void SealedPassword::store(std::string_view plaintext) {

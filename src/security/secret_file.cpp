@@ -22,13 +22,34 @@ Secret32 load_or_create_secret(const std::string& file) {
     return key;
   }
   if (RAND_bytes(key.data(), static_cast<int>(key.size())) != 1) throw std::runtime_error("CSPRNG failure");
-  const std::string tmp = file + ".tmp";
-  fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) throw std::runtime_error("cannot create " + tmp);
-  const bool ok = ::write(fd, key.data(), key.size()) == static_cast<ssize_t>(key.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), file.c_str()) != 0) throw std::runtime_error("cannot write " + file);
+  const std::string err =
+      write_file_durably(file, std::string_view(reinterpret_cast<const char*>(key.data()), key.size()));
+  if (!err.empty()) throw std::runtime_error(err);
   return key;
+}
+
+std::string write_file_durably(const std::string& file, std::string_view data) {
+  const std::string tmp = file + ".tmp";
+  ::unlink(tmp.c_str());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return "cannot create " + tmp + " (" + std::strerror(errno) + ")";
+  const bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), file.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    return "cannot write " + file;
+  }
+  const auto slash = file.rfind('/');
+  fsync_dir(slash == std::string::npos ? "." : slash == 0 ? "/" : file.substr(0, slash));
+  return {};
+}
+
+void fsync_dir(const std::string& dir) {
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
 }
 
 }  // namespace cg::security

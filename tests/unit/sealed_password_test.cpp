@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "security/base64.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -115,4 +116,17 @@ TEST(BasicAuthPassword, LengthAndCharsetPerOcpp201) {
   EXPECT_EQ(check_basic_auth_password("abcdefghijklmnop\xc3\xa9"), "InvalidCharacters");
 }
 
+}  // namespace
+
+namespace {
+// The sealed blobs are stored as base64: the decoder is strict.
+TEST(Base64, RoundTripsAndRefusesWhatIsNotStrictBase64) {
+  using cg::security::base64_decode;
+  using cg::security::base64_encode;
+  for (const std::string& s : {std::string(), std::string("a"), std::string("ab"), std::string("abc"),
+                              std::string("\0\xff\x10", 3), std::string(100, '\x7f')})
+    EXPECT_EQ(base64_decode(base64_encode(s)), s) << s.size();
+  EXPECT_EQ(base64_decode("YWI="), "ab");
+  for (const char* bad : {"YWI", "YW=I", "Y!I=", "YWI=\n", "====="}) EXPECT_FALSE(base64_decode(bad).has_value()) << bad;
+}
 }  // namespace
