@@ -15,6 +15,8 @@ const { RPCClient, createValidator } = require('ocpp-rpc');
 const { startCsms } = require('./csms');
 
 const PW1 = 'CS001-dev-password-0123456789';
+const ORG = 'ChargeGuard Ops, Inc.'; // the operator (O); the comma tests name escaping
+const SERIAL10 = 'SN-0010'; // serial number (CN) of station CS010
 const PW2 = 'CS002-dev-password-abcdefghij';
 const FILE_PW = 'shared-file-password-XYZ-42';
 
@@ -55,20 +57,49 @@ function makePki() {
     ].join('\n'),
   );
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  openssl('req', '-x509', '-config', f('openssl.cnf'), '-extensions', 'ca_ext', ...ec,
-    '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/O=selftest/CN=dev-csms selftest CA');
-  const leaf = (name, cn, ext) => {
+  for (const [ca, subj] of [['ca', '/O=selftest/CN=dev-csms selftest CA'], ['ca2', '/O=selftest/CN=some other CA']]) {
+    openssl('req', '-x509', '-config', f('openssl.cnf'), '-extensions', 'ca_ext', ...ec,
+      '-keyout', f(`${ca}.key`), '-out', f(`${ca}.pem`), '-days', '2', '-subj', subj);
+  }
+  const leaf = (name, cn, ext, { o = 'selftest', ca = 'ca' } = {}) => {
     openssl('req', '-new', '-config', f('openssl.cnf'), ...ec, '-keyout', f(`${name}.key`),
-      '-out', f(`${name}.csr`), '-subj', `/O=selftest/CN=${cn}`);
-    openssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'),
+      '-out', f(`${name}.csr`), '-subj', `/O=${o}/CN=${cn}`);
+    openssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f(`${ca}.pem`), '-CAkey', f(`${ca}.key`),
       '-set_serial', '0x' + crypto.randomBytes(16).toString('hex').replace(/^[89a-f]/, '1'),
       '-days', '2', '-extfile', f('openssl.cnf'), '-extensions', ext, '-out', f(`${name}.pem`));
   };
   leaf('server', 'localhost', 'server_ext');
   leaf('cs003', 'CS003', 'client_ext');
   leaf('wrongcn', 'SOMEONE-ELSE', 'client_ext');
+  // profile 3 with organization ORG and stations {CS010: {serial: SERIAL10}}
+  leaf('cs010', SERIAL10, 'client_ext', { o: ORG }); // right CN (serial) and O
+  leaf('cs010-wrongo', SERIAL10, 'client_ext', { o: 'Someone Else Ltd' });
+  leaf('cs010-idcn', 'CS010', 'client_ext', { o: ORG }); // CN = identity, but CS010 has a serial
+  leaf('cs010-foreign', SERIAL10, 'client_ext', { o: ORG, ca: 'ca2' }); // untrusted CA
+  leaf('cs011', 'CS011', 'client_ext', { o: ORG }); // unlisted station: CN = identity
   fs.writeFileSync(f('password.txt'), FILE_PW + '\n', { mode: 0o600 });
 }
+
+// A new P-256 key and a CSR for `subj` (the station side of A02).
+function makeCsr(name, subj) {
+  openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-utf8',
+    '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', subj);
+  return fs.readFileSync(f(`${name}.csr`), 'utf8');
+}
+
+// The same CSR with one bit of its signature flipped.
+function tamperCsr(pem) {
+  const der = Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+  der[der.length - 1] ^= 0x01;
+  const b64 = der.toString('base64').match(/.{1,64}/g).join('\n');
+  return `-----BEGIN CERTIFICATE REQUEST-----\n${b64}\n-----END CERTIFICATE REQUEST-----\n`;
+}
+
+// {CN, O, ...} of a crypto.X509Certificate, unescaped (#subject escapes ',' as '\,')
+const subjectOf = (x) => ({ ...x.toLegacyObject().subject });
+
+const pemCerts = (text) => text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function test(name, fn) {
   try {
@@ -93,6 +124,12 @@ function newClient(csms, identity, extra = {}) {
   });
   clients.push(cli);
   return cli;
+}
+
+// A client that presents the client certificate `name` (.pem/.key files).
+function certClient(csms, identity, name, extra = {}) {
+  const wsOpts = { ca: fs.readFileSync(f('ca.pem')), cert: fs.readFileSync(f(`${name}.pem`)), key: fs.readFileSync(f(`${name}.key`)) };
+  return newClient(csms, identity, { ...extra, wsOpts });
 }
 
 async function expectConnectFailure(cli, check) {
@@ -160,6 +197,241 @@ const STATION_REQUESTS = {
   },
   Get15118EVCertificate: { iso15118SchemaVersion: 'urn:iso:15118:2:2013:MsgDef', action: 'Install', exiRequest: 'AAAA' },
 };
+
+// ---- security profile 3 (O and CN checks) and A02/A03 certificate signing ----
+
+async function profile3Tests() {
+  const caX = new crypto.X509Certificate(fs.readFileSync(f('ca.pem')));
+  // os.tmpdir() of the CSMS's signing directories, to check that they are removed
+  const signTmp = f('signtmp');
+  fs.mkdirSync(signTmp);
+  const savedTmpdir = process.env.TMPDIR;
+  process.env.TMPDIR = signTmp;
+  const logLines = [];
+  const csms = await startCsms({
+    tls: { cert: f('server.pem'), key: f('server.key'), ca: f('ca.pem') },
+    passwords: { CS010: PW1, CS011: PW2 },
+    organization: ORG,
+    stations: new Map([['CS010', { serial: SERIAL10 }]]),
+    profile3Only: true,
+    signer: { caCert: f('ca.pem'), caKey: f('ca.key'), days: 30 },
+    log: (l) => logLines.push(l),
+  });
+  started.push(csms);
+  const authRejected = [];
+  csms.events.on('authRejected', (e) => authRejected.push(e));
+  const lastReason = () => authRejected[authRejected.length - 1]?.reason ?? '';
+  const is401 = (e) => assert.equal(e.code, 401, String(e));
+
+  await test('profile 3: O = organization and CN = station serial connect; session.certificate', async () => {
+    const cli = certClient(csms, 'CS010', 'cs010');
+    await cli.connect();
+    const session = csms.clients.get('CS010').session;
+    assert.equal(session.profile, 3);
+    const x = new crypto.X509Certificate(fs.readFileSync(f('cs010.pem')));
+    assert.deepEqual(session.certificate, {
+      subject: { CN: SERIAL10, O: ORG },
+      serialNumber: x.serialNumber,
+      fingerprint256: x.fingerprint256,
+      validTo: x.validTo,
+    });
+    assert.ok(logLines.includes(`== CS010 connected (profile 3, 127.0.0.1, client certificate CN=${SERIAL10} O=${ORG} ` +
+      `serial=${x.serialNumber})`), logLines.join('\n'));
+    await cli.call('Heartbeat', {});
+    await cli.close();
+    // an unlisted station: CN = identity
+    const cli11 = certClient(csms, 'CS011', 'cs011');
+    await cli11.connect();
+    assert.equal(csms.clients.get('CS011').session.certificate.subject.CN, 'CS011');
+    await cli11.close();
+  });
+
+  await test('profile 3: wrong O, CN = identity for a listed station, other CA, no certificate: 401', async () => {
+    await expectConnectFailure(certClient(csms, 'CS010', 'cs010-wrongo'), is401);
+    assert.match(lastReason(), /O is not the operator .*O=Someone Else Ltd/);
+    await expectConnectFailure(certClient(csms, 'CS010', 'cs010-idcn'), is401);
+    assert.match(lastReason(), /CN does not match the serial number of this station \("SN-0010"\): CN=CS010 /);
+    await expectConnectFailure(certClient(csms, 'CS011', 'cs010'), is401); // unlisted: CN must be CS011
+    assert.match(lastReason(), /CN does not match the identity: CN=SN-0010/);
+    await expectConnectFailure(certClient(csms, 'CS010', 'cs010-foreign'), is401);
+    assert.match(lastReason(), /client certificate not trusted \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)/);
+    // profile3Only: a right password does not help
+    await expectConnectFailure(newClient(csms, 'CS010', { password: PW1 }), is401);
+    assert.match(lastReason(), /no client certificate \(security profile 3 required\)/);
+    assert.equal(authRejected.length, 5);
+    assert.ok(!csms.clients.has('CS010') && !csms.clients.has('CS011'));
+  });
+
+  await test("profile 3: an expired station certificate (signCsr mode 'expired') is refused", async () => {
+    const pem = csms.signCsr('CS010', fs.readFileSync(f('cs010.csr'), 'utf8'), { mode: 'expired' });
+    const x = new crypto.X509Certificate(pem);
+    assert.ok(Date.parse(x.validTo) < Date.now(), x.validTo);
+    assert.ok(x.checkIssued(caX) && x.verify(caX.publicKey));
+    fs.writeFileSync(f('cs010-expired.pem'), pem);
+    fs.copyFileSync(f('cs010.key'), f('cs010-expired.key'));
+    await expectConnectFailure(certClient(csms, 'CS010', 'cs010-expired'), is401);
+    assert.match(lastReason(), /not trusted \(CERT_HAS_EXPIRED\)/);
+  });
+
+  // A connected station CS010 that records CertificateSigned CALLs.
+  const signedCalls = [];
+  const station = certClient(csms, 'CS010', 'cs010');
+  station.handle('CertificateSigned', ({ params }) => {
+    signedCalls.push(params);
+    return { status: 'Accepted' };
+  });
+  await station.connect();
+  const nextCertificateSigned = async (timeoutMs = 3000) => {
+    const n = signedCalls.length;
+    for (let t = 0; t < timeoutMs && signedCalls.length === n; t += 20) await sleep(20);
+    assert.ok(signedCalls.length > n, 'no CertificateSigned within 3 s');
+    return signedCalls[n];
+  };
+  const issuedEvents = [];
+  csms.events.on('certificateIssued', (e) => issuedEvents.push(e));
+
+  await test('SignCertificate: Accepted, then CertificateSigned with a chain to the CA, CN/O kept, clientAuth', async () => {
+    const csr = makeCsr('renew1', `/CN=${SERIAL10}/O=${ORG}`);
+    const res = await station.call('SignCertificate', { csr, certificateType: 'ChargingStationCertificate' });
+    assert.deepEqual(res, { status: 'Accepted' });
+    const params = await nextCertificateSigned();
+    assert.equal(params.certificateType, 'ChargingStationCertificate');
+    const pems = pemCerts(params.certificateChain);
+    assert.equal(pems.length, 1, 'the CA is a root: only the leaf is sent');
+    const x = new crypto.X509Certificate(pems[0]);
+    assert.ok(x.checkIssued(caX), 'issuer is the CA');
+    assert.ok(x.verify(caX.publicKey), 'signature of the CA');
+    assert.deepEqual(subjectOf(x), { CN: SERIAL10, O: ORG });
+    assert.equal(x.ca, false);
+    assert.deepEqual(x.keyUsage, ['1.3.6.1.5.5.7.3.2']); // extended key usage: clientAuth only
+    const days = (Date.parse(x.validTo) - Date.now()) / 86400000;
+    assert.ok(days > 29 && days <= 30.01, `valid for ${days} days`);
+    const want = crypto.createPublicKey(crypto.createPrivateKey(fs.readFileSync(f('renew1.key'))));
+    assert.ok(x.publicKey.export({ type: 'spki', format: 'der' }).equals(want.export({ type: 'spki', format: 'der' })));
+    assert.match(x.serialNumber, /^[1-7][0-9A-F]{31}$/);
+    // recorded and announced
+    const entry = csms.issued[csms.issued.length - 1];
+    assert.equal(entry.identity, 'CS010');
+    assert.equal(entry.serial, x.serialNumber);
+    assert.equal(entry.pem.trim(), pems[0]);
+    assert.equal(issuedEvents[issuedEvents.length - 1], entry);
+    // the CALL went out after the RESULT
+    const iRes = csms.messages.findIndex((m) => m.direction === 'out' && m.type === 'RESULT' && m.action === 'SignCertificate');
+    const iCall = csms.messages.findIndex((m) => m.direction === 'out' && m.type === 'CALL' && m.action === 'CertificateSigned');
+    assert.ok(iRes >= 0 && iCall > iRes, `RESULT at ${iRes}, CALL at ${iCall}`);
+    await csms.waitFor((m) => m.direction === 'in' && m.type === 'RESULT' && m.action === 'CertificateSigned', 2000);
+    assert.deepEqual(entry.response, { status: 'Accepted' });
+    fs.writeFileSync(f('renew1.pem'), pems[0]);
+    assert.ok(logLines.some((l) => l.includes(`certificate issued (sign): serial ${x.serialNumber}`)));
+  });
+
+  await test('the renewed certificate authenticates (session.certificate.serialNumber = issued serial)', async () => {
+    const replaced = new Promise((r) => (station.state === RPCClient.CLOSED ? r() : station.once('close', r)));
+    const cli = certClient(csms, 'CS010', 'renew1');
+    await cli.connect(); // the CSMS closes `station`, the previous connection of CS010
+    assert.equal(csms.clients.get('CS010').session.certificate.serialNumber, csms.issued[csms.issued.length - 1].serial);
+    await replaced;
+    await cli.close();
+    await station.connect(); // back to the original connection for the next tests
+  });
+
+  await test('SignCertificate: wrong O, wrong CN, bad signature, garbage -> Rejected InvalidCSR', async () => {
+    const rejected = [];
+    csms.events.on('csrRejected', (e) => rejected.push(e));
+    const before = { issued: csms.issued.length, signed: signedCalls.length };
+    const cases = [
+      [makeCsr('bad-o', `/CN=${SERIAL10}/O=Someone Else Ltd`), /CSR O "Someone Else Ltd" is not the operator/],
+      [makeCsr('bad-cn', `/CN=CS010/O=${ORG}`), /CSR CN "CS010" is not the serial number of CS010 \("SN-0010"\)/],
+      [makeCsr('two-cn', `/CN=${SERIAL10}/CN=${SERIAL10}/O=${ORG}`), /more than one CN/],
+      [tamperCsr(makeCsr('tampered', `/CN=${SERIAL10}/O=${ORG}`)), /signature does not verify/],
+      ['-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n', /cannot be parsed/],
+      ['not a csr', /not a PEM certificate request/],
+    ];
+    for (const [csr, why] of cases) {
+      const res = await station.call('SignCertificate', { csr });
+      assert.equal(res.status, 'Rejected');
+      assert.equal(res.statusInfo.reasonCode, 'InvalidCSR');
+      assert.match(res.statusInfo.additionalInfo, why);
+      assert.match(rejected[rejected.length - 1].reason, why);
+    }
+    const v2g = await station.call('SignCertificate', { csr: makeCsr('v2g', `/CN=${SERIAL10}/O=${ORG}`), certificateType: 'V2GCertificate' });
+    assert.deepEqual(v2g.statusInfo.reasonCode, 'UnsupportedCertType');
+    await sleep(100);
+    assert.equal(csms.issued.length, before.issued);
+    assert.equal(signedCalls.length, before.signed);
+    assert.throws(() => csms.signCsr('CS010', fs.readFileSync(f('bad-o.csr'), 'utf8')), /is not the operator/);
+  });
+
+  await test("test modes: 'reject', 'accept-only' (no CertificateSigned), 'wrong-cn'; signCsr sendChain", async () => {
+    const csr = makeCsr('renew2', `/CN=${SERIAL10}/O=${ORG}`);
+    csms.setSignCertificateMode('reject');
+    assert.deepEqual(await station.call('SignCertificate', { csr }), { status: 'Rejected' });
+    csms.setSignCertificateMode('accept-only');
+    const n = signedCalls.length;
+    assert.deepEqual(await station.call('SignCertificate', { csr }), { status: 'Accepted' });
+    await sleep(300);
+    assert.equal(signedCalls.length, n, 'accept-only sent CertificateSigned');
+    csms.setSignCertificateMode('wrong-cn');
+    assert.deepEqual(await station.call('SignCertificate', { csr }), { status: 'Accepted' });
+    const wrong = new crypto.X509Certificate(pemCerts((await nextCertificateSigned()).certificateChain)[0]);
+    assert.deepEqual(subjectOf(wrong), { CN: `NOT-${SERIAL10}`, O: ORG });
+    assert.ok(wrong.verify(caX.publicKey));
+    csms.setSignCertificateMode('sign');
+    assert.throws(() => csms.setSignCertificateMode('bogus'), /one of/);
+    // programmatic signing with the CA certificate appended, then sent by the test itself
+    const chain = csms.signCsr('CS010', csr, { sendChain: true, days: 2 });
+    const pems = pemCerts(chain);
+    assert.equal(pems.length, 2);
+    assert.equal(new crypto.X509Certificate(pems[1]).fingerprint256, caX.fingerprint256);
+    assert.deepEqual(await csms.call('CS010', 'CertificateSigned', { certificateChain: chain, certificateType: 'ChargingStationCertificate' }),
+      { status: 'Accepted' });
+    assert.equal(signedCalls[signedCalls.length - 1].certificateChain, chain);
+  });
+
+  await test('signing leaves no temporary files', async () => {
+    assert.equal(os.tmpdir(), signTmp);
+    assert.deepEqual(fs.readdirSync(signTmp), []);
+  });
+  if (savedTmpdir === undefined) delete process.env.TMPDIR;
+  else process.env.TMPDIR = savedTmpdir;
+
+  await test('no key material in the log', async () => {
+    const all = logLines.join('\n');
+    assert.ok(!/PRIVATE KEY/.test(all));
+    for (const k of ['ca.key', 'cs010.key', 'renew1.key']) {
+      const body = fs.readFileSync(f(k), 'utf8').split('\n').filter((l) => l && !l.startsWith('-----'));
+      for (const line of body) assert.ok(!all.includes(line.slice(0, 24)), `log shows part of ${k}`);
+    }
+    assert.ok(all.includes(`CS010 SignCertificate CSR CN=${SERIAL10} O=${ORG} is acceptable (mode 'sign')`), all);
+    assert.ok(all.includes(`CS010 certificate issued (sign): serial ${csms.issued.find((e) => e.mode === 'sign').serial}, subject CN=${SERIAL10} O=${ORG}, valid to `));
+  });
+  await station.close();
+  await csms.close();
+
+  await test('profile 3 without profile3Only: no certificate falls back to Basic auth; a bad one does not', async () => {
+    const mixed = await startCsms({
+      tls: { cert: f('server.pem'), key: f('server.key'), ca: f('ca.pem') },
+      passwords: { CS010: PW1 },
+      organization: ORG,
+      stations: { CS010: { serial: SERIAL10 } },
+    });
+    started.push(mixed);
+    const cli = newClient(mixed, 'CS010', { password: PW1 });
+    await cli.connect();
+    assert.equal(mixed.clients.get('CS010').session.profile, 2);
+    assert.equal(mixed.clients.get('CS010').session.certificate, null);
+    // without a signer SignCertificate keeps the old answer
+    assert.deepEqual(await cli.call('SignCertificate', { csr: fs.readFileSync(f('renew1.csr'), 'utf8') }), { status: 'Rejected' });
+    assert.throws(() => mixed.signCsr('CS010', 'x'), /no signer/);
+    assert.throws(() => mixed.setSignCertificateMode('sign'), /needs a signer/);
+    await cli.close();
+    await expectConnectFailure(certClient(mixed, 'CS010', 'cs010-wrongo', { password: PW1 }), is401);
+    await mixed.close();
+    await assert.rejects(startCsms({ tls: { cert: f('server.pem'), key: f('server.key') }, profile3Only: true }), /profile3Only needs tls.ca/);
+    await assert.rejects(startCsms({ tls: { cert: f('server.pem'), key: f('server.key') }, signer: { caCert: f('ca.pem'), caKey: f('ca2.key') } }),
+      /does not match/);
+  });
+}
 
 async function main() {
   makePki();
@@ -410,6 +682,8 @@ async function main() {
     await new Promise((r) => (cli.state === RPCClient.CLOSED ? r() : cli.once('close', r)));
   });
 
+  await profile3Tests();
+
   await test('CLI: listening line, one line per message, no password, clean SIGTERM', async () => {
     const child = spawn(process.execPath, [path.join(__dirname, 'csms.js'), '--port', '0', '--cert', f('server.pem'),
       '--key', f('server.key'), '--password-file', f('password.txt')], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -435,6 +709,50 @@ async function main() {
       assert.equal(code, 0, `exit ${code}; stderr: ${errOut}`);
       assert.ok(!out.includes(FILE_PW) && !errOut.includes(FILE_PW));
       assert.equal(out.match(/dev CSMS listening/g).length, 1);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  await test('CLI: --ca --require-client-cert --organization --station --sign-ca-cert/--sign-ca-key/--sign-days', async () => {
+    const child = spawn(process.execPath, [path.join(__dirname, 'csms.js'), '--port', '0', '--cert', f('server.pem'),
+      '--key', f('server.key'), '--password-file', f('password.txt'), '--ca', f('ca.pem'), '--require-client-cert',
+      '--organization', ORG, '--station', `CS010=${SERIAL10}`, '--station', 'CS012=SN-0012',
+      '--sign-ca-cert', f('ca.pem'), '--sign-ca-key', f('ca.key'), '--sign-days', '7'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let errOut = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { errOut += d; });
+    const exited = new Promise((r) => child.once('exit', (code, sig) => r({ code, sig })));
+    try {
+      const waitOut = async (re) => {
+        for (let i = 0; i < 100 && !re.test(out); i++) await sleep(50);
+        assert.match(out, re, `stdout: ${out}\nstderr: ${errOut}`);
+      };
+      await waitOut(/dev CSMS listening on wss:\/\/localhost:(\d+)\/ocpp\n/);
+      const where = { url: `wss://localhost:${Number(/localhost:(\d+)/.exec(out)[1])}/ocpp` };
+      await expectConnectFailure(newClient(where, 'CS010', { password: FILE_PW }), (e) => assert.equal(e.code, 401));
+      await waitOut(/refused \(401\): no client certificate \(security profile 3 required\)/);
+      const cli = certClient(where, 'CS010', 'cs010');
+      let signed;
+      const gotSigned = new Promise((r) => cli.handle('CertificateSigned', ({ params }) => {
+        signed = params;
+        r();
+        return { status: 'Accepted' };
+      }));
+      await cli.connect();
+      await waitOut(new RegExp(`== CS010 connected \\(profile 3, [^,]+, client certificate CN=${SERIAL10} O=ChargeGuard Ops, Inc\\. serial=[0-9A-F]+\\)`));
+      const res = await cli.call('SignCertificate', { csr: fs.readFileSync(f('renew1.csr'), 'utf8') });
+      assert.equal(res.status, 'Accepted');
+      await gotSigned;
+      const x = new crypto.X509Certificate(signed.certificateChain);
+      const days = (Date.parse(x.validTo) - Date.now()) / 86400000;
+      assert.ok(days > 6 && days <= 7.01, `valid for ${days} days`);
+      await waitOut(new RegExp(`certificate issued \\(sign\\): serial ${x.serialNumber}, subject CN=${SERIAL10} O=`));
+      child.kill('SIGTERM');
+      const { code } = await exited;
+      assert.equal(code, 0, `exit ${code}; stderr: ${errOut}`);
+      assert.ok(!/PRIVATE KEY/.test(out + errOut));
     } finally {
       child.kill('SIGKILL');
     }
