@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <openssl/x509v3.h>
 
+#include "security/crypto_policy.hpp"
+
 namespace cg::security {
 namespace {
 constexpr const char* kTls12Ciphers =
@@ -21,6 +23,8 @@ std::string configure_tls_client(SSL_CTX* c, const std::string& ca_file) {
   SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
   if (SSL_CTX_set_cipher_list(c, kTls12Ciphers) != 1 || SSL_CTX_set_ciphersuites(c, kTls13Suites) != 1)
     return "TLS cipher configuration failed";
+  // COM-8: security level 2, signature algorithms, groups, and the policy on the peer's chain.
+  if (auto err = apply_crypto_policy(c); !err.empty()) return err;
   if (SSL_CTX_load_verify_locations(c, ca_file.c_str(), nullptr) != 1) return "cannot load CA file " + ca_file;
   SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
   return {};

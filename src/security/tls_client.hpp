@@ -1,5 +1,7 @@
-// The one TLS client policy (COM-1/2/3; the crypto policy of COM-8 extends it):
-// used by the OCPP connection, GetLog uploads and syslog forwarding.
+// REQ: COM-1, COM-2, COM-3, COM-8
+//
+// The one TLS client policy: used by the OCPP connection, GetLog uploads and
+// syslog forwarding. The algorithm rules (COM-8) come from crypto_policy.hpp.
 #pragma once
 #include <openssl/ssl.h>
 
@@ -9,7 +11,15 @@ namespace cg::security {
 
 // TLS 1.2 minimum; TLS 1.2 suites ECDHE with AES-GCM only; TLS 1.3 AES-GCM
 // suites; no compression, renegotiation or tickets; peers verified against
-// ca_file only (never the system bundle). Returns "" or what failed.
+// ca_file only (never the system bundle). The crypto policy
+// (apply_crypto_policy): security level 2, signature algorithms ECDSA / RSA-PSS
+// / RSA PKCS#1 with SHA-256/384/512, groups X25519, P-256, P-384, and every
+// certificate of the peer's verified chain (its root included) checked by
+// check_certificate; a refused chain fails the handshake with
+// SSL_get_verify_result() != X509_V_OK. The policy hook is installed with
+// SSL_CTX_set_cert_verify_callback: callers may still call SSL_CTX_set_verify
+// (mode, callback) without removing it, but must not replace the cert verify
+// callback. Returns "" or what failed.
 std::string configure_tls_client(SSL_CTX* ctx, const std::string& ca_file);
 
 // Per connection: the peer's host name (or IP literal) is checked against its
