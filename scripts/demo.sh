@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up and runs the station: installs what is missing, builds, creates a
-# development PKI, starts the local development CSMS and the station connected
-# to it over TLS (security profile 2). Ctrl-C stops both.
+# development PKI, provisions the station's identity (key in the key store,
+# certificate CN = serial, O = operator, signed by the dev operator CA), starts
+# the local development CSMS and the station connected to it with mutual TLS
+# (security profile 3). Ctrl-C stops both.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ensure_packages "${BUILD_PACKAGES[@]}"
@@ -16,9 +18,6 @@ if [ ! -f "$DEMO/pki/csms-root-ca.pem" ]; then
   say "creating a development PKI in $DEMO/pki"
   "$BIN" pki dev-init --out "$DEMO/pki" >/dev/null
 fi
-if [ ! -f "$DEMO/password" ]; then
-  (umask 077; openssl rand -base64 24 | tr -d '/+=' | cut -c1-24 > "$DEMO/password")
-fi
 cat > "$DEMO/station.toml" <<TOML
 # Demo station: see docs/configuration.md
 [station]
@@ -29,9 +28,9 @@ state_dir = "$DEMO/state"
 
 [csms]
 url = "wss://localhost:$PORT/ocpp"
-security_profile = 2
+security_profile = 3
 ca_file = "$DEMO/pki/csms-root-ca.pem"
-password_file = "$DEMO/password"
+client_ca_file = "$DEMO/pki/operator-root-ca.pem"
 
 [[evse]]
 max_current_a = 32
@@ -42,13 +41,22 @@ max_current_a = 16
 "SampledDataCtrlr.TxUpdatedInterval" = 10
 TOML
 
+if [ ! -f "$DEMO/state/identity/station.pem" ]; then
+  say "provisioning the station identity (key in the key store, certificate by the dev operator CA)"
+  "$BIN" pki provision --config "$DEMO/station.toml" \
+    --ca-cert "$DEMO/pki/operator-root-ca.pem" --ca-key "$DEMO/pki/operator-root-ca.key" >/dev/null
+fi
+
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
 say "starting the development CSMS on wss://localhost:$PORT/ocpp (log: $DEMO/csms.log)"
 node "$REPO/tools/dev-csms/csms.js" --port "$PORT" --cert "$DEMO/pki/csms-server.pem" \
-  --key "$DEMO/pki/csms-server.key" --password-file "$DEMO/password" --heartbeat-interval 60 > "$DEMO/csms.log" 2>&1 &
+  --key "$DEMO/pki/csms-server.key" --ca "$DEMO/pki/operator-root-ca.pem" --require-client-cert \
+  --organization "Demo CPO" --station CS001=CG-DEMO-0001 \
+  --sign-ca-cert "$DEMO/pki/operator-root-ca.pem" --sign-ca-key "$DEMO/pki/operator-root-ca.key" \
+  --heartbeat-interval 60 > "$DEMO/csms.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do grep -q listening "$DEMO/csms.log" 2>/dev/null && break; sleep 0.1; done
 grep -q listening "$DEMO/csms.log" || { cat "$DEMO/csms.log"; echo "the dev CSMS did not start" >&2; exit 1; }
@@ -63,6 +71,7 @@ cat <<TXT
     $BIN sim --state-dir $DEMO/state badge 1 04A2B3C4  # badge again: stop
     $BIN sim --state-dir $DEMO/state unplug 1
   Watch what the CSMS receives:  tail -f $DEMO/csms.log
+  The station's identity:        $BIN pki show --config $DEMO/station.toml
   Station state (SQLite): $DEMO/state/station.db    Ctrl-C stops everything.
 
 TXT

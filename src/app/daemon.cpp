@@ -1,4 +1,5 @@
 #include "app/daemon.hpp"
+#include "app/pki_cli.hpp"
 
 #include "app/audit_cli.hpp"
 #include "audit/storage_watch.hpp"
@@ -26,6 +27,7 @@
 
 #include "audit/audit_log.hpp"
 #include "audit/syslog_forwarder.hpp"
+#include "core/clock.hpp"
 #include "core/log.hpp"
 #include "core/storage.hpp"
 #include "hal/sim_socket.hpp"
@@ -36,6 +38,7 @@
 #include "policy/policy.hpp"
 #include "security/key_store.hpp"
 #include "security/sealed_password.hpp"
+#include "security/station_identity.hpp"
 #include "station/auth.hpp"
 #include "station/control_loop.hpp"
 #include "station/station.hpp"
@@ -152,11 +155,7 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
   // The key store (issue 4): device keys and the sealing of the CSMS password.
   std::unique_ptr<security::KeyStore> key_store;
   try {
-    if (cfg.key_store.backend == "pkcs11")
-      key_store = security::open_key_store(security::Pkcs11KeyStoreOptions{
-          cfg.key_store.module, cfg.key_store.token_label, cfg.key_store.pin_file});
-    else
-      key_store = security::open_key_store(security::FileKeyStoreOptions{cfg.state_dir / "keys"});
+    key_store = open_configured_key_store(cfg);
   } catch (const std::exception& e) {
     std::cerr << "error: key_store (backend " << cfg.key_store.backend << "): " << e.what() << "\n";
     return 1;
@@ -167,7 +166,10 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
   security::SealedPassword sealed_pw(*key_store, cfg.state_dir);
   {
     const bool file_exists = !cfg.password_file.empty() && fs::exists(cfg.password_file, ec);
-    if (!sealed_pw.has_current()) {
+    if (!sealed_pw.has_current() && cfg.security_profile == 3 && !file_exists) {
+      // Profile 3 authenticates with the station certificate; a password is
+      // only needed for a later move to profile 2 (and can be set by A01).
+    } else if (!sealed_pw.has_current()) {
       auto pw = read_password(cfg.password_file);
       if (!pw.error.empty()) {
         std::cerr << "error: csms.password_file: " << pw.error
@@ -210,6 +212,32 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
         return 1;
       }
     }
+  }
+
+  // The station's TLS client identity (profile 3; A02/A03 renewal).
+  security::StationIdentity identity(*key_store, cfg.state_dir);
+  try {
+    identity.recover();
+    if (cfg.security_profile == 3) {
+      if (!identity.has_certificate(security::kStationKeyLabel) || !identity.has_key(security::kStationKeyLabel)) {
+        std::cerr << "error: security profile 3 needs the station's key and certificate, and "
+                  << identity.chain_file(security::kStationKeyLabel).string()
+                  << " or the key 'station' is missing; provision the station first:\n"
+                  << "  chargeguard pki provision --config FILE (see docs/configuration.md)\n";
+        return 1;
+      }
+      (void)identity.load(security::kStationKeyLabel);  // fails here, not at every reconnect
+      if (const auto s = identity.summary(security::kStationKeyLabel)) {
+        log::info("station", "station certificate CN=", s->common_name, ", O=", s->organization, ", serial ",
+                  s->serial_hex, ", valid until ", clock::format_rfc3339(s->not_after), " (key in the ",
+                  key_store->backend(), " key store)");
+        if (s->not_after < std::chrono::system_clock::now())
+          log::warn("station", "the station certificate has EXPIRED; trying it anyway (the CSMS decides)");
+      }
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "error: station identity: " << e.what() << "\n";
+    return 1;
   }
 
   asio::io_context io(1);
@@ -257,7 +285,7 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
     log::info("audit", "forwarding the security log to syslog at ", ss.host, ":", ss.port);
   }
   bool restart = false;
-  ocpp::ChargePoint cp({io, cfg, *db, *dm, outbox, st, auth, &sealed_pw,
+  ocpp::ChargePoint cp({io, cfg, *db, *dm, outbox, st, auth, &sealed_pw, &identity,
                         [&] {
                           restart = true;
                           io.stop();

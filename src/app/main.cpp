@@ -6,6 +6,7 @@
 
 #include "app/audit_cli.hpp"
 #include "app/daemon.hpp"
+#include "app/pki_cli.hpp"
 #include "audit/audit_log.hpp"
 #include "app/sim_client.hpp"
 #include "core/config.hpp"
@@ -14,23 +15,34 @@
 
 namespace {
 
-int cmd_run(const std::string& config_file, const cg::config::Overrides& ov, const std::string& log_level,
-            char** argv) {
-  cg::config::Config cfg;
+// The configuration file plus overrides, validated; false (and an error on
+// stderr) when it is unusable.
+bool load_config(const std::string& config_file, const cg::config::Overrides& ov, cg::config::Config& cfg) {
   if (!config_file.empty()) {
     if (auto err = cg::config::load_file(config_file, cfg)) {
       std::cerr << "error: " << err->text() << "\n";
-      return 1;
+      return false;
     }
   }
   if (cfg.evses.empty() && !ov.evse_count) cfg.evses.push_back({});
   cg::config::apply(ov, cfg);
-  if (!log_level.empty()) cfg.log_level = log_level;
   if (auto err = cg::config::validate(cfg)) {
     std::cerr << "error: " << err->text() << "\n";
-    return 1;
+    return false;
   }
   if (auto err = cg::config::check_files(cfg)) {
+    std::cerr << "error: " << err->text() << "\n";
+    return false;
+  }
+  return true;
+}
+
+int cmd_run(const std::string& config_file, const cg::config::Overrides& ov, const std::string& log_level,
+            char** argv) {
+  cg::config::Config cfg;
+  if (!load_config(config_file, ov, cfg)) return 1;
+  if (!log_level.empty()) cfg.log_level = log_level;
+  if (auto err = cg::config::validate(cfg)) {  // the --log-level value
     std::cerr << "error: " << err->text() << "\n";
     return 1;
   }
@@ -51,14 +63,16 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "Run the station daemon");
   std::string config_file, log_level;
   cg::config::Overrides ov;
-  std::string state_dir, csms_url, identity, ca_file, password_file, serial, organization;
+  std::string state_dir, csms_url, identity, ca_file, password_file, serial, organization, client_ca_file;
   int profile = 0, evse_count = 0;
   run->add_option("--config", config_file, "TOML configuration file (docs/configuration.md)")->check(CLI::ExistingFile);
   run->add_option("--state-dir", state_dir, "State directory (SQLite database, simulator socket)");
   run->add_option("--csms-url", csms_url, "CSMS endpoint without the identity, e.g. wss://csms.example.com/ocpp");
   run->add_option("--identity", identity, "Station identity (appended to the CSMS URL; Basic auth user)");
-  run->add_option("--security-profile", profile, "OCPP security profile: 2 (TLS + Basic auth) or 1 (needs allow_insecure_transport)");
+  run->add_option("--security-profile", profile, "OCPP security profile: 3 (TLS + client certificate), 2 (TLS + Basic auth) or 1 (needs allow_insecure_transport)");
   run->add_option("--ca-file", ca_file, "PEM file with the CSMS root certificate(s) to trust");
+  run->add_option("--client-ca-file", client_ca_file,
+                  "PEM file with the operator CA(s) that issue station certificates (profile 3; default: --ca-file)");
   run->add_option("--password-file", password_file, "File holding the Basic auth password on one line");
   run->add_option("--serial", serial, "Serial number");
   run->add_option("--organization", organization, "Operator organization name");
@@ -88,6 +102,25 @@ int main(int argc, char** argv) {
   std::string pki_out, pki_host = "localhost";
   dev_init->add_option("--out", pki_out, "Directory to create the PKI in (must not hold one already)")->required();
   dev_init->add_option("--csms-host", pki_host, "Host name the CSMS server certificate is issued for");
+  std::string pki_config, install_file;
+  cg::app::ProvisionOptions prov;
+  auto* provision = pki->add_subcommand(
+      "provision", "Generate the station key in the key store and its certificate request (CN = serial, O = organization)");
+  provision->add_option("--config", pki_config, "The station's TOML configuration file")->required()->check(CLI::ExistingFile);
+  provision->add_option("--csr-out", prov.csr_out, "Write the PKCS#10 request here for the operator CA (default: stdout)");
+  provision->add_option("--ca-cert", prov.ca_cert, "DEVELOPMENT ONLY: sign at once with this CA certificate…")
+      ->check(CLI::ExistingFile);
+  provision->add_option("--ca-key", prov.ca_key, "…and this CA key file (e.g. operator-root-ca.* of pki dev-init)")
+      ->check(CLI::ExistingFile);
+  provision->add_option("--days", prov.days, "Validity of a development-CA certificate")->check(CLI::Range(1, 36500));
+  provision->add_option("--key-type", prov.key_type, "ec-p256 (default), ec-p384 or rsa-3072");
+  auto* install = pki->add_subcommand("install-cert", "Install the station certificate chain the operator CA issued");
+  install->add_option("--config", pki_config, "The station's TOML configuration file")->required()->check(CLI::ExistingFile);
+  install->add_option("--cert", install_file, "PEM chain: the station certificate first, then sub-CAs")
+      ->required()
+      ->check(CLI::ExistingFile);
+  auto* show = pki->add_subcommand("show", "Show the station certificate and key");
+  show->add_option("--config", pki_config, "The station's TOML configuration file")->required()->check(CLI::ExistingFile);
 
   // audit
   auto* audit = app.add_subcommand("audit", "Security audit log tools (need read access to the state directory)");
@@ -112,12 +145,21 @@ int main(int argc, char** argv) {
   if (exp->parsed()) return cg::app::audit_export(audit_state, export_out);
   if (clear->parsed()) return cg::app::audit_clear(audit_state, discard_unexported);
 
+  if (provision->parsed() || install->parsed() || show->parsed()) {
+    cg::config::Config cfg;
+    if (!load_config(pki_config, {}, cfg)) return 1;
+    cg::log::set_level(cg::log::Level::Warn);
+    if (provision->parsed()) return cg::app::pki_provision(cfg, prov);
+    if (install->parsed()) return cg::app::pki_install_cert(cfg, install_file);
+    return cg::app::pki_show(cfg);
+  }
   if (run->parsed()) {
     if (!state_dir.empty()) ov.state_dir = state_dir;
     if (!csms_url.empty()) ov.csms_url = csms_url;
     if (!identity.empty()) ov.identity = identity;
     if (!ca_file.empty()) ov.ca_file = ca_file;
     if (!password_file.empty()) ov.password_file = password_file;
+    if (!client_ca_file.empty()) ov.client_ca_file = client_ca_file;
     if (!serial.empty()) ov.serial = serial;
     if (!organization.empty()) ov.organization = organization;
     if (profile) ov.security_profile = profile;

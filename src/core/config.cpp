@@ -106,6 +106,8 @@ std::optional<Error> parse(const std::string& text, const std::string& source_na
     r.get("security_profile", out.security_profile);
     r.get("ca_file", out.ca_file);
     r.get("password_file", out.password_file);
+    r.get("client_ca_file", out.client_ca_file);
+    r.get("certificate_renewal_days", out.certificate_renewal_days);
     r.get("allow_insecure_transport", out.allow_insecure_transport);
     r.get("max_frame_bytes", out.max_frame_bytes);
     r.finish();
@@ -195,6 +197,7 @@ void apply(const Overrides& o, Config& cfg) {
   if (o.password_file) cfg.password_file = *o.password_file;
   if (o.serial) cfg.serial = *o.serial;
   if (o.organization) cfg.organization = *o.organization;
+  if (o.client_ca_file) cfg.client_ca_file = *o.client_ca_file;
   if (o.security_profile) cfg.security_profile = *o.security_profile;
   if (o.evse_count) {
     const Evse tmpl = cfg.evses.empty() ? Evse{} : cfg.evses.front();
@@ -219,6 +222,8 @@ bool ca_file_usable(const std::filesystem::path& f) {
 std::optional<Error> check_files(const Config& c) {
   if (c.security_profile >= 2 && !ca_file_usable(c.ca_file))
     return Error{"csms.ca_file", "cannot read a PEM certificate from " + c.ca_file.string()};
+  if (!c.client_ca_file.empty() && !ca_file_usable(c.client_ca_file))
+    return Error{"csms.client_ca_file", "cannot read a PEM certificate from " + c.client_ca_file.string()};
   return std::nullopt;
 }
 
@@ -256,21 +261,27 @@ std::optional<Error> validate(const Config& c) {
     if (u->has_userinfo()) return Error{"csms.url", "must not contain user:password@ (the password belongs in csms.password_file)"};
     if (u->has_query() || u->has_fragment()) return Error{"csms.url", "must not contain a query or fragment"};
   }
-  if (c.security_profile == 3)
-    return Error{"csms.security_profile", "profile 3 (client certificates) is not available yet; use 2"};
-  if (c.security_profile != 1 && c.security_profile != 2)
-    return Error{"csms.security_profile", "must be 1 or 2"};
+  if (c.security_profile < 1 || c.security_profile > 3) return Error{"csms.security_profile", "must be 1, 2 or 3"};
   if (c.security_profile == 1) {
     if (!c.allow_insecure_transport)
       return Error{"csms.security_profile",
                    "profile 1 sends everything unencrypted; it needs csms.allow_insecure_transport = true"};
     if (!ws) return Error{"csms.url", "security profile 1 needs a ws:// URL"};
   } else {
-    if (!wss) return Error{"csms.url", "security profile 2 needs a wss:// URL"};
-    if (c.ca_file.empty()) return Error{"csms.ca_file", "is required for security profile 2 (or --ca-file)"};
+    const std::string p = std::to_string(c.security_profile);
+    if (!wss) return Error{"csms.url", "security profile " + p + " needs a wss:// URL"};
+    if (c.ca_file.empty()) return Error{"csms.ca_file", "is required for security profile " + p + " (or --ca-file)"};
   }
-  if (c.password_file.empty())
+  if (c.security_profile == 3) {
+    // The station certificate says CN = serial number, O = organization (digest §1.4).
+    if (c.serial.empty()) return Error{"station.serial", "is required for security profile 3 (the CN of the station certificate)"};
+    if (c.organization.empty())
+      return Error{"station.organization", "is required for security profile 3 (the O of the station certificate)"};
+  } else if (c.password_file.empty()) {
     return Error{"csms.password_file", "is required: profiles 1 and 2 authenticate with a password (or --password-file)"};
+  }
+  if (c.certificate_renewal_days < 1 || c.certificate_renewal_days > 365)
+    return Error{"csms.certificate_renewal_days", "must be between 1 and 365"};
   if (c.max_frame_bytes < 4096 || c.max_frame_bytes > 16 * 1024 * 1024)
     return Error{"csms.max_frame_bytes", "must be between 4096 and 16777216"};
   if (c.audit_full_policy != "refuse_noncritical" && c.audit_full_policy != "overwrite_exported")

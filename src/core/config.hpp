@@ -25,7 +25,7 @@ struct Evse {
 struct Config {
   // [station]
   std::string identity;      // OCPP identity (last URL segment, Basic auth user)
-  std::string serial;        // serial number (CN of the station certificate later)
+  std::string serial;        // serial number: CN of the station certificate (profile 3)
   std::string organization;  // SecurityCtrlr.OrganizationName
   std::string vendor = "chargeguard";
   std::string model = "CG-SIM";
@@ -38,6 +38,12 @@ struct Config {
   int security_profile = 2;
   std::filesystem::path ca_file;
   std::filesystem::path password_file;
+  // Profile 3 (and A02/A03 renewal): the operator CA certificate(s) that issue
+  // station certificates; a new station certificate must chain to one of them.
+  // Default: ca_file.
+  std::filesystem::path client_ca_file;
+  // COM-10: renewal of the station certificate starts this many days before it expires.
+  int certificate_renewal_days = 30;
   bool allow_insecure_transport = false;  // profile 1 (ws://) only with this set
   std::size_t max_frame_bytes = 65536;    // inbound OCPP frames above this are refused unparsed
   // [[evse]]
@@ -75,7 +81,8 @@ struct Error {
 
 // Command-line overrides (unset = keep the file's value).
 struct Overrides {
-  std::optional<std::string> state_dir, csms_url, identity, ca_file, password_file, serial, organization;
+  std::optional<std::string> state_dir, csms_url, identity, ca_file, password_file, serial, organization,
+      client_ca_file;
   std::optional<int> security_profile, evse_count;
 };
 

@@ -31,7 +31,8 @@ ChargePoint::ChargePoint(Deps d)
       call_timer_(d_.io),
       outbox_timer_(d_.io),
       log_timer_(d_.io),
-      rotate_timer_(d_.io) {
+      rotate_timer_(d_.io),
+      renewal_timer_(d_.io) {
   unsigned char r[4];
   RAND_bytes(r, sizeof r);
   char buf[16];
@@ -49,6 +50,14 @@ std::string ChargePoint::next_id() { return id_prefix_ + "-" + std::to_string(++
 
 void ChargePoint::start() {
   running_ = true;
+  // A renewal key without a certificate is left from an interrupted renewal.
+  if (d_.identity && d_.identity->renewal_key_exists() && !d_.identity->has_candidate()) {
+    try {
+      d_.identity->discard_candidate();
+    } catch (const std::exception& e) {
+      log::warn("ocpp", "cannot remove a stale renewal key: ", e.what());
+    }
+  }
   if (d_.cfg.security_profile == 1)
     log::warn("ocpp", "*** SECURITY PROFILE 1: OCPP traffic and the password travel UNENCRYPTED (ws://). "
                       "Use only inside a trusted VPN. ***");
@@ -63,6 +72,7 @@ void ChargePoint::stop() {
   call_timer_.cancel();
   outbox_timer_.cancel();
   rotate_timer_.cancel();
+  renewal_timer_.cancel();
   stop_log_job();
   conn_.close();
 }
@@ -77,9 +87,13 @@ void ChargePoint::connect() {
   s.ping_interval = std::chrono::seconds(d_.dm.integer("OCPPCommCtrlr.WebSocketPingInterval", 30));
   log::info("ocpp", "connecting to ", d_.cfg.csms_url, "/", percent_encode(d_.cfg.identity), " (security profile ",
             d_.cfg.security_profile, ")");
+  if (d_.cfg.security_profile == 3) {
+    s.client_identity = connection_identity();
+    if (!s.client_identity) return schedule_reconnect();
+  }
   // The plaintext exists only for this attempt: unsealed here, wiped by the
   // connection once the Authorization header is built.
-  if (d_.password) {
+  if (d_.password && d_.cfg.security_profile != 3) {
     try {
       const auto pw = using_previous_ ? d_.password->previous() : d_.password->current();
       s.password.assign(pw.view());
@@ -119,6 +133,7 @@ void ChargePoint::schedule_reconnect() {
 void ChargePoint::on_open() {
   log::info("ocpp", "connected; sending BootNotification (", boot_reason_, ")");
   connected_ = true;
+  candidate_connected();
   if (rotation_pending_ && d_.password) {
     // A01: the first connection after a password change decides.
     const audit::Details who = audit::Details().text("variable", "SecurityCtrlr.BasicAuthPassword");
@@ -214,6 +229,7 @@ void ChargePoint::on_closed(const std::string& reason, int http_status, TlsFailu
     if (auto n = limit.take_suppressed()) d.number("suppressedBefore", n);
     audit(e, audit::Outcome::Failure, d);
   };
+  candidate_attempt_failed(reason, http_status, tls);
   switch (tls) {
     case TlsFailure::Certificate:
       tls_event(audit::Event::InvalidCsmsCertificate, tls_limit_[0]);
@@ -517,6 +533,11 @@ void ChargePoint::tick() {
     pending_reset_.reset();
     do_reset(reason);
   }
+  // COM-10: the station certificate's expiry, hourly (and soon after start).
+  if (--expiry_check_countdown_ <= 0) {
+    expiry_check_countdown_ = online() ? 3600 : 10;
+    check_certificate_expiry();
+  }
 }
 
 const std::map<std::string, ChargePoint::Route, std::less<>>& ChargePoint::routes() {
@@ -537,6 +558,7 @@ const std::map<std::string, ChargePoint::Route, std::less<>>& ChargePoint::route
       {"DataTransfer", {Operation::VendorExtension, &ChargePoint::on_data_transfer}},
       // SecurityLog; DiagnosticsLog additionally needs ReadDiagnosticsLog (checked in the handler).
       {"GetLog", {Operation::ReadSecurityLog, &ChargePoint::on_get_log}},
+      {"CertificateSigned", {Operation::ManageSecuritySettings, &ChargePoint::on_certificate_signed}},
   };
   return r;
 }

@@ -26,6 +26,7 @@
 #include "ocpp/message_queue.hpp"
 #include "policy/policy.hpp"
 #include "security/sealed_password.hpp"
+#include "security/station_identity.hpp"
 #include "station/station.hpp"
 
 namespace cg::ocpp {
@@ -43,6 +44,8 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
     // Basic auth (profiles 1/2): the sealed password, unsealed just before each
     // connection attempt; rotated by SetVariables(BasicAuthPassword) (A01).
     security::SealedPassword* password = nullptr;
+    // The station's key pair and certificate (profile 3; A02/A03 renewal). May be null.
+    security::StationIdentity* identity = nullptr;
     std::function<void()> request_restart;  // Reset: restart the daemon
     audit::AuditLog* audit = nullptr;       // the one audit API (may be null in tests)
   };
@@ -137,7 +140,22 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
   // A01: SecurityCtrlr.BasicAuthPassword; {status, reasonCode}; `info` says why
   // (never the value).
   DeviceModel::SetResult set_basic_auth_password(std::string_view value, std::string& info);
-  void reconnect_for_new_password();
+  // Closes the connection shortly after the current answer left; the reconnect
+  // uses the new credentials (password, certificate). The outbox keeps every
+  // queued message.
+  void reconnect_after_reply(std::string_view why);
+  // Handlers: security (handlers_security.cpp) — A02/A03 renewal, COM-10
+  Reply on_certificate_signed(const boost::json::object& req);
+  void start_renewal(std::string_view why);
+  void send_sign_certificate();
+  void end_renewal(const std::string& failure);  // "" = success (the candidate stays)
+  void check_certificate_expiry();
+  std::shared_ptr<const security::TlsClientIdentity> connection_identity();
+  void candidate_connected();
+  void candidate_failed(const std::string& why);
+  void candidate_attempt_failed(const std::string& reason, int http_status, TlsFailure tls);
+  std::vector<security::X509Ptr> station_ca_roots() const;
+  std::string organization_name() const;
   // Handlers: charging (handlers_charging.cpp)
   Reply on_request_start(const boost::json::object& req);
   Reply on_request_stop(const boost::json::object& req);
@@ -163,7 +181,18 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
   Connection conn_;
   boost::asio::steady_timer reconnect_timer_, heartbeat_timer_, boot_timer_, call_timer_, outbox_timer_;
   boost::asio::steady_timer log_timer_;  // GetLog retryInterval
-  boost::asio::steady_timer rotate_timer_;  // A01: reconnect once the answer left
+  boost::asio::steady_timer rotate_timer_;  // A01/A02: reconnect once the answer left
+  boost::asio::steady_timer renewal_timer_;  // A02: CertSigningWaitMinimum
+  struct Renewal {
+    bool active = false;  // a CSR was made and no certificate accepted yet
+    int attempts = 0;     // SignCertificate repeats so far
+    std::string csr;
+    std::chrono::steady_clock::time_point last_auto{};  // COM-10: last automatic start
+  };
+  Renewal renewal_;
+  bool trying_candidate_ = false;  // this connection attempt uses the renewed certificate
+  int candidate_failures_ = 0;
+  int expiry_check_countdown_ = 0;  // ticks until the next COM-10 check
   // A01 state: a new password not yet confirmed by a successful connection
   // (the previous sealed one is kept); on its first HTTP 401 the previous one
   // is tried once (using_previous_).

@@ -100,6 +100,16 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
       fail(err, 0);
       return false;
     }
+    if (s_.security_profile == 3) {
+      if (!s_.client_identity) {
+        fail("security profile 3 needs the station certificate", 0);
+        return false;
+      }
+      if (auto err = security::use_client_identity(ctx_->native_handle(), *s_.client_identity); !err.empty()) {
+        fail(err, 0);
+        return false;
+      }
+    }
     return true;
   }
 
@@ -198,7 +208,9 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
       ws.set_option(to);
       ws.read_message_max(kHardFrameCap);
       ws.auto_fragment(false);
-      {
+      if (s_.security_profile == 3) {
+        auth_ = std::make_shared<std::string>();  // the client certificate authenticates
+      } else {
         std::string creds = s_.identity + ":" + s_.password;
         auth_ = std::make_shared<std::string>("Basic " + security::base64_encode(creds));
         OPENSSL_cleanse(creds.data(), creds.size());
@@ -207,7 +219,7 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
       }
       ws.set_option(websocket::stream_base::decorator([auth = auth_](websocket::request_type& req) {
         req.set(beast::http::field::sec_websocket_protocol, "ocpp2.0.1");
-        req.set(beast::http::field::authorization, *auth);
+        if (!auth->empty()) req.set(beast::http::field::authorization, *auth);
         req.set(beast::http::field::user_agent, "chargeguard");
       }));
       const std::string host_hdr = host_ + ":" + port_;

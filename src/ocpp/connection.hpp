@@ -1,9 +1,11 @@
 // The OCPP WebSocket transport: Boost.Beast over Asio, TLS by OpenSSL.
 // Profile 2: wss://, TLS 1.2/1.3 only, strong AEAD suites, the CSMS certificate
 // verified against the configured CA file only (no system bundle) and the host
-// name, HTTP Basic auth. Profile 1 (ws://) only when the configuration allows it.
+// name, HTTP Basic auth. Profile 3: the same TLS plus the station's client
+// certificate, its key used in place from the key store; no password is sent.
+// Profile 1 (ws://) only when the configuration allows it.
 // Inbound messages above max_frame bytes are discarded unparsed.
-// REQ: COM-1, COM-2, COM-3 (in part), NET-3
+// REQ: COM-1, COM-2, COM-3 (in part), COM-4, NET-3
 #pragma once
 #include <boost/asio/io_context.hpp>
 #include <chrono>
@@ -11,12 +13,16 @@
 #include <memory>
 #include <string>
 
+#include "security/station_identity.hpp"
+
 namespace cg::ocpp {
 
 struct ConnectionSettings {
   std::string url;  // CSMS endpoint without identity
   std::string identity;
-  std::string password;  // Basic auth; wiped by the caller's owner when done
+  std::string password;  // Basic auth (profiles 1/2); wiped by the caller's owner when done
+  // Profile 3: the station certificate chain and key (required there, unused otherwise).
+  std::shared_ptr<const security::TlsClientIdentity> client_identity;
   int security_profile = 2;
   std::string ca_file;
   std::size_t max_frame = 65536;

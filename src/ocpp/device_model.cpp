@@ -189,8 +189,8 @@ DeviceModel::DeviceModel(storage::Db& db, const config::Config& cfg) : db_(db) {
   }));
   add(var("SecurityCtrlr", "AdditionalRootCertificateCheck", M::ReadOnly, T::Boolean, "false"));
   add(var("SecurityCtrlr", "MaxCertificateChainSize", M::ReadOnly, T::Integer, "10000"));
-  add(unit(limits(var("SecurityCtrlr", "CertSigningWaitMinimum", M::ReadOnly, T::Integer, "60"), 1, 86400), "s"));
-  add(limits(var("SecurityCtrlr", "CertSigningRepeatTimes", M::ReadOnly, T::Integer, "3"), 0, 100));
+  add(unit(limits(var("SecurityCtrlr", "CertSigningWaitMinimum", M::ReadWrite, T::Integer, "60"), 1, 86400), "s"));
+  add(limits(var("SecurityCtrlr", "CertSigningRepeatTimes", M::ReadWrite, T::Integer, "3"), 0, 100));
   add(var("SecurityCtrlr", "AllowSecurityProfileDowngrade", M::ReadOnly, T::Boolean, "false"));
 
   // --- SampledDataCtrlr

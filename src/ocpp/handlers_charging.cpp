@@ -87,6 +87,10 @@ ChargePoint::Reply ChargePoint::on_trigger_message(const json::object& req) {
     for (const auto& e : d_.station.evses()) any = any || (e.tx && (!evse || e.id == *evse));
     if (!any) return status_only("Rejected");
     rep.after = [this, evse] { d_.station.trigger_transaction_event(evse); };
+  } else if (what == "SignChargingStationCertificate") {
+    // A02: a new key and CSR; the CSMS answers with CertificateSigned.
+    if (!d_.identity) return status_only("Rejected");
+    rep.after = [this] { start_renewal("TriggerMessage"); };
   } else {
     return status_only("NotImplemented");
   }

@@ -131,7 +131,7 @@ ChargePoint::Reply ChargePoint::on_set_variables(const json::object& req) {
   Reply rep{json::object{{"setVariableResult", std::move(out)}}, {}, {}, {}};
   rep.after = [this, heartbeat_changed, password_changed] {
     if (heartbeat_changed) schedule_heartbeat();
-    if (password_changed) reconnect_for_new_password();
+    if (password_changed) reconnect_after_reply("the new CSMS password (A01)");
   };
   return rep;
 }
@@ -158,13 +158,13 @@ DeviceModel::SetResult ChargePoint::set_basic_auth_password(std::string_view val
   return {SetStatus::Accepted, {}};
 }
 
-void ChargePoint::reconnect_for_new_password() {
-  // Give the SetVariables answer a moment to leave, then reconnect; the outbox
-  // (SQLite) keeps every queued message across the reconnection.
+void ChargePoint::reconnect_after_reply(std::string_view why) {
+  // Give the answer a moment to leave, then reconnect; the outbox (SQLite)
+  // keeps every queued message across the reconnection.
   rotate_timer_.expires_after(std::chrono::milliseconds(300));
-  rotate_timer_.async_wait([this](boost::system::error_code ec) {
+  rotate_timer_.async_wait([this, why = std::string(why)](boost::system::error_code ec) {
     if (ec || !running_) return;
-    log::info("ocpp", "reconnecting with the new CSMS password (A01)");
+    log::info("ocpp", "reconnecting with ", why);
     reconnect_attempt_ = 0;
     if (conn_.is_open()) conn_.close();
   });

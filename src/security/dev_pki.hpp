@@ -22,6 +22,7 @@
 #pragma once
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cg::security {
@@ -45,5 +46,18 @@ struct DevPkiResult {
 // Generates the development PKI into out_dir. Never throws; errors are reported
 // in the result.
 DevPkiResult dev_pki_init(const std::filesystem::path& out_dir, const DevPkiOptions& opt = {});
+
+// Development only: issues a TLS client certificate (station certificate) for
+// a PKCS#10 request, signed by a CA whose key is a file (operator-root-ca of
+// dev-init). The request's signature must verify; its CN and O are copied;
+// basicConstraints CA:FALSE, keyUsage digitalSignature, extendedKeyUsage
+// clientAuth, SHA-256, 128-bit random serial. Never throws.
+struct DevSignResult {
+  bool ok = false;
+  std::string error;
+  std::string certificate_pem;
+};
+DevSignResult dev_pki_sign_csr(std::string_view csr_pem, const std::filesystem::path& ca_cert_file,
+                               const std::filesystem::path& ca_key_file, int validity_days = 365);
 
 }  // namespace cg::security

@@ -268,7 +268,8 @@ TEST(Config, OutOfRangeIsNamed) {
       {"station", "vendor", R"("")", "station.vendor"},
       {"station", "model", R"("a model name that is too long")", "station.model"},
       {"csms", "security_profile", "0", "csms.security_profile"},
-      {"csms", "security_profile", "3", "csms.security_profile"},
+      {"csms", "certificate_renewal_days", "0", "csms.certificate_renewal_days"},
+      {"csms", "certificate_renewal_days", "366", "csms.certificate_renewal_days"},
       {"csms", "security_profile", "4", "csms.security_profile"},
       {"csms", "max_frame_bytes", "4095", "csms.max_frame_bytes"},
       {"csms", "max_frame_bytes", "16777217", "csms.max_frame_bytes"},
@@ -353,6 +354,30 @@ TEST(Config, Profile1NeedsAllowInsecureTransport) {
 
   d.csms["allow_insecure_transport"] = "true";
   EXPECT_FALSE(check(d).has_value()) << check(d)->text();  // and no ca_file is needed
+}
+
+TEST(Config, Profile3NeedsSerialAndOrganizationButNoPassword) {
+  Doc d;
+  d.csms["security_profile"] = "3";
+  d.csms.erase("password_file");
+  expect_error(check(d), "station.serial", "profile 3");
+  d.station["serial"] = R"("CG-0001")";
+  expect_error(check(d), "station.organization", "profile 3");
+  d.station["organization"] = R"("Example CPO")";
+  EXPECT_FALSE(check(d).has_value()) << check(d)->text();
+  d.csms["client_ca_file"] = R"("/etc/cg/operator-ca.pem")";
+  d.csms["certificate_renewal_days"] = "45";
+  Config c;
+  ASSERT_FALSE(check(d.text(), &c).has_value());
+  EXPECT_EQ(c.client_ca_file, "/etc/cg/operator-ca.pem");
+  EXPECT_EQ(c.certificate_renewal_days, 45);
+  // profile 3 over ws:// is refused like profile 2
+  d.csms["url"] = R"("ws://csms.example.com/ocpp")";
+  expect_error(check(d), "csms.url", "security profile 3 needs a wss:// URL");
+  // and profile 2 still needs the password
+  d.csms["url"] = R"("wss://csms.example.com/ocpp")";
+  d.csms["security_profile"] = "2";
+  expect_error(check(d), "csms.password_file", "required");
 }
 
 TEST(Config, Profile1NeedsAWsUrl) {

@@ -175,12 +175,20 @@ TEST_F(DeviceModelTest, SettingsThisBuildDoesNotImplementAreReadOnly) {
   for (const auto& r : {ref("ClockCtrlr", "TimeSource"), ref("OCPPCommCtrlr", "NetworkConfigurationPriority"),
                         ref("OCPPCommCtrlr", "OfflineThreshold"), ref("OCPPCommCtrlr", "ResetRetries"),
                         ref("OCPPCommCtrlr", "UnlockOnEVSideDisconnect"), ref("TxCtrlr", "MaxEnergyOnInvalidId"),
-                        ref("SecurityCtrlr", "CertSigningWaitMinimum"), ref("SecurityCtrlr", "CertSigningRepeatTimes"),
                         ref("SampledDataCtrlr", "TxEndedInterval"), ref("AlignedDataCtrlr", "TxEndedInterval"),
                         ref("AlignedDataCtrlr", "TxEndedMeasurands")}) {
     const auto current = dm_->get(r, "Actual").value;
     EXPECT_EQ(set(r, current), SetStatus::Rejected) << r.component << "." << r.name;
   }
+}
+
+TEST_F(DeviceModelTest, CertificateSigningRetriesAreWritableWithinLimits) {
+  // A02: the station resends its CSR after CertSigningWaitMinimum, CertSigningRepeatTimes times.
+  EXPECT_EQ(set(ref("SecurityCtrlr", "CertSigningWaitMinimum"), "5"), SetStatus::Accepted);
+  EXPECT_EQ(dm_->integer("SecurityCtrlr.CertSigningWaitMinimum"), 5);
+  EXPECT_EQ(set(ref("SecurityCtrlr", "CertSigningWaitMinimum"), "0"), SetStatus::Rejected);
+  EXPECT_EQ(set(ref("SecurityCtrlr", "CertSigningRepeatTimes"), "101"), SetStatus::Rejected);
+  EXPECT_EQ(set(ref("SecurityCtrlr", "CertSigningRepeatTimes"), "0"), SetStatus::Accepted);
 }
 
 TEST_F(DeviceModelTest, ReadOnlyVariablesCannotBeSeeded) {

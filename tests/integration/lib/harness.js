@@ -148,7 +148,8 @@ class Ctx {
     fs.writeFileSync(this.pwFile, this.password + '\n', { mode: 0o600 });
     this.stateDir = path.join(this.dir, 'state');
     this.configFile = path.join(this.dir, 'station.toml');
-    fs.writeFileSync(this.configFile, tomlConfig({ ...DEFAULT_DEVICE_MODEL, ...(opts.deviceModel ?? {}) }));
+    this.writeConfig(opts.extraToml ?? '');
+    this.env = {}; // extra environment of the station and of CLI runs (e.g. SOFTHSM2_CONF)
     this.logFile = path.join(this.dir, 'station.log');
     this.csmsLog = [];
     this.allCsms = [];
@@ -157,6 +158,20 @@ class Ctx {
     this.expectCsmsErrors = false;
     this.waiters = new Set();
     this.cleanedUp = false;
+  }
+
+  // The station's TOML file: the device model of the test plus `extraToml`
+  // (other sections, e.g. [key_store]); the command line adds the rest.
+  writeConfig(extraToml) {
+    fs.writeFileSync(
+      this.configFile,
+      tomlConfig({ ...DEFAULT_DEVICE_MODEL, ...(this.opts.deviceModel ?? {}) }) + (extraToml ? '\n' + extraToml : ''),
+    );
+  }
+
+  // Runs `chargeguard ARGS` with this test's environment.
+  cli(args, opts = {}) {
+    return run(CG_BIN, args, { env: { ...process.env, ...this.env }, ...opts });
   }
 
   // ---- CSMS
@@ -281,6 +296,7 @@ class Ctx {
       '--security-profile', String(this.securityProfile ?? 2),
       '--ca-file', this.caFile,
       '--password-file', this.pwFile,
+      ...(this.clientCaFile ? ['--client-ca-file', this.clientCaFile] : []),
       '--serial', this.serial,
       '--organization', 'Test CPO',
       '--evse-count', '2',
@@ -298,7 +314,7 @@ class Ctx {
     this.caFile = (await pki(caPki)).rootCa;
     const fd = fs.openSync(this.logFile, 'a');
     fs.writeSync(fd, `==== ${new Date().toISOString()} harness: starting station\n`);
-    const child = spawn(CG_BIN, this.stationArgs(), { stdio: ['ignore', fd, fd] });
+    const child = spawn(CG_BIN, this.stationArgs(), { stdio: ['ignore', fd, fd], env: { ...process.env, ...this.env } });
     fs.closeSync(fd);
     liveChildren.add(child);
     this.child = child;

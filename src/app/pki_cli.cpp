@@ -1,0 +1,276 @@
+#include "app/pki_cli.hpp"
+
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "app/audit_cli.hpp"
+#include "audit/audit_log.hpp"
+#include "core/clock.hpp"
+#include "policy/policy.hpp"
+#include "security/dev_pki.hpp"
+#include "security/station_identity.hpp"
+
+namespace cg::app {
+namespace fs = std::filesystem;
+
+namespace {
+
+policy::Principal local_admin() {
+  const uid_t uid = ::getuid();
+  const passwd* pw = ::getpwuid(uid);
+  return {policy::Role::Admin, policy::Interface::LocalMaintenance,
+          "cli:" + (pw ? std::string(pw->pw_name) : "uid " + std::to_string(uid))};
+}
+
+std::optional<security::KeyType> parse_key_type(const std::string& s) {
+  if (s == "ec-p256") return security::KeyType::EcP256;
+  if (s == "ec-p384") return security::KeyType::EcP384;
+  if (s == "rsa-3072") return security::KeyType::Rsa3072;
+  return std::nullopt;
+}
+
+fs::path client_ca_file(const config::Config& cfg) {
+  return cfg.client_ca_file.empty() ? cfg.ca_file : cfg.client_ca_file;
+}
+
+void print_summary(const char* what, const security::CertificateSummary& s) {
+  std::cout << what << ":\n"
+            << "  subject      CN=" << s.common_name << ", O=" << s.organization << "\n"
+            << "  issuer       " << s.issuer << "\n"
+            << "  serial       " << s.serial_hex << "\n"
+            << "  valid        " << clock::format_rfc3339(s.not_before) << " .. " << clock::format_rfc3339(s.not_after)
+            << (s.not_after < std::chrono::system_clock::now() ? "  (EXPIRED)" : "") << "\n"
+            << "  SHA-256      " << s.sha256_fingerprint << "\n";
+}
+
+// Everything provision and install-cert share: policy, state directory, lock,
+// key store, audit log.
+struct Session {
+  int lock = -1;
+  std::unique_ptr<security::KeyStore> store;
+  std::unique_ptr<security::StationIdentity> identity;
+  std::unique_ptr<audit::AuditLog> audit_log;
+  ~Session() {
+    if (lock >= 0) ::close(lock);
+  }
+  bool open(const config::Config& cfg) {
+    if (policy::authorize(local_admin(), policy::Operation::ManageSecuritySettings) != policy::Decision::Allow) {
+      std::cerr << "error: ManageSecuritySettings is not permitted\n";
+      return false;
+    }
+    std::error_code ec;
+    if (!fs::exists(cfg.state_dir, ec)) {
+      fs::create_directories(cfg.state_dir, ec);
+      if (ec) {
+        std::cerr << "error: cannot create state directory " << cfg.state_dir.string() << ": " << ec.message() << "\n";
+        return false;
+      }
+      ::chmod(cfg.state_dir.c_str(), 0700);
+    }
+    lock = try_lock_state_dir(cfg.state_dir);
+    if (lock < 0) {
+      std::cerr << "error: a chargeguard daemon is running with state directory " << cfg.state_dir.string()
+                << "; stop it first\n";
+      return false;
+    }
+    try {
+      store = open_configured_key_store(cfg);
+      identity = std::make_unique<security::StationIdentity>(*store, cfg.state_dir);
+      identity->recover();
+      audit_log = audit::AuditLog::open(cfg.state_dir / "audit");
+    } catch (const std::exception& e) {
+      std::cerr << "error: " << e.what() << "\n";
+      return false;
+    }
+    return true;
+  }
+  void record(audit::Outcome o, const audit::Details& d) {
+    const auto r = audit_log->record(audit::Event::ReconfigurationOfSecurityParameters, o,
+                                     audit::Source::of(local_admin()), d);
+    if (!r.stored) std::cerr << "warning: audit record not stored: " << r.error << "\n";
+  }
+};
+
+// Checks and stores `pem` as the certificate of the key "station".
+int install_chain(const config::Config& cfg, Session& s, const std::string& pem, const char* how) {
+  std::string err;
+  auto chain = security::parse_pem_chain(pem, security::kMaxChainCertificates, err);
+  if (!err.empty()) {
+    std::cerr << "error: certificate chain: " << err << "\n";
+    return 1;
+  }
+  std::string why;
+  try {
+    const auto roots = security::load_roots(client_ca_file(cfg));
+    std::vector<const X509*> rp;
+    for (const auto& r : roots) rp.push_back(r.get());
+    why = s.identity->check(chain, security::kStationKeyLabel, cfg.serial, cfg.organization, rp);
+  } catch (const std::exception& e) {
+    why = e.what();
+  }
+  if (!why.empty()) {
+    std::cerr << "error: the certificate is not acceptable: " << why << "\n";
+    s.record(audit::Outcome::Failure,
+             audit::Details().text("change", "stationCertificate").text("result", "refused").text("reason", why));
+    return 1;
+  }
+  try {
+    s.identity->store_chain(security::kStationKeyLabel, chain);
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  const auto sum = security::summarize(chain.front().get());
+  s.record(audit::Outcome::Success, audit::Details()
+                                        .text("change", "stationCertificate")
+                                        .text("result", how)
+                                        .text("serialNumber", sum.serial_hex)
+                                        .text("notAfter", clock::format_rfc3339(sum.not_after)));
+  print_summary("station certificate installed", sum);
+  std::cout << "  file         " << s.identity->chain_file(security::kStationKeyLabel).string() << "\n"
+            << "  key          'station' in the " << s.store->backend() << " key store\n";
+  return 0;
+}
+
+}  // namespace
+
+std::unique_ptr<security::KeyStore> open_configured_key_store(const config::Config& cfg) {
+  if (cfg.key_store.backend == "pkcs11")
+    return security::open_key_store(
+        security::Pkcs11KeyStoreOptions{cfg.key_store.module, cfg.key_store.token_label, cfg.key_store.pin_file});
+  return security::open_key_store(security::FileKeyStoreOptions{cfg.state_dir / "keys"});
+}
+
+int pki_provision(const config::Config& cfg, const ProvisionOptions& opt) {
+  const auto type = parse_key_type(opt.key_type);
+  if (!type) {
+    std::cerr << "error: --key-type must be ec-p256, ec-p384 or rsa-3072\n";
+    return 1;
+  }
+  if (opt.ca_cert.empty() != opt.ca_key.empty()) {
+    std::cerr << "error: --ca-cert and --ca-key go together\n";
+    return 1;
+  }
+  if (!opt.ca_cert.empty() && !opt.csr_out.empty()) {
+    std::cerr << "error: give either --ca-cert/--ca-key (development CA signs at once) or --csr-out, not both\n";
+    return 1;
+  }
+  if (cfg.serial.empty() || cfg.organization.empty()) {
+    std::cerr << "error: station.serial and station.organization are required: they are the CN and O of the "
+                 "station certificate\n";
+    return 1;
+  }
+  Session s;
+  if (!s.open(cfg)) return 1;
+  if (s.identity->has_certificate(security::kStationKeyLabel)) {
+    std::cerr << "error: this station is provisioned already ("
+              << s.identity->chain_file(security::kStationKeyLabel).string()
+              << "); its certificate is renewed by the CSMS (A02/A03), or a factory reset starts over\n";
+    return 1;
+  }
+  try {
+    if (s.identity->has_key(security::kStationKeyLabel)) {
+      std::cerr << "using the existing key 'station' of the " << s.store->backend()
+                << " key store (a request was made before)\n";
+    } else {
+      const auto info = s.store->generate_key(security::kStationKeyLabel, *type);
+      std::cerr << "generated key 'station' (" << security::to_string(info.type) << ") in the " << s.store->backend()
+                << " key store" << (info.non_exportable ? "; it cannot be exported" : "") << "\n";
+      s.record(audit::Outcome::Success, audit::Details()
+                                            .text("change", "stationKey")
+                                            .text("result", "key pair generated")
+                                            .text("keyType", security::to_string(info.type))
+                                            .text("keyStore", s.store->backend()));
+    }
+    const std::string csr =
+        security::make_csr_pem(*s.store, security::kStationKeyLabel, {cfg.serial, cfg.organization});
+    if (!opt.ca_cert.empty()) {
+      std::cerr << "signing with the DEVELOPMENT CA " << opt.ca_cert.string() << " (never in production)\n";
+      const auto signed_ = security::dev_pki_sign_csr(csr, opt.ca_cert, opt.ca_key, opt.days);
+      if (!signed_.ok) {
+        std::cerr << "error: " << signed_.error << "\n";
+        return 1;
+      }
+      return install_chain(cfg, s, signed_.certificate_pem, "provisioned (development CA)");
+    }
+    if (opt.csr_out.empty() || opt.csr_out == "-") {
+      std::cout << csr;
+    } else {
+      std::ofstream out(opt.csr_out, std::ios::binary | std::ios::trunc);
+      out << csr;
+      if (!out.flush()) {
+        std::cerr << "error: cannot write " << opt.csr_out.string() << "\n";
+        return 1;
+      }
+      std::cerr << "wrote the certificate signing request (CN=" << cfg.serial << ", O=" << cfg.organization << ") to "
+                << opt.csr_out.string() << "\n";
+    }
+    std::cerr << "next: have the operator CA sign it, then run\n  chargeguard pki install-cert --config FILE --cert CHAIN.pem\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+int pki_install_cert(const config::Config& cfg, const fs::path& chain_file) {
+  std::ifstream in(chain_file, std::ios::binary);
+  if (!in) {
+    std::cerr << "error: cannot read " << chain_file.string() << "\n";
+    return 1;
+  }
+  std::string pem(64 * 1024 + 1, '\0');
+  in.read(pem.data(), static_cast<std::streamsize>(pem.size()));
+  pem.resize(static_cast<std::size_t>(in.gcount()));
+  if (pem.size() > 64 * 1024) {
+    std::cerr << "error: " << chain_file.string() << " is larger than 64 KiB\n";
+    return 1;
+  }
+  Session s;
+  if (!s.open(cfg)) return 1;
+  if (!s.identity->has_key(security::kStationKeyLabel)) {
+    std::cerr << "error: there is no station key to certify; run `chargeguard pki provision --config FILE --csr-out "
+                 "FILE` first\n";
+    return 1;
+  }
+  return install_chain(cfg, s, pem, "installed");
+}
+
+int pki_show(const config::Config& cfg) {
+  try {
+    auto store = open_configured_key_store(cfg);
+    security::StationIdentity id(*store, cfg.state_dir);
+    std::cout << "key store: " << store->backend() << "\n";
+    bool any = false;
+    for (const char* label : {security::kStationKeyLabel, security::kStationNextKeyLabel}) {
+      const auto key = store->find_key(label);
+      const auto sum = id.summary(label);
+      if (!key && !sum) continue;
+      any = true;
+      std::cout << "key '" << label << "': "
+                << (key ? std::string(security::to_string(key->type)) + (key->non_exportable ? ", non-exportable" : "")
+                        : std::string("MISSING"))
+                << "\n";
+      if (sum) print_summary(label == std::string_view(security::kStationKeyLabel) ? "station certificate"
+                                                                                   : "renewed certificate (not yet used)",
+                             *sum);
+      else
+        std::cout << "  no certificate yet (" << id.chain_file(label).string() << ")\n";
+    }
+    if (!any) {
+      std::cout << "not provisioned: run `chargeguard pki provision --config FILE`\n";
+      return 1;
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace cg::app

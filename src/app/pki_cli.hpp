@@ -1,0 +1,40 @@
+// `chargeguard pki …`: the station's identity for security profile 3 (COM-4).
+//
+//   provision     generates the station key pair inside the configured key
+//                 store (never exported) and a PKCS#10 request with CN = serial
+//                 number, O = organization; then either signs it with a
+//                 development CA (--ca-cert/--ca-key: development and tests
+//                 only) or writes the request for the operator's CA (--csr-out)
+//   install-cert  stores the certificate chain the operator's CA issued for
+//                 that key (checked: chain to csms.client_ca_file, crypto
+//                 policy, key, CN/O)
+//   show          prints the station certificate, its key and any renewal
+//
+// provision and install-cert refuse while a daemon owns the state directory,
+// ask the one policy (ManageSecuritySettings, as a local admin named by the OS
+// account) and write a ReconfigurationOfSecurityParameters audit record.
+// REQ: COM-4, COM-7
+#pragma once
+#include <filesystem>
+#include <string>
+
+#include "core/config.hpp"
+#include "security/key_store.hpp"
+
+namespace cg::app {
+
+struct ProvisionOptions {
+  std::filesystem::path ca_cert, ca_key;  // development CA (both or neither)
+  std::filesystem::path csr_out;          // where the request goes without a CA ("-" = stdout)
+  int days = 365;
+  std::string key_type = "ec-p256";  // ec-p256, ec-p384, rsa-3072
+};
+
+int pki_provision(const config::Config& cfg, const ProvisionOptions& opt);
+int pki_install_cert(const config::Config& cfg, const std::filesystem::path& chain_file);
+int pki_show(const config::Config& cfg);
+
+// The key store the configuration names ([key_store]); throws KeyStoreError.
+std::unique_ptr<security::KeyStore> open_configured_key_store(const config::Config& cfg);
+
+}  // namespace cg::app

@@ -1,0 +1,254 @@
+// A02/A03 station certificate renewal and the COM-10 expiry watch.
+//
+// A renewal: a new key "station.next" is generated in the key store, a CSR
+// (CN = serial number, O = SecurityCtrlr.OrganizationName) goes to the CSMS in
+// SignCertificate; without a CertificateSigned within CertSigningWaitMinimum
+// (doubled per attempt) the CSR is sent again, CertSigningRepeatTimes times.
+// A CertificateSigned chain is checked (StationIdentity::check) and stored as
+// the candidate; at profile 3 the station reconnects with it and promotes it
+// on the first successful connection, or discards it and goes back to the old
+// certificate when the CSMS does not accept it. Every step is an audit record.
+// REQ: COM-4, COM-6, COM-10
+#include <openssl/crypto.h>
+
+#include "core/clock.hpp"
+#include "core/log.hpp"
+#include "ocpp/charge_point.hpp"
+
+namespace cg::ocpp {
+namespace json = boost::json;
+
+namespace {
+constexpr const char* kCsType = "ChargingStationCertificate";
+
+ChargePoint::Reply rejected(std::string_view reason_code, std::string_view info) {
+  json::object st{{"reasonCode", reason_code}};
+  if (!info.empty()) st["additionalInfo"] = info.substr(0, 512);
+  return ChargePoint::Reply{json::object{{"status", "Rejected"}, {"statusInfo", std::move(st)}}, {}, {}, {}};
+}
+}  // namespace
+
+std::vector<security::X509Ptr> ChargePoint::station_ca_roots() const {
+  const auto& f = d_.cfg.client_ca_file.empty() ? d_.cfg.ca_file : d_.cfg.client_ca_file;
+  if (f.empty()) return {};
+  return security::load_roots(f);
+}
+
+std::string ChargePoint::organization_name() const {
+  auto o = d_.dm.text("SecurityCtrlr.OrganizationName");
+  return o.empty() ? d_.cfg.organization : o;
+}
+
+std::shared_ptr<const security::TlsClientIdentity> ChargePoint::connection_identity() {
+  trying_candidate_ = false;
+  if (!d_.identity || d_.cfg.security_profile != 3) return nullptr;
+  if (d_.identity->has_candidate() && d_.identity->renewal_key_exists()) {
+    try {
+      auto id = d_.identity->load(security::kStationNextKeyLabel);
+      trying_candidate_ = true;
+      log::info("ocpp", "connecting with the renewed station certificate");
+      return id;
+    } catch (const std::exception& e) {
+      candidate_failed(std::string("the renewed certificate cannot be loaded: ") + e.what());
+    }
+  }
+  try {
+    return d_.identity->load(security::kStationKeyLabel);
+  } catch (const std::exception& e) {
+    log::error("ocpp", "the station certificate cannot be used: ", e.what());
+    return nullptr;
+  }
+}
+
+void ChargePoint::candidate_connected() {
+  if (!trying_candidate_) return;
+  trying_candidate_ = false;
+  candidate_failures_ = 0;
+  try {
+    d_.identity->promote();
+    const auto s = d_.identity->summary(security::kStationKeyLabel);
+    log::info("ocpp", "connected with the renewed station certificate; the old key and certificate are deleted");
+    audit::Details d;
+    d.text("change", "stationCertificate").text("result", "connected with the renewed certificate; old key deleted");
+    if (s) d.text("serialNumber", s->serial_hex).text("notAfter", clock::format_rfc3339(s->not_after));
+    audit(audit::Event::ReconfigurationOfSecurityParameters, audit::Outcome::Success, d);
+  } catch (const std::exception& e) {
+    log::error("ocpp", "cannot promote the renewed station certificate: ", e.what());
+  }
+}
+
+void ChargePoint::candidate_failed(const std::string& why) {
+  trying_candidate_ = false;
+  candidate_failures_ = 0;
+  log::warn("ocpp", "the renewed station certificate is discarded (", why, "); back to the previous one");
+  try {
+    d_.identity->discard_candidate();
+  } catch (const std::exception& e) {
+    log::error("ocpp", "cannot discard the renewed certificate: ", e.what());
+  }
+  audit(audit::Event::ReconfigurationOfSecurityParameters, audit::Outcome::Failure,
+        audit::Details()
+            .text("change", "stationCertificate")
+            .text("result", "renewed certificate discarded; using the previous one")
+            .text("reason", why));
+}
+
+void ChargePoint::candidate_attempt_failed(const std::string& reason, int http_status, TlsFailure tls) {
+  if (!trying_candidate_) return;
+  // The CSMS refused it (HTTP status, TLS alert): at once. A network failure
+  // says nothing about the certificate: three attempts.
+  ++candidate_failures_;
+  if (http_status != 0 || tls != TlsFailure::None || candidate_failures_ >= 3) candidate_failed(reason);
+}
+
+// ---- A02/A03: SignCertificate ------------------------------------------------
+
+void ChargePoint::start_renewal(std::string_view why) {
+  if (!d_.identity) return;
+  if (renewal_.active) {
+    // The CSMS asked again while we wait: send the same request again now.
+    renewal_.attempts = 0;
+    send_sign_certificate();
+    return;
+  }
+  const std::string org = organization_name();
+  if (d_.cfg.serial.empty() || org.empty()) {
+    log::error("ocpp", "cannot renew the station certificate: serial number or OrganizationName is empty");
+    audit(audit::Event::ReconfigurationOfSecurityParameters, audit::Outcome::Failure,
+          audit::Details().text("change", "stationCertificate").text("result", "no serial number or organization"));
+    return;
+  }
+  try {
+    d_.identity->begin_renewal();
+    renewal_.csr = security::make_csr_pem(d_.identity->store(), security::kStationNextKeyLabel,
+                                          {d_.cfg.serial, org});
+  } catch (const std::exception& e) {
+    log::error("ocpp", "cannot start the certificate renewal: ", e.what());
+    audit(audit::Event::ReconfigurationOfSecurityParameters, audit::Outcome::Failure,
+          audit::Details().text("change", "stationCertificate").text("result", "key generation failed").text("reason", e.what()));
+    return;
+  }
+  renewal_.active = true;
+  renewal_.attempts = 0;
+  log::info("ocpp", "station certificate renewal started (", why, "): new key in the ", d_.identity->store().backend(),
+            " key store, sending SignCertificate");
+  audit(audit::Event::ReconfigurationOfSecurityParameters, audit::Outcome::Success,
+        audit::Details().text("change", "stationCertificate").text("result", "renewal started; new key generated").text("trigger", why));
+  send_sign_certificate();
+}
+
+void ChargePoint::send_sign_certificate() {
+  if (!renewal_.active) return;
+  const long long wait_min = std::max<long long>(1, d_.dm.integer("SecurityCtrlr.CertSigningWaitMinimum", 60));
+  const int shift = std::min(renewal_.attempts, 10);
+  renewal_timer_.expires_after(std::chrono::seconds(wait_min << shift));
+  renewal_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec || !renewal_.active) return;
+    const long long repeat = d_.dm.integer("SecurityCtrlr.CertSigningRepeatTimes", 3);
+    if (renewal_.attempts >= repeat) {
+      log::warn("ocpp", "no CertificateSigned after ", renewal_.attempts + 1, " SignCertificate requests; renewal given up");
+      end_renewal("no CertificateSigned from the CSMS after " + std::to_string(renewal_.attempts + 1) + " requests");
+      return;
+    }
+    ++renewal_.attempts;
+    log::info("ocpp", "no CertificateSigned yet; sending SignCertificate again (", renewal_.attempts, ")");
+    send_sign_certificate();
+  });
+  call("SignCertificate", json::object{{"csr", renewal_.csr}, {"certificateType", kCsType}},
+       [this](const Outcome& o) {
+         if (!renewal_.active || !o.ok) return;  // no answer: the timer sends it again
+         if (o.payload.at("status").as_string() != "Accepted") {
+           log::warn("ocpp", "the CSMS rejected our certificate signing request");
+           end_renewal("SignCertificate rejected by the CSMS");
+         }
+       });
+}
+
+void ChargePoint::end_renewal(const std::string& failure) {
+  renewal_timer_.cancel();
+  renewal_.active = false;
+  renewal_.csr.clear();
+  if (failure.empty()) return;
+  try {
+    d_.identity->discard_candidate();
+  } catch (const std::exception& e) {
+    log::error("ocpp", "cannot remove the renewal key: ", e.what());
+  }
+  audit(audit::Event::ReconfigurationOfSecurityParameters, audit::Outcome::Failure,
+        audit::Details().text("change", "stationCertificate").text("result", "renewal failed").text("reason", failure));
+}
+
+ChargePoint::Reply ChargePoint::on_certificate_signed(const json::object& req) {
+  if (auto* t = req.if_contains("certificateType"); t && t->as_string() != kCsType)
+    return rejected("UnsupportedCertType", "only ChargingStationCertificate is supported");
+  const auto& pem = req.at("certificateChain").as_string();
+  auto refuse = [&](const std::string& why) {
+    log::warn("ocpp", "CertificateSigned rejected: ", why);
+    audit(audit::Event::InvalidChargingStationCertificate, audit::Outcome::Failure, audit::Details().text("reason", why));
+    return rejected("InvalidCertificate", why);
+  };
+  const long long max = d_.dm.integer("SecurityCtrlr.MaxCertificateChainSize", 10000);
+  if (static_cast<long long>(pem.size()) > max)
+    return refuse("certificateChain of " + std::to_string(pem.size()) + " characters exceeds MaxCertificateChainSize");
+  if (!d_.identity || !d_.identity->renewal_key_exists()) return refuse("no certificate signing request is pending");
+  std::string err;
+  auto chain = security::parse_pem_chain(std::string_view(pem.data(), pem.size()), security::kMaxChainCertificates, err);
+  if (!err.empty()) return refuse(err);
+  std::vector<security::X509Ptr> roots;
+  try {
+    roots = station_ca_roots();
+  } catch (const std::exception& e) {
+    return refuse(std::string("operator CA unavailable: ") + e.what());
+  }
+  std::vector<const X509*> root_ptrs;
+  for (const auto& r : roots) root_ptrs.push_back(r.get());
+  if (auto why = d_.identity->check(chain, security::kStationNextKeyLabel, d_.cfg.serial, organization_name(), root_ptrs);
+      !why.empty()) {
+    // The request stays pending: a corrected certificate may follow until the wait runs out.
+    return refuse(why);
+  }
+  try {
+    d_.identity->store_chain(security::kStationNextKeyLabel, chain);
+  } catch (const std::exception& e) {
+    log::error("ocpp", "cannot store the renewed certificate: ", e.what());
+    return rejected("InternalError", "cannot store the certificate");
+  }
+  end_renewal({});
+  const auto s = security::summarize(chain.front().get());
+  audit(audit::Event::ReconfigurationOfSecurityParameters, audit::Outcome::Success,
+        audit::Details()
+            .text("change", "stationCertificate")
+            .text("result", d_.cfg.security_profile == 3 ? "renewed certificate accepted; reconnecting with it"
+                                                         : "renewed certificate accepted and installed")
+            .text("serialNumber", s.serial_hex)
+            .text("notAfter", clock::format_rfc3339(s.not_after)));
+  Reply rep{json::object{{"status", "Accepted"}}, {}, {}, {}};
+  if (d_.cfg.security_profile == 3) {
+    rep.after = [this] { reconnect_after_reply("the renewed station certificate"); };
+  } else {
+    // Not used for this connection: it becomes the identity at once.
+    trying_candidate_ = true;
+    candidate_connected();
+  }
+  return rep;
+}
+
+// ---- COM-10: expiry watch -----------------------------------------------------
+
+void ChargePoint::check_certificate_expiry() {
+  if (!d_.identity || !online() || renewal_.active || d_.identity->has_candidate()) return;
+  const auto s = d_.identity->summary(security::kStationKeyLabel);
+  if (!s) return;
+  const auto now = std::chrono::system_clock::now();
+  const auto lead = std::chrono::hours(24) * d_.cfg.certificate_renewal_days;
+  if (s->not_after - now > lead) return;
+  // At most one automatic attempt a day: a CSMS that does not sign is not hammered.
+  const auto steady = std::chrono::steady_clock::now();
+  if (renewal_.last_auto != std::chrono::steady_clock::time_point{} && steady - renewal_.last_auto < std::chrono::hours(24))
+    return;
+  renewal_.last_auto = steady;
+  log::warn("ocpp", "the station certificate expires on ", clock::format_rfc3339(s->not_after), "; renewing it");
+  start_renewal("expiry");
+}
+
+}  // namespace cg::ocpp
