@@ -9,18 +9,20 @@
 
 const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
-const { itest, isCall, sleep, pki, freePort, RFC3339 } = require('./lib/harness');
+const fs = require('node:fs');
+const path = require('node:path');
+const { itest, isCall, sleep, pki, freePort, RFC3339, run } = require('./lib/harness');
 
 const SEN = 'SecurityEventNotification';
 const TLS_EVENTS = ['InvalidTLSVersion', 'InvalidTLSCipherSuite', 'InvalidCsmsCertificate'];
 
 // openssl s_server on 127.0.0.1:port with the cert/key of a dev PKI. Killed by
 // the returned stop(), and in any case when the test ends.
-async function startRogue(t, { port, pkiName = 'main', args = [] }) {
+async function startRogue(t, { port, pkiName = 'main', args = [], cert, key }) {
   const p = await pki(pkiName);
   const child = spawn(
     'openssl',
-    ['s_server', '-accept', `127.0.0.1:${port}`, '-cert', p.cert, '-key', p.key, '-naccept', '1000', ...args],
+    ['s_server', '-accept', `127.0.0.1:${port}`, '-cert', cert ?? p.cert, '-key', key ?? p.key, '-naccept', '1000', ...args],
     { stdio: ['pipe', 'pipe', 'pipe'] }, // stdin stays open: s_server reads commands from it
   );
   let out = '';
@@ -161,6 +163,49 @@ itest('a CSMS certificate from another CA: InvalidCsmsCertificate', async (ctx, 
     takeOver: samePort(ctx),
   });
 });
+
+// COM-8: a server certificate for localhost issued by the CSMS root the station
+// trusts, but weak: `newkey` (openssl req -newkey) and `md` (signature digest).
+async function weakServerCert(ctx, { newkey, md }) {
+  const p = await pki('main');
+  const dir = fs.mkdtempSync(path.join(ctx.dir, 'weak-'));
+  const f = (n) => path.join(dir, n);
+  let r = await run('openssl', ['req', '-new', '-newkey', newkey, '-nodes', '-keyout', f('key.pem'), '-subj', '/CN=localhost', '-out', f('req.csr')]);
+  assert.equal(r.code, 0, r.stderr);
+  fs.writeFileSync(f('ext.cnf'), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  r = await run('openssl', ['x509', '-req', '-in', f('req.csr'), '-CA', p.rootCa, '-CAkey', path.join(p.dir, 'csms-root-ca.key'), '-days', '30', `-${md}`, '-set_serial', '0x1234abcd', '-extfile', f('ext.cnf'), '-out', f('cert.pem')]);
+  assert.equal(r.code, 0, r.stderr);
+  return { cert: f('cert.pem'), key: f('key.pem') };
+}
+
+itest('COM-8: a CSMS certificate with an RSA-1024 key (trusted CA): InvalidCsmsCertificate', async (ctx, t) => {
+  const weak = await weakServerCert(ctx, { newkey: 'rsa:1024', md: 'sha256' });
+  await rogueScenario(ctx, t, {
+    type: 'InvalidCsmsCertificate',
+    reason: /key too (small|weak)/i,
+    // s_server itself must be told to use such a key (Debian's default security level 2).
+    rogue: { ...weak, args: ['-cipher', 'DEFAULT:@SECLEVEL=0'] },
+    takeOver: samePort(ctx),
+  });
+});
+
+itest('COM-8: a CSMS certificate signed with SHA-1 (trusted CA): InvalidCsmsCertificate', async (ctx, t) => {
+  const weak = await weakServerCert(ctx, { newkey: 'ec:' + (await ecParams(ctx)), md: 'sha1' });
+  await rogueScenario(ctx, t, {
+    type: 'InvalidCsmsCertificate',
+    reason: /md too weak|digest/i,
+    rogue: { ...weak, args: ['-cipher', 'DEFAULT:@SECLEVEL=0'] },
+    takeOver: samePort(ctx),
+  });
+});
+
+// A P-256 parameter file for `openssl req -newkey ec:FILE`.
+async function ecParams(ctx) {
+  const f = path.join(ctx.dir, 'p256.pem');
+  const r = await run('openssl', ['ecparam', '-name', 'prime256v1', '-out', f]);
+  assert.equal(r.code, 0, r.stderr);
+  return f;
+}
 
 itest('a CSMS certificate for another host name (trusted CA): InvalidCsmsCertificate', async (ctx, t) => {
   // The station trusts the root of this PKI, but the server certificate names
