@@ -199,6 +199,18 @@ itest('profile 3 (PKCS#11, SoftHSM2): the private key never lands in the state d
   assert.equal(list.code, 0, list.stderr);
   assert.match(list.stdout, /label:\s+station/);
   assert.match(list.stdout, /Access:\s+sensitive, always sensitive, never extractable/);
+  // A02 with the token: the new key is made on it, the old one deleted from it.
+  const before = sessionCert(ctx);
+  const from = ctx.mark();
+  await ctx.call('TriggerMessage', { requestedMessage: 'SignChargingStationCertificate' });
+  await ctx.waitFor('SignCertificate', { from });
+  await ctx.waitForCount('BootNotification', 1, { from: ctx.mark(), timeoutMs: 15000 });
+  assert.notEqual(sessionCert(ctx).serialNumber, before.serialNumber);
+  const after = await run('pkcs11-tool', ['--module', '/usr/lib/softhsm/libsofthsm2.so', '--token-label', 'cg-it', '--login', '--pin', hsm.pin, '--list-objects', '--type', 'privkey'], {
+    env: { ...process.env, ...ctx.env },
+  });
+  assert.equal(after.code, 0, after.stderr);
+  assert.deepEqual([...after.stdout.matchAll(/label:\s+(\S+)/g)].map((m) => m[1]), ['station'], after.stdout);
 });
 
 itest('A02: TriggerMessage(SignChargingStationCertificate) renews the certificate with a new key, end to end', { timeout: 45000 }, async (ctx) => {
