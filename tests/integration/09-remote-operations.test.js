@@ -51,7 +51,7 @@ itest('TriggerMessage', async (ctx) => {
   );
   // A message this station cannot send on request.
   assert.equal(
-    (await ctx.call('TriggerMessage', { requestedMessage: 'SignChargingStationCertificate' })).status,
+    (await ctx.call('TriggerMessage', { requestedMessage: 'SignV2GCertificate' })).status,
     'NotImplemented',
   );
   await ctx.expectNone('BootNotification', 300, { from });
