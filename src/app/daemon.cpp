@@ -37,6 +37,10 @@
 #include "ocpp/security_events.hpp"
 #include "policy/policy.hpp"
 #include "security/key_store.hpp"
+#include "security/secret_file.hpp"
+#include <openssl/evp.h>
+#include "security/certificates.hpp"
+#include "security/cert_store.hpp"
 #include "security/sealed_password.hpp"
 #include "security/station_identity.hpp"
 #include "station/auth.hpp"
@@ -49,6 +53,56 @@ namespace json = boost::json;
 namespace fs = std::filesystem;
 
 namespace {
+
+// Brings the CSMS roots of the certificate store in line with csms.ca_file:
+// seeded at the first start; replaced when the file's content changed since
+// the last start (a local decision); otherwise left as the CSMS set them.
+// Returns what changed for the audit log ("" when nothing did); throws when
+// no CSMS root would be left to trust.
+std::string sync_csms_roots(security::CertStore& certs, const fs::path& ca_file, const fs::path& state_dir) {
+  std::ifstream in(ca_file, std::ios::binary);
+  std::string pem((std::istreambuf_iterator<char>(in)), {});
+  if (!in.eof() && !in) throw std::runtime_error("cannot read " + ca_file.string());
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(pem.data(), pem.size(), md, &n, EVP_sha256(), nullptr);
+  std::string digest;
+  static const char* hex = "0123456789abcdef";
+  for (unsigned int i = 0; i < n; ++i) (digest += hex[md[i] >> 4]) += hex[md[i] & 15];
+  const fs::path marker = state_dir / "certs" / "csms-ca-file.sha256";
+  std::string seen;
+  {
+    std::ifstream m(marker);
+    std::getline(m, seen);
+  }
+  const auto type = security::CertificateType::CSMSRootCertificate;
+  std::string change;
+  if (seen.empty()) {
+    const auto r = certs.seed(type, ca_file);
+    for (const auto& w : r.skipped) log::warn("station", "csms.ca_file: skipped ", w);
+    if (r.status == security::SeedStatus::Failed && certs.count(type) == 0)
+      throw std::runtime_error("no usable CSMS root in " + ca_file.string() + ": " + r.reason);
+  } else if (seen != digest) {
+    std::string err;
+    const auto roots = security::parse_pem_chain(pem, 32, err);
+    if (!err.empty()) throw std::runtime_error(ca_file.string() + ": " + err);
+    std::size_t n_ok = 0;
+    for (const auto& r : roots) {
+      const auto res = certs.install_local(type, security::to_pem(r.get()),
+                                           n_ok == 0 ? security::LocalInstallMode::Replace : security::LocalInstallMode::Add);
+      if (res.accepted()) ++n_ok;
+      else log::warn("station", "csms.ca_file: ", res.reason);
+    }
+    if (n_ok == 0) throw std::runtime_error("no usable CSMS root in " + ca_file.string());
+    change = "csms.ca_file changed: the CSMS roots were replaced by its " + std::to_string(n_ok) + " certificate(s)";
+    log::warn("station", change);
+  }
+  if (seen != digest) {
+    if (auto e = security::write_file_durably(marker.string(), digest + "\n"); !e.empty())
+      log::warn("station", "cannot note the csms.ca_file digest: ", e);
+  }
+  return change;
+}
 
 struct PasswordResult {
   std::string password;
@@ -240,6 +294,21 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
     return 1;
   }
 
+  // Installed roots (M03-M05). The CSMS roots come from csms.ca_file at the
+  // first start; from then on the store is the source of truth (the CSMS may
+  // install and delete roots), except when the local admin changes csms.ca_file:
+  // then its content replaces the CSMS roots (audited below).
+  std::unique_ptr<security::CertStore> certs;
+  std::string ca_file_change;
+  try {
+    certs = std::make_unique<security::CertStore>(cfg.state_dir);
+    if (cfg.security_profile >= 2) ca_file_change = sync_csms_roots(*certs, cfg.ca_file, cfg.state_dir);
+    for (const auto& p : certs->problems()) log::warn("station", "certificate store: ", p);
+  } catch (const std::exception& e) {
+    std::cerr << "error: certificate store: " << e.what() << "\n";
+    return 1;
+  }
+
   asio::io_context io(1);
   // Declared before the audit log: its listener must outlive every record().
   std::unique_ptr<audit::SyslogForwarder> syslog_fwd;
@@ -285,7 +354,7 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
     log::info("audit", "forwarding the security log to syslog at ", ss.host, ":", ss.port);
   }
   bool restart = false;
-  ocpp::ChargePoint cp({io, cfg, *db, *dm, outbox, st, auth, &sealed_pw, &identity,
+  ocpp::ChargePoint cp({io, cfg, *db, *dm, outbox, st, auth, &sealed_pw, &identity, certs.get(),
                         [&] {
                           restart = true;
                           io.stop();
@@ -306,6 +375,9 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
     audit::Details d;
     d.text("version", CG_VERSION).text("bootReason", db->meta("boot_reason").value_or("PowerUp"));
     audit_log->record(audit::Event::StartupOfTheDevice, audit::Outcome::Success, audit::Source::system(), d);
+    if (!ca_file_change.empty())
+      audit_log->record(audit::Event::ReconfigurationOfSecurityParameters, audit::Outcome::Success,
+                        audit::Source::system(), audit::Details().text("change", "csmsRoots").text("result", ca_file_change));
   }
   st.recover();
 

@@ -50,6 +50,7 @@ std::string ChargePoint::next_id() { return id_prefix_ + "-" + std::to_string(++
 
 void ChargePoint::start() {
   running_ = true;
+  update_certificate_entries();
   // A renewal key without a certificate is left from an interrupted renewal.
   if (d_.identity && d_.identity->renewal_key_exists() && !d_.identity->has_candidate()) {
     try {
@@ -82,7 +83,8 @@ void ChargePoint::connect() {
   s.url = d_.cfg.csms_url;
   s.identity = d_.cfg.identity;
   s.security_profile = d_.cfg.security_profile;
-  s.ca_file = d_.cfg.ca_file.string();
+  // The CSMS roots: the certificate store's bundle (seeded from csms.ca_file, changed by M05/M04).
+  s.ca_file = d_.certs ? d_.certs->csms_bundle_file().string() : d_.cfg.ca_file.string();
   s.max_frame = d_.cfg.max_frame_bytes;
   s.ping_interval = std::chrono::seconds(d_.dm.integer("OCPPCommCtrlr.WebSocketPingInterval", 30));
   log::info("ocpp", "connecting to ", d_.cfg.csms_url, "/", percent_encode(d_.cfg.identity), " (security profile ",
@@ -559,6 +561,9 @@ const std::map<std::string, ChargePoint::Route, std::less<>>& ChargePoint::route
       // SecurityLog; DiagnosticsLog additionally needs ReadDiagnosticsLog (checked in the handler).
       {"GetLog", {Operation::ReadSecurityLog, &ChargePoint::on_get_log}},
       {"CertificateSigned", {Operation::ManageSecuritySettings, &ChargePoint::on_certificate_signed}},
+      {"InstallCertificate", {Operation::ManageSecuritySettings, &ChargePoint::on_install_certificate}},
+      {"DeleteCertificate", {Operation::ManageSecuritySettings, &ChargePoint::on_delete_certificate}},
+      {"GetInstalledCertificateIds", {Operation::ManageSecuritySettings, &ChargePoint::on_get_installed_certificate_ids}},
   };
   return r;
 }

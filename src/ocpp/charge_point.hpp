@@ -26,6 +26,7 @@
 #include "ocpp/message_queue.hpp"
 #include "policy/policy.hpp"
 #include "security/sealed_password.hpp"
+#include "security/cert_store.hpp"
 #include "security/station_identity.hpp"
 #include "station/station.hpp"
 
@@ -46,6 +47,8 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
     security::SealedPassword* password = nullptr;
     // The station's key pair and certificate (profile 3; A02/A03 renewal). May be null.
     security::StationIdentity* identity = nullptr;
+    // Installed roots (M03/M04/M05); the CSMS roots of its bundle are what TLS trusts. May be null.
+    security::CertStore* certs = nullptr;
     std::function<void()> request_restart;  // Reset: restart the daemon
     audit::AuditLog* audit = nullptr;       // the one audit API (may be null in tests)
   };
@@ -156,6 +159,10 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
   void candidate_attempt_failed(const std::string& reason, int http_status, TlsFailure tls);
   std::vector<security::X509Ptr> station_ca_roots() const;
   std::string organization_name() const;
+  Reply on_install_certificate(const boost::json::object& req);
+  Reply on_delete_certificate(const boost::json::object& req);
+  Reply on_get_installed_certificate_ids(const boost::json::object& req);
+  void update_certificate_entries();
   // Handlers: charging (handlers_charging.cpp)
   Reply on_request_start(const boost::json::object& req);
   Reply on_request_stop(const boost::json::object& req);

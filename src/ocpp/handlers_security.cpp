@@ -14,12 +14,15 @@
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "ocpp/charge_point.hpp"
+#include "security/cert_store.hpp"
 
 namespace cg::ocpp {
 namespace json = boost::json;
 
 namespace {
 constexpr const char* kCsType = "ChargingStationCertificate";
+
+ChargePoint::Reply status_reply(std::string_view status) { return {json::object{{"status", status}}, {}, {}, {}}; }
 
 ChargePoint::Reply rejected(std::string_view reason_code, std::string_view info) {
   json::object st{{"reasonCode", reason_code}};
@@ -249,6 +252,110 @@ void ChargePoint::check_certificate_expiry() {
   renewal_.last_auto = steady;
   log::warn("ocpp", "the station certificate expires on ", clock::format_rfc3339(s->not_after), "; renewing it");
   start_renewal("expiry");
+}
+
+}  // namespace cg::ocpp
+
+// ---- M03/M04/M05: installed certificates -----------------------------------------
+
+namespace cg::ocpp {
+
+namespace {
+using json::object;
+json::object hash_json(const security::CertificateHashData& h) {
+  return json::object{{"hashAlgorithm", h.hash_algorithm},
+                      {"issuerNameHash", h.issuer_name_hash},
+                      {"issuerKeyHash", h.issuer_key_hash},
+                      {"serialNumber", h.serial_number}};
+}
+}  // namespace
+
+void ChargePoint::update_certificate_entries() {
+  if (!d_.certs) return;
+  d_.dm.set_internal("SecurityCtrlr.CertificateEntries", std::to_string(d_.certs->count()));
+}
+
+ChargePoint::Reply ChargePoint::on_install_certificate(const json::object& req) {
+  const std::string type_text(req.at("certificateType").as_string());
+  const auto& pem = req.at("certificate").as_string();
+  const auto type = security::parse_certificate_type(type_text);
+  if (!d_.certs || !type) return rejected("UnsupportedCertType", "certificate type not supported: " + type_text);
+  security::InstallContext ctx;
+  ctx.security_profile = d_.cfg.security_profile;
+  ctx.additional_root_check = d_.dm.boolean("SecurityCtrlr.AdditionalRootCertificateCheck");
+  ctx.now = clock::now_utc();
+  const auto r = d_.certs->install(*type, std::string_view(pem.data(), pem.size()), ctx);
+  audit::Details d;
+  d.text("change", "installCertificate").text("certificateType", type_text).text("status", security::to_string(r.status));
+  if (r.certificate) d.text("subject", r.certificate->subject).text("fingerprint", r.certificate->fingerprint);
+  if (!r.accepted()) d.text("reason", r.reason);
+  audit(audit::Event::ReconfigurationOfSecurityParameters,
+        r.accepted() ? audit::Outcome::Success : audit::Outcome::Failure, d);
+  for (const auto& w : r.warnings) log::warn("ocpp", "installed ", type_text, ": ", w);
+  update_certificate_entries();
+  if (r.accepted()) {
+    log::info("ocpp", "InstallCertificate ", type_text, ": ", r.reason);
+    return status_reply("Accepted");
+  }
+  log::warn("ocpp", "InstallCertificate ", type_text, " ", security::to_string(r.status), ": ", r.reason);
+  json::object st{{"reasonCode", r.status == security::InstallStatus::Failed ? "InternalError" : "InvalidCertificate"},
+                  {"additionalInfo", std::string_view(r.reason).substr(0, 512)}};
+  return Reply{json::object{{"status", security::to_string(r.status)}, {"statusInfo", std::move(st)}}, {}, {}, {}};
+}
+
+ChargePoint::Reply ChargePoint::on_delete_certificate(const json::object& req) {
+  const auto& h = req.at("certificateHashData").as_object();
+  security::CertificateHashData hd{std::string(h.at("hashAlgorithm").as_string()),
+                                   std::string(h.at("issuerNameHash").as_string()),
+                                   std::string(h.at("issuerKeyHash").as_string()),
+                                   std::string(h.at("serialNumber").as_string())};
+  if (!d_.certs) return status_reply("NotFound");
+  // M04.FR.06: never the station's own certificate (nor a renewed one).
+  security::X509Ptr station_cert;
+  if (d_.identity) {
+    try {
+      if (d_.identity->has_certificate(security::kStationKeyLabel))
+        station_cert = security::share(d_.identity->load(security::kStationKeyLabel)->chain.front().get());
+    } catch (const std::exception&) {
+      // No usable station certificate: nothing to protect.
+    }
+  }
+  const auto r = d_.certs->remove(hd, station_cert.get());
+  audit::Details d;
+  d.text("change", "deleteCertificate").text("status", security::to_string(r.status)).text("serialNumber", hd.serial_number);
+  for (const auto& c : r.removed) d.text("subject", c.subject).text("fingerprint", c.fingerprint);
+  if (r.status != security::DeleteStatus::Accepted) d.text("reason", r.reason);
+  audit(audit::Event::ReconfigurationOfSecurityParameters,
+        r.status == security::DeleteStatus::Accepted ? audit::Outcome::Success : audit::Outcome::Failure, d);
+  update_certificate_entries();
+  json::object rep{{"status", security::to_string(r.status)}};
+  if (r.status == security::DeleteStatus::Failed)
+    rep["statusInfo"] = json::object{{"reasonCode", "NotAllowed"}, {"additionalInfo", std::string_view(r.reason).substr(0, 512)}};
+  return Reply{std::move(rep), {}, {}, {}};
+}
+
+ChargePoint::Reply ChargePoint::on_get_installed_certificate_ids(const json::object& req) {
+  std::vector<security::CertificateType> types;
+  bool only_unsupported = false;
+  if (auto* t = req.if_contains("certificateType")) {
+    only_unsupported = true;
+    for (const auto& v : t->as_array()) {
+      if (auto ty = security::parse_certificate_type(v.as_string())) {
+        types.push_back(*ty);
+        only_unsupported = false;
+      }
+    }
+  }
+  json::array chain;
+  if (d_.certs && !only_unsupported) {
+    for (const auto& e : d_.certs->list(types)) {
+      if (e.hash_data.serial_number.size() > 40) continue;  // beyond RFC 5280; OCPP cannot carry it
+      chain.push_back(json::object{{"certificateType", security::to_string(e.type)},
+                                   {"certificateHashData", hash_json(e.hash_data)}});
+    }
+  }
+  if (chain.empty()) return status_reply("NotFound");
+  return Reply{json::object{{"status", "Accepted"}, {"certificateHashDataChain", std::move(chain)}}, {}, {}, {}};
 }
 
 }  // namespace cg::ocpp
