@@ -18,6 +18,15 @@
 #   CG_BENCH_AUDIT_SECONDS=0.7 seconds per audit-log append measure (3 repetitions each);
 #                              CG_BENCH_AUDIT_RECORDS=200000 records in the verified log;
 #                              CG_BENCH_AUDIT=0 skips the audit-log benchmark
+#   CG_BENCH_TLS=0             skips the profile 3 benchmark (issue 4): TLS handshakes to the dev
+#                              CSMS with the station key in PKCS#11 (SoftHSM2) / file store / memory
+#                              (bench/tls_bench.cpp), and VmRSS of a station connected at profile 3
+#                              (file and PKCS#11 key store) vs profile 2. Needs node, npm ci in
+#                              tools/dev-csms, softhsm2-util.
+#                              CG_BENCH_TLS_HANDSHAKES=200 per key kind and TLS version;
+#                              CG_BENCH_TLS_RSS_REPS=3 starts of each of the three stations
+#   CG_BENCH_LOAD=0            skips the load runs and their table (e.g. CG_BENCH_LOAD=0
+#                              CG_BENCH_AUDIT=0 runs only the profile 3 part)
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,6 +42,8 @@ say() { printf '==> %s\n' "$*" >&2; }
 
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/cg-bench.XXXXXX")"
 LOAD_PID=""
+PIDS=()   # profile 3 part: cg_tls_bench, dev CSMS instances, stations (by pid)
+forget_pid() { local q keep=(); for q in "${PIDS[@]}"; do [ "$q" = "$1" ] || keep+=("$q"); done; PIDS=("${keep[@]}"); }
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -44,6 +55,15 @@ cleanup() {
     kill -KILL "$LOAD_PID" 2>/dev/null || true
     wait "$LOAD_PID" 2>/dev/null || true
   fi
+  # ... and the processes of the profile 3 part that are still running (the dev CSMS
+  # that cg_tls_bench starts dies with it: PR_SET_PDEATHSIG).
+  local p
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
   if [ "${CG_BENCH_KEEP:-0}" = 1 ]; then say "scratch kept in $TMP"; else rm -rf "$TMP"; fi
   exit "$rc"
 }
@@ -54,21 +74,37 @@ trap 'exit 130' INT TERM
 if [ "${CG_BENCH_SKIP_BUILD:-0}" != 1 ]; then
   say "building (Release, CG_BUILD_BENCH=ON) in $BUILD_DIR"
   cmake -S "$REPO" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DCG_BUILD_BENCH=ON >&2
-  ninja -C "$BUILD_DIR" -j"$(nproc)" chargeguard cg_load_csms cg_audit_bench >&2
+  ninja -C "$BUILD_DIR" -j"$(nproc)" chargeguard cg_load_csms cg_audit_bench cg_tls_bench >&2
 fi
 # Keep the whole command under 3 minutes: after a long (cold) build, 3 runs instead of 5.
+# The profile 3 part takes 25-30 s with its defaults; after a long build it does 100
+# handshakes per kind and version and 2 starts per station instead.
+TLS_HANDSHAKES="${CG_BENCH_TLS_HANDSHAKES:-200}"
+RSS_REPS="${CG_BENCH_TLS_RSS_REPS:-3}"
 if [ -z "${CG_BENCH_RUNS:-}" ] && [ $(( $(date +%s) - STARTED )) -gt 60 ]; then
   RUNS=3
   say "the build took over a minute: $RUNS runs instead of 5 (set CG_BENCH_RUNS to insist)"
+  [ -n "${CG_BENCH_TLS_HANDSHAKES:-}" ] || TLS_HANDSHAKES=100
+  [ -n "${CG_BENCH_TLS_RSS_REPS:-}" ] || RSS_REPS=2
 fi
 BIN="${CG_BENCH_STATION:-$BUILD_DIR/chargeguard}"
 LOAD="$BUILD_DIR/bench/cg_load_csms"
 [ -x "$BIN" ] && [ -x "$LOAD" ] && [ -x "$BUILD_DIR/chargeguard" ] || { echo "missing $BIN or $LOAD" >&2; exit 1; }
+if [ "${CG_BENCH_TLS:-1}" != 0 ]; then
+  [ -x "$BUILD_DIR/bench/cg_tls_bench" ] || { echo "missing $BUILD_DIR/bench/cg_tls_bench" >&2; exit 1; }
+  command -v node >/dev/null && [ -d "$REPO/tools/dev-csms/node_modules/ocpp-rpc" ] &&
+    command -v softhsm2-util >/dev/null && [ -f /usr/lib/softhsm/libsofthsm2.so ] || {
+    echo "the profile 3 benchmark needs node, tools/dev-csms/node_modules (npm ci there; scripts/demo.sh does it)" \
+      "and SoftHSM2 (softhsm2-util, /usr/lib/softhsm/libsofthsm2.so); CG_BENCH_TLS=0 skips it" >&2
+    exit 1
+  }
+fi
 
 # ---- scratch PKI and password (0600, as the station wants)
 "$BUILD_DIR/chargeguard" pki dev-init --out "$TMP/pki" >/dev/null || { echo "chargeguard pki dev-init failed" >&2; exit 1; }
 (umask 077; printf 'bench-%s\n' "$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')" > "$TMP/password")
 
+[ "${CG_BENCH_LOAD:-1}" != 0 ] || RUNS=0
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 say "load average before: $LOAD_BEFORE; $RUNS runs x ($SPAWN_REPS spawns, $REQUESTS requests per round, in flight $INFLIGHT, placements $PLACEMENTS)"
 
@@ -94,7 +130,7 @@ LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- audit log (bench/audit_bench.cpp): in the scratch directory, i.e. on the file
 # system of ${TMPDIR:-/tmp} (fdatasync cost depends on it; here / = /work = /tmp, ext4)
-declare -A AUD
+declare -A AUD=()
 if [ "${CG_BENCH_AUDIT:-1}" != 0 ]; then
   say "audit log benchmark (in $TMP, $(df -PT "$TMP" | awk 'NR == 2 { print $1 " " $2 }'))"
   "$BUILD_DIR/bench/cg_audit_bench" --dir "$TMP" --reps 3 --seconds "${CG_BENCH_AUDIT_SECONDS:-0.7}" \
@@ -109,7 +145,9 @@ SIZE_UNSTRIPPED=$(stat -c %s "$BIN")
 SIZE_STRIPPED=$(stat -c %s "$TMP/chargeguard.stripped")
 
 # ---- medians over the runs: one "key value" per line
-cat "$TMP"/run-*.txt | awk '
+# stdin: "key value" lines (a key repeated once per run); stdout: "key median min max"
+medians() {
+  awk '
   { n[$1]++; v[$1, n[$1]] = $2 + 0 }
   END {
     for (k in n) {
@@ -119,7 +157,116 @@ cat "$TMP"/run-*.txt | awk '
       med = (c % 2) ? a[(c + 1) / 2] : (a[c / 2] + a[c / 2 + 1]) / 2
       printf "%s %.6g %.6g %.6g\n", k, med, a[1], a[c]
     }
-  }' | sort > "$TMP/medians.txt"
+  }' | sort
+}
+{ cat "$TMP"/run-*.txt 2>/dev/null || true; } | medians > "$TMP/medians.txt"
+
+# ---- profile 3 (issue 4): TLS handshakes per key kind (bench/tls_bench.cpp, which starts its
+# own dev CSMS), then VmRSS of a real station connected at profile 3 (file / PKCS#11 key store)
+# and at profile 2 (the same-run baseline), each against the dev CSMS (tools/dev-csms).
+declare -A TLS=() P3=()
+if [ "${CG_BENCH_TLS:-1}" != 0 ]; then
+  P3_LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
+  say "profile 3: TLS handshakes to the dev CSMS, $TLS_HANDSHAKES per key kind (memory, file, PKCS#11) and TLS version"
+  mkdir -m 700 "$TMP/tls"
+  "$BUILD_DIR/bench/cg_tls_bench" --dir "$TMP/tls" --csms "$REPO/tools/dev-csms/csms.js" \
+    --handshakes "$TLS_HANDSHAKES" > "$TMP/tls.txt" 2> "$TMP/tls.err" &
+  PIDS+=($!)
+  wait "${PIDS[-1]}" || { echo "TLS handshake benchmark failed:" >&2; cat "$TMP/tls.err" >&2; exit 1; }
+  forget_pid "${PIDS[-1]}"
+  while read -r k v; do TLS[$k]=$v; done < "$TMP/tls.txt"
+
+  say "profile 3: VmRSS of a connected station (profile 3 file / PKCS#11 key store, profile 2), $RSS_REPS starts each"
+  P3_ORG="Bench CPO"
+  # A dev CSMS on a free port; LOG first, then its extra arguments. Sets CSMS_URL.
+  start_csms() {
+    local log=$1; shift
+    node "$REPO/tools/dev-csms/csms.js" --host 127.0.0.1 --port 0 --cert "$TMP/pki/csms-server.pem" \
+      --key "$TMP/pki/csms-server.key" "$@" > "$log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 100); do grep -q 'listening on' "$log" && break; sleep 0.1; done
+    CSMS_URL=$(sed -n 's/.*listening on \(wss:[^ ]*\).*/\1/p' "$log" | head -1)
+    [ -n "$CSMS_URL" ] || { cat "$log" >&2; echo "the dev CSMS did not start" >&2; exit 1; }
+  }
+  start_csms "$TMP/csms-p3.log" --ca "$TMP/pki/operator-root-ca.pem" --require-client-cert \
+    --organization "$P3_ORG" --station BENCH-P3-FILE=SN-BENCH-P3-FILE --station BENCH-P3-P11=SN-BENCH-P3-P11
+  URL_P3=$CSMS_URL
+  start_csms "$TMP/csms-p2.log" --password-file "$TMP/password"
+  URL_P2=$CSMS_URL
+
+  # SoftHSM2 token for the PKCS#11 station: random PINs, PIN file 0600.
+  mkdir -p -m 700 "$TMP/softhsm/tokens"
+  printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$TMP/softhsm/tokens" \
+    > "$TMP/softhsm/softhsm2.conf"
+  HSM_PIN=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+  SOFTHSM2_CONF="$TMP/softhsm/softhsm2.conf" softhsm2-util --init-token --free --label cg-bench-rss \
+    --so-pin "$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" --pin "$HSM_PIN" > "$TMP/softhsm/init.log" 2>&1 \
+    || { cat "$TMP/softhsm/init.log" >&2; exit 1; }
+  (umask 077; printf '%s\n' "$HSM_PIN" > "$TMP/softhsm/pin")
+  unset HSM_PIN
+
+  # One configuration per kind (docs/configuration.md); p3 kinds provisioned by the dev operator CA.
+  P3_KINDS=(p2 p3file p3p11)
+  declare -A P3_ID=([p2]=BENCH-P2 [p3file]=BENCH-P3-FILE [p3p11]=BENCH-P3-P11)
+  for k in "${P3_KINDS[@]}"; do
+    d="$TMP/rss-$k"; mkdir -m 700 "$d"
+    {
+      printf '[station]\nidentity = "%s"\nserial = "SN-%s"\norganization = "%s"\nstate_dir = "%s/state"\n' \
+        "${P3_ID[$k]}" "${P3_ID[$k]}" "$P3_ORG" "$d"
+      if [ "$k" = p2 ]; then
+        printf '[csms]\nurl = "%s"\nsecurity_profile = 2\nca_file = "%s"\npassword_file = "%s"\n' \
+          "$URL_P2" "$TMP/pki/csms-root-ca.pem" "$TMP/password"
+      else
+        printf '[csms]\nurl = "%s"\nsecurity_profile = 3\nca_file = "%s"\nclient_ca_file = "%s"\n' \
+          "$URL_P3" "$TMP/pki/csms-root-ca.pem" "$TMP/pki/operator-root-ca.pem"
+      fi
+      [ "$k" != p3p11 ] || printf '[key_store]\nbackend = "pkcs11"\ntoken_label = "cg-bench-rss"\npin_file = "%s"\n' \
+        "$TMP/softhsm/pin"
+    } > "$d/station.toml"
+    if [ "$k" != p2 ]; then
+      SOFTHSM2_CONF="$TMP/softhsm/softhsm2.conf" "$BIN" pki provision --config "$d/station.toml" \
+        --ca-cert "$TMP/pki/operator-root-ca.pem" --ca-key "$TMP/pki/operator-root-ca.key" > "$d/provision.log" 2>&1 \
+        || { echo "pki provision ($k) failed:" >&2; cat "$d/provision.log" >&2; exit 1; }
+    fi
+  done
+
+  # Start, wait for "online": true (BootNotification accepted), 2 s idle as the load
+  # runs do, read /proc/PID/status and smaps_rollup, stop. Kinds rotated per repetition.
+  rss_once() {
+    local k=$1 d="$TMP/rss-$1" pid ok=0
+    SOFTHSM2_CONF="$TMP/softhsm/softhsm2.conf" "$BIN" run --config "$d/station.toml" --evse-count 2 \
+      --log-level warn >> "$d/station.log" 2>&1 &
+    pid=$!; PIDS+=("$pid")
+    for _ in $(seq 300); do
+      kill -0 "$pid" 2>/dev/null || break
+      if "$BIN" sim --state-dir "$d/state" status 2>/dev/null | grep -Eq '"online": ?true'; then ok=1; break; fi
+      sleep 0.05
+    done
+    if [ "$ok" != 1 ]; then
+      echo "station $k did not come online; its log and the CSMS logs:" >&2
+      tail -20 "$d/station.log" "$TMP"/csms-p*.log >&2
+      exit 1
+    fi
+    sleep 2
+    awk -v p="p3.$k." '/^(VmRSS|VmHWM|RssAnon|RssFile):/ { print p tolower(substr($1, 1, length($1) - 1)) "_kb " $2 }' \
+      "/proc/$pid/status" >> "$TMP/p3.txt"
+    awk -v p="p3.$k." '/^Pss:/ { print p "pss_kb " $2 }' "/proc/$pid/smaps_rollup" >> "$TMP/p3.txt"
+    kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+    forget_pid "$pid"
+  }
+  for r in $(seq 1 "$RSS_REPS"); do
+    for j in 0 1 2; do rss_once "${P3_KINDS[$(( (r + j) % 3 ))]}"; done
+  done
+  # The profile each station really used, as the CSMS saw it.
+  P3_SEEN="p2: $(grep -c '== BENCH-P2 connected (profile 2' "$TMP/csms-p2.log"), p3 file: $(grep -c '== BENCH-P3-FILE connected (profile 3' "$TMP/csms-p3.log"), p3 PKCS#11: $(grep -c '== BENCH-P3-P11 connected (profile 3' "$TMP/csms-p3.log") connections"
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  PIDS=()
+  medians < "$TMP/p3.txt" > "$TMP/p3-medians.txt"
+  while read -r k v lo hi; do P3[$k]=$v; P3[$k.min]=$lo; P3[$k.max]=$hi; done < "$TMP/p3-medians.txt"
+  P3_LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
+fi
+
 
 declare -A MED MIN MAX
 while read -r k v lo hi; do MED[$k]=$v; MIN[$k]=$lo; MAX[$k]=$hi; done < "$TMP/medians.txt"
@@ -135,8 +282,9 @@ BOOT=$(m spawn.station.boot_ms.median)
 IFS=',' read -ra WINDOWS <<< "$INFLIGHT"
 IFS=',' read -ra PLACES <<< "$PLACEMENTS"
 
+echo "## chargeguard benchmarks — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load average $LOAD_BEFORE before / $LOAD_AFTER after"
+if [ "$RUNS" -gt 0 ]; then
 cat <<EOF
-## chargeguard benchmarks — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load average $LOAD_BEFORE before / $LOAD_AFTER after
 
 Median of $RUNS runs (range over the runs in brackets). Station: \`chargeguard run\`, security profile 2
 (TLS 1.3 + Basic auth), 2 EVSEs, \`--log-level warn\`. Baseline peer: \`cg_load_csms --echo-peer\`, a minimal
@@ -177,6 +325,7 @@ ROWS
     echo "| $w in flight: throughput / p99 / max / station CPU per request | – | $(f "$(m $S.req_per_s)" 0)/s / $(f "$(m $S.lat_p99_us)" 0) µs / $(f "$(m $S.lat_max_us)" 0) µs / $(f "$(m $S.cpu_sched_us_per_req)") µs | $(f "$(m $E.req_per_s)" 0)/s / $(f "$(m $E.lat_p99_us)" 0) µs / $(f "$(m $E.lat_max_us)" 0) µs / $(f "$(m $E.cpu_sched_us_per_req)") µs | $(ratio "$(m $S.req_per_s)" "$(m $E.req_per_s)") (throughput) | – |"
   done
 done
+fi
 if [ "${#AUD[@]}" -gt 0 ]; then
   a() { echo "${AUD[audit.$1]:-nan}"; }
   cat <<EOF
@@ -193,7 +342,61 @@ if [ "${#AUD[@]}" -gt 0 ]; then
 | … chain only, \`verify_file(log, nullptr)\` / filling the log (batches of 1,000, CPU bound) | – | $(f "$(a verify.nokey.rec_per_s)" 0) rec/s / $(f "$(a fill.per_s)" 0) rec/s | – | – | – |
 EOF
 fi
-cat <<EOF
+if [ "${#TLS[@]}" -gt 0 ]; then
+  t() { echo "${TLS[tls.$1]:-nan}"; }
+  p() { echo "${P3[p3.$1]:-nan}"; }
+  # one row: LABEL KEY-SUFFIX UNIT DECIMALS, for the kinds p11 / file / mem
+  trow() {
+    local a b c
+    a=$(t "$1.p11.$2"); b=$(t "$1.file.$2"); c=$(t "$1.mem.$2")
+    echo "| $3 | $(f "$a" "$5") $4 | $(f "$b" "$5") $4 | $(f "$c" "$5") $4 | $(ratio "$a" "$c") | $(ratio "$b" "$c") |"
+  }
+  prow() {
+    local a b c
+    a=$(p "p3p11.$1"); b=$(p "p3file.$1"); c=$(p "p2.$1")
+    echo "| $2 | $(mb "$a") [$(awk -v x="${P3[p3.p3p11.$1.min]:-0}" -v y="${P3[p3.p3p11.$1.max]:-0}" 'BEGIN { printf "%.1f–%.1f", x / 1024, y / 1024 }')] | $(mb "$b") | $(mb "$c") | $(ratio "$a" "$c") | $(ratio "$b" "$c") |"
+  }
+  cat <<EOF
 
-CALLERROR answers in all measured rounds of all runs: station $(cat "$TMP"/run-*.txt | awk '$1 ~ /^load\.station\..*\.errors$/ { s += $2 } END { print s + 0 }'), echo $(cat "$TMP"/run-*.txt | awk '$1 ~ /^load\.echo\..*\.errors$/ { s += $2 } END { print s + 0 }'). Total time $(( $(date +%s) - STARTED )) s.
+### Security profile 3 (issue 4): handshakes and memory — load average $P3_LOAD_BEFORE before / $P3_LOAD_AFTER after
+
+Handshakes: \`cg_tls_bench\`, $(t handshakes) full handshakes per key kind and TLS version (after 10 warm-up rounds) to the
+dev CSMS (\`tools/dev-csms\`, Node, \`--require-client-cert\`) over loopback, kinds interleaved in rounds; client
+context = \`configure_tls_client\` + \`use_client_identity\`, P-256 station key, no resumption. Baseline: the same
+client with an in-memory OpenSSL key (\`EVP_EC_gen\`), same run. Peer answered our close_notify with its own in
+$(t peer_close_notify) of $(( $(t peer_close_notify) + $(t peer_eof) )) handshakes.
+
+| Measure | PKCS#11 key (SoftHSM2) | File key store | Baseline: in-memory key | PKCS#11 / baseline | File / baseline |
+|---|---|---|---|---|---|
+$(trow v13 total_ms.median "TLS 1.3: connect + handshake + shutdown, median" ms 2)
+$(trow v13 total_ms.p90 "… p90" ms 2)
+$(trow v13 handshake_ms.median "… connect + SSL_connect only, median" ms 2)
+$(trow v13 client_cpu_ms.median "… CPU time of the client per handshake, median" ms 2)
+$(trow v12 total_ms.median "TLS 1.2: connect + handshake + shutdown, median" ms 2)
+$(trow v12 total_ms.p90 "… p90" ms 2)
+$(trow v12 handshake_ms.median "… connect + SSL_connect only, median" ms 2)
+$(trow v12 client_cpu_ms.median "… CPU time of the client per handshake, median" ms 2)
+$(trow sign us.median "Client signature alone (EVP_DigestSign, SHA-256 + ECDSA P-256, 32 bytes), median of $(t signs)" µs 1)
+$(trow sign us.p90 "… p90" µs 1)
+
+Memory: \`chargeguard run\` (2 EVSEs, \`--log-level warn\`) against the dev CSMS, after \`"online": true\`
+(BootNotification accepted) and 2 s idle; median of $RSS_REPS starts each (range of the PKCS#11 station in
+brackets). Baseline: the same station at profile 2 (Basic auth, file key store). As the CSMS saw them: $P3_SEEN.
+
+| Measure | Profile 3, PKCS#11 key store | Profile 3, file key store | Baseline: profile 2 | PKCS#11 / baseline | File / baseline |
+|---|---|---|---|---|---|
+$(prow vmrss_kb "VmRSS, connected")
+$(prow vmhwm_kb "VmHWM (peak)")
+$(prow rssanon_kb "RssAnon")
+$(prow rssfile_kb "RssFile")
+$(prow pss_kb "Pss")
 EOF
+fi
+echo
+if [ "$RUNS" -gt 0 ]; then
+  printf 'CALLERROR answers in all measured rounds of all runs: station %s, echo %s. ' \
+    "$(cat "$TMP"/run-*.txt | awk '$1 ~ /^load\.station\..*\.errors$/ { s += $2 } END { print s + 0 }')" \
+    "$(cat "$TMP"/run-*.txt | awk '$1 ~ /^load\.echo\..*\.errors$/ { s += $2 } END { print s + 0 }')"
+fi
+echo "Total time $(( $(date +%s) - STARTED )) s."
+
