@@ -17,15 +17,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The person at the console: a local admin (file access to the state
-// directory is what the OS granted), named by the OS account.
-policy::Principal local_admin() {
-  const uid_t uid = ::getuid();
-  const passwd* pw = ::getpwuid(uid);
-  return {policy::Role::Admin, policy::Interface::LocalMaintenance,
-          "cli:" + (pw ? std::string(pw->pw_name) : "uid " + std::to_string(uid))};
-}
-
 bool allowed(policy::Operation op) {
   if (policy::authorize(local_admin(), op) == policy::Decision::Allow) return true;
   std::cerr << "error: " << policy::to_string(op) << " is not permitted\n";
@@ -39,6 +30,13 @@ std::string range(const audit::VerifyResult& r) {
 }
 
 }  // namespace
+
+policy::Principal local_admin() {
+  const uid_t uid = ::getuid();
+  const passwd* pw = ::getpwuid(uid);
+  return {policy::Role::Admin, policy::Interface::LocalMaintenance,
+          "cli:" + (pw ? std::string(pw->pw_name) : "uid " + std::to_string(uid))};
+}
 
 int try_lock_state_dir(const fs::path& state_dir) {
   const fs::path lock_path = state_dir / "chargeguard.lock";

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <string>
 
+#include "policy/policy.hpp"
+
 namespace cg::app {
 
 int audit_verify(const std::filesystem::path& state_dir, const std::string& export_file);
@@ -15,6 +17,9 @@ int audit_export(const std::filesystem::path& state_dir, const std::string& out_
 // that never left the station unless discard_unexported.
 int audit_clear(const std::filesystem::path& state_dir, bool discard_unexported);
 
+// The person at the console of a CLI command: a local admin (file access to
+// the state directory is what the OS granted), named by the OS account.
+policy::Principal local_admin();
 // Takes the one-daemon-per-state-directory lock; -1 when another process holds it.
 int try_lock_state_dir(const std::filesystem::path& state_dir);
 

@@ -1,6 +1,5 @@
 #include "app/pki_cli.hpp"
 
-#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,13 +18,6 @@ namespace cg::app {
 namespace fs = std::filesystem;
 
 namespace {
-
-policy::Principal local_admin() {
-  const uid_t uid = ::getuid();
-  const passwd* pw = ::getpwuid(uid);
-  return {policy::Role::Admin, policy::Interface::LocalMaintenance,
-          "cli:" + (pw ? std::string(pw->pw_name) : "uid " + std::to_string(uid))};
-}
 
 std::optional<security::KeyType> parse_key_type(const std::string& s) {
   if (s == "ec-p256") return security::KeyType::EcP256;
