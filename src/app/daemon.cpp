@@ -40,6 +40,7 @@
 #include "security/secret_file.hpp"
 #include <openssl/evp.h>
 #include "security/certificates.hpp"
+#include "security/base64.hpp"
 #include "security/cert_store.hpp"
 #include "security/sealed_password.hpp"
 #include "security/station_identity.hpp"
@@ -61,14 +62,15 @@ namespace {
 // no CSMS root would be left to trust.
 std::string sync_csms_roots(security::CertStore& certs, const fs::path& ca_file, const fs::path& state_dir) {
   std::ifstream in(ca_file, std::ios::binary);
-  std::string pem((std::istreambuf_iterator<char>(in)), {});
-  if (!in.eof() && !in) throw std::runtime_error("cannot read " + ca_file.string());
+  if (!in) throw std::runtime_error("cannot read " + ca_file.string());
+  std::string pem(security::kMaxPemBytes + 1, '\0');
+  in.read(pem.data(), static_cast<std::streamsize>(pem.size()));
+  pem.resize(static_cast<std::size_t>(in.gcount()));
+  if (pem.size() > security::kMaxPemBytes) throw std::runtime_error(ca_file.string() + " is larger than 64 KiB");
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   EVP_Digest(pem.data(), pem.size(), md, &n, EVP_sha256(), nullptr);
-  std::string digest;
-  static const char* hex = "0123456789abcdef";
-  for (unsigned int i = 0; i < n; ++i) (digest += hex[md[i] >> 4]) += hex[md[i] & 15];
+  const std::string digest = security::hex_encode(md, n);
   const fs::path marker = state_dir / "certs" / "csms-ca-file.sha256";
   std::string seen;
   {

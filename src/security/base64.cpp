@@ -11,6 +11,17 @@ std::string base64_encode(std::string_view in) {
   return out;
 }
 
+std::string hex_encode(const unsigned char* p, std::size_t n) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(n * 2);
+  for (std::size_t i = 0; i < n; ++i) {
+    out += kHex[p[i] >> 4];
+    out += kHex[p[i] & 15];
+  }
+  return out;
+}
+
 std::optional<std::string> base64_decode(std::string_view in) {
   if (in.empty()) return std::string();
   if (in.size() % 4 != 0) return std::nullopt;

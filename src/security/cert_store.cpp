@@ -33,6 +33,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "security/base64.hpp"
 #include "security/crypto_policy.hpp"
 #include "security/secret_file.hpp"
 
@@ -49,17 +50,6 @@ constexpr std::size_t kMaxStateBytes = std::size_t{64} * 1024;
 constexpr const char* kProfile1 =
     "root certificates are not installed over an unencrypted connection (security profile 1)";
 
-std::string hex(const unsigned char* p, std::size_t n) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (std::size_t i = 0; i < n; ++i) {
-    out += kHex[p[i] >> 4];
-    out += kHex[p[i] & 15];
-  }
-  return out;
-}
-
 std::string fingerprint_of(const X509* cert) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
@@ -67,7 +57,7 @@ std::string fingerprint_of(const X509* cert) {
     ERR_clear_error();
     return {};
   }
-  return hex(md, n);
+  return hex_encode(md, n);
 }
 
 bool is_fingerprint(std::string_view s) {

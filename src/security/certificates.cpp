@@ -22,6 +22,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "security/base64.hpp"
 #include "security/crypto_policy.hpp"
 
 namespace cg::security {
@@ -52,17 +53,6 @@ constexpr std::string_view kDashes = "-----";
 
 bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-std::string hex(const unsigned char* p, std::size_t n) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (std::size_t i = 0; i < n; ++i) {
-    out += kHex[p[i] >> 4];
-    out += kHex[p[i] & 15];
-  }
-  return out;
 }
 
 std::string lower(std::string_view s) {
@@ -118,7 +108,7 @@ bool digest_hex(const EVP_MD* md, const unsigned char* data, std::size_t len, st
   unsigned char buf[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   if (!md || EVP_Digest(data, len, buf, &n, md, nullptr) != 1) return false;
-  out = hex(buf, n);
+  out = hex_encode(buf, n);
   return true;
 }
 

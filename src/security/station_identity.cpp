@@ -5,21 +5,24 @@
 #include <openssl/x509v3.h>
 #include <sys/stat.h>
 
+#include <cctype>
 #include <stdexcept>
 
+#include "security/base64.hpp"
 #include "security/secret_file.hpp"
 
 namespace cg::security {
 namespace fs = std::filesystem;
 
 namespace {
-std::string hex(const unsigned char* p, std::size_t n, char sep = 0) {
-  static const char* digits = "0123456789ABCDEF";
+// AA:BB:… as certificate viewers print fingerprints.
+std::string colon_hex(const unsigned char* p, std::size_t n) {
+  const std::string h = hex_encode(p, n);
   std::string s;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (sep && i) s += sep;
-    s += digits[p[i] >> 4];
-    s += digits[p[i] & 15];
+  for (std::size_t i = 0; i < h.size(); i += 2) {
+    if (i) s += ':';
+    s += static_cast<char>(std::toupper(static_cast<unsigned char>(h[i])));
+    s += static_cast<char>(std::toupper(static_cast<unsigned char>(h[i + 1])));
   }
   return s;
 }
@@ -71,7 +74,7 @@ CertificateSummary summarize(const X509* cert) {
   }
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
-  if (X509_digest(cert, EVP_sha256(), md, &n) == 1) s.sha256_fingerprint = hex(md, n, ':');
+  if (X509_digest(cert, EVP_sha256(), md, &n) == 1) s.sha256_fingerprint = colon_hex(md, n);
   s.not_before = std::chrono::time_point_cast<std::chrono::milliseconds>(not_before(cert));
   s.not_after = std::chrono::time_point_cast<std::chrono::milliseconds>(not_after(cert));
   return s;

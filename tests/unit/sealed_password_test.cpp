@@ -120,6 +120,12 @@ TEST(BasicAuthPassword, LengthAndCharsetPerOcpp201) {
 
 namespace {
 // The sealed blobs are stored as base64: the decoder is strict.
+TEST(HexEncode, LowerCaseTwoDigitsPerByte) {
+  const unsigned char b[] = {0x00, 0x0f, 0xa5, 0xff};
+  EXPECT_EQ(cg::security::hex_encode(b, sizeof b), "000fa5ff");
+  EXPECT_EQ(cg::security::hex_encode(b, 0), "");
+}
+
 TEST(Base64, RoundTripsAndRefusesWhatIsNotStrictBase64) {
   using cg::security::base64_decode;
   using cg::security::base64_encode;
