@@ -119,6 +119,18 @@ int main(int argc, char** argv) {
   install->add_option("--cert", install_file, "PEM chain: the station certificate first, then sub-CAs")
       ->required()
       ->check(CLI::ExistingFile);
+  auto* install_root = pki->add_subcommand(
+      "install-root", "Pin a root certificate (e.g. the first ManufacturerRootCertificate) in the certificate store");
+  std::string root_type;
+  bool root_replace = false;
+  install_root->add_option("--config", pki_config, "The station's TOML configuration file")->required()->check(CLI::ExistingFile);
+  install_root->add_option("--type", root_type,
+                           "ManufacturerRootCertificate, CSMSRootCertificate, V2GRootCertificate or MORootCertificate")
+      ->required();
+  install_root->add_option("--cert", install_file, "PEM file with exactly one CA certificate")
+      ->required()
+      ->check(CLI::ExistingFile);
+  install_root->add_flag("--replace", root_replace, "Replace every certificate of that type (default: add next to them)");
   auto* show = pki->add_subcommand("show", "Show the station certificate and key");
   show->add_option("--config", pki_config, "The station's TOML configuration file")->required()->check(CLI::ExistingFile);
 
@@ -145,12 +157,13 @@ int main(int argc, char** argv) {
   if (exp->parsed()) return cg::app::audit_export(audit_state, export_out);
   if (clear->parsed()) return cg::app::audit_clear(audit_state, discard_unexported);
 
-  if (provision->parsed() || install->parsed() || show->parsed()) {
+  if (provision->parsed() || install->parsed() || install_root->parsed() || show->parsed()) {
     cg::config::Config cfg;
     if (!load_config(pki_config, {}, cfg)) return 1;
     cg::log::set_level(cg::log::Level::Warn);
     if (provision->parsed()) return cg::app::pki_provision(cfg, prov);
     if (install->parsed()) return cg::app::pki_install_cert(cfg, install_file);
+    if (install_root->parsed()) return cg::app::pki_install_root(cfg, root_type, install_file, root_replace);
     return cg::app::pki_show(cfg);
   }
   if (run->parsed()) {

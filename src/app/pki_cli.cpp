@@ -5,12 +5,14 @@
 
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "app/audit_cli.hpp"
 #include "audit/audit_log.hpp"
 #include "core/clock.hpp"
 #include "policy/policy.hpp"
+#include "security/cert_store.hpp"
 #include "security/dev_pki.hpp"
 #include "security/station_identity.hpp"
 
@@ -210,19 +212,69 @@ int pki_provision(const config::Config& cfg, const ProvisionOptions& opt) {
   }
 }
 
-int pki_install_cert(const config::Config& cfg, const fs::path& chain_file) {
-  std::ifstream in(chain_file, std::ios::binary);
+namespace {
+// A PEM file of at most 64 KiB; prints the error and returns nothing otherwise.
+std::optional<std::string> read_pem_file(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
   if (!in) {
-    std::cerr << "error: cannot read " << chain_file.string() << "\n";
-    return 1;
+    std::cerr << "error: cannot read " << file.string() << "\n";
+    return std::nullopt;
   }
   std::string pem(64 * 1024 + 1, '\0');
   in.read(pem.data(), static_cast<std::streamsize>(pem.size()));
   pem.resize(static_cast<std::size_t>(in.gcount()));
   if (pem.size() > 64 * 1024) {
-    std::cerr << "error: " << chain_file.string() << " is larger than 64 KiB\n";
+    std::cerr << "error: " << file.string() << " is larger than 64 KiB\n";
+    return std::nullopt;
+  }
+  return pem;
+}
+}  // namespace
+
+int pki_install_root(const config::Config& cfg, const std::string& type_name, const fs::path& file, bool replace) {
+  const auto type = security::parse_certificate_type(type_name);
+  if (!type) {
+    std::cerr << "error: --type " << type_name
+              << ": must be ManufacturerRootCertificate, CSMSRootCertificate, V2GRootCertificate or "
+                 "MORootCertificate\n";
     return 1;
   }
+  const auto pem = read_pem_file(file);
+  if (!pem) return 1;
+  Session s;
+  if (!s.open(cfg)) return 1;
+  audit::Details d;
+  d.text("change", "installCertificate").text("certificateType", type_name).text("mode", replace ? "replace" : "add");
+  security::InstallResult r;
+  try {
+    security::CertStore store(cfg.state_dir);
+    r = store.install_local(*type, *pem, replace ? security::LocalInstallMode::Replace : security::LocalInstallMode::Add);
+  } catch (const std::exception& e) {
+    r.status = security::InstallStatus::Failed;
+    r.reason = e.what();
+  }
+  if (r.certificate) d.text("subject", r.certificate->subject).text("fingerprint", r.certificate->fingerprint);
+  d.text("status", security::to_string(r.status)).text("result", r.reason);
+  s.record(r.accepted() ? audit::Outcome::Success : audit::Outcome::Failure, d);
+  for (const auto& w : r.warnings) std::cerr << "warning: " << w << "\n";
+  if (!r.accepted()) {
+    std::cerr << "error: the certificate was not installed: " << r.reason << "\n";
+    return 1;
+  }
+  std::cout << type_name << ": " << r.reason << "\n";
+  if (r.certificate)
+    std::cout << "  subject      " << r.certificate->subject << "\n"
+              << "  SHA-256      " << r.certificate->fingerprint << "\n";
+  for (const auto& gone : r.removed) std::cout << "  replaced     " << gone.subject << " (" << gone.fingerprint << ")\n";
+  if (*type == security::CertificateType::CSMSRootCertificate)
+    std::cout << "note: csms.ca_file still seeds the CSMS roots when its content changes\n";
+  return 0;
+}
+
+int pki_install_cert(const config::Config& cfg, const fs::path& chain_file) {
+  const auto pem_read = read_pem_file(chain_file);
+  if (!pem_read) return 1;
+  const std::string& pem = *pem_read;
   Session s;
   if (!s.open(cfg)) return 1;
   if (!s.identity->has_key(security::kStationKeyLabel)) {

@@ -8,9 +8,13 @@
 //   install-cert  stores the certificate chain the operator's CA issued for
 //                 that key (checked: chain to csms.client_ca_file, crypto
 //                 policy, key, CN/O)
+//   install-root  pins a root certificate (the first ManufacturerRootCertificate,
+//                 which OCPP can only replace by a successor it signed; or
+//                 another root type) in the certificate store, next to the
+//                 others (default) or replacing them (--replace)
 //   show          prints the station certificate, its key and any renewal
 //
-// provision and install-cert refuse while a daemon owns the state directory,
+// provision, install-cert and install-root refuse while a daemon owns the state directory,
 // ask the one policy (ManageSecuritySettings, as a local admin named by the OS
 // account) and write a ReconfigurationOfSecurityParameters audit record.
 // REQ: COM-4, COM-7
@@ -33,6 +37,7 @@ struct ProvisionOptions {
 int pki_provision(const config::Config& cfg, const ProvisionOptions& opt);
 int pki_install_cert(const config::Config& cfg, const std::filesystem::path& chain_file);
 int pki_show(const config::Config& cfg);
+int pki_install_root(const config::Config& cfg, const std::string& type, const std::filesystem::path& file, bool replace);
 
 // The key store the configuration names ([key_store]); throws KeyStoreError.
 std::unique_ptr<security::KeyStore> open_configured_key_store(const config::Config& cfg);

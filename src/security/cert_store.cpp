@@ -836,12 +836,20 @@ RemoveResult CertStore::remove(const CertificateHashData& hash, const X509* stat
     r.reason = "no installed certificate matches the hash data";
     return r;
   }
-  const auto csms_matched = static_cast<std::size_t>(std::count_if(
-      matches.begin(), matches.end(), [](const Entry* e) { return e->type == CertificateType::CSMSRootCertificate; }));
-  if (csms_matched > 0 && csms_matched == count(CertificateType::CSMSRootCertificate)) {
-    r.status = DeleteStatus::Failed;
-    r.reason = "the last CSMS root cannot be deleted";
-    return r;
+  // The last CSMS root (TLS would trust nothing) and the last manufacturer root
+  // (nothing could install a successor over OCPP, firmware could not be
+  // checked) stay; a successor must be installed first.
+  for (const auto& [type, reason] :
+       {std::pair{CertificateType::CSMSRootCertificate, "the last CSMS root cannot be deleted"},
+        std::pair{CertificateType::ManufacturerRootCertificate,
+                  "the last manufacturer root cannot be deleted (install its successor first)"}}) {
+    const auto matched = static_cast<std::size_t>(
+        std::count_if(matches.begin(), matches.end(), [t = type](const Entry* e) { return e->type == t; }));
+    if (matched > 0 && matched == count(type)) {
+      r.status = DeleteStatus::Failed;
+      r.reason = reason;
+      return r;
+    }
   }
 
   std::vector<StoredCertificate> targets;
@@ -878,7 +886,8 @@ RemoveResult CertStore::remove(const CertificateHashData& hash, const X509* stat
   }
   if (cancelled || ended)
     if (auto e = write_state(s); !e.empty()) problems_.push_back(e);  // repaired at the next reload
-  if (csms_matched > 0)
+  if (std::any_of(matches.begin(), matches.end(),
+                  [](const Entry* e) { return e->type == CertificateType::CSMSRootCertificate; }))
     if (auto e = write_bundle(); !e.empty()) problems_.push_back(e);
   r.status = DeleteStatus::Accepted;
   r.reason = cancelled ? "deleted; the pending CSMS root change is cancelled (the previous roots stay)"

@@ -352,18 +352,19 @@ TEST_F(CertStoreTest, SeedIsNotNeededWhenTheTypeHoldsCertificates) {
 }
 
 TEST_F(CertStoreTest, SeedIsOneTimeEvenWhenTheTypeBecameEmpty) {
-  const Root m = make_root("Manufacturer Root");
+  // (V2G roots: the last CSMS or manufacturer root cannot be deleted.)
+  const Root m = make_root("V2G Root");
   {
     CertStore s(dir);
-    ASSERT_EQ(s.seed(CertificateType::ManufacturerRootCertificate, pem_file("m.pem", {m.cert.get()})).status,
+    ASSERT_EQ(s.seed(CertificateType::V2GRootCertificate, pem_file("m.pem", {m.cert.get()})).status,
               SeedStatus::Seeded);
     const RemoveResult r = s.remove(hash_data(m.cert.get(), m.cert.get()), nullptr);
     ASSERT_EQ(r.status, DeleteStatus::Accepted) << r.reason;
   }
   CertStore s(dir);
-  EXPECT_EQ(s.seed(CertificateType::ManufacturerRootCertificate, pem_file("m.pem", {m.cert.get()})).status,
+  EXPECT_EQ(s.seed(CertificateType::V2GRootCertificate, pem_file("m.pem", {m.cert.get()})).status,
             SeedStatus::NotNeeded);
-  EXPECT_EQ(s.count(CertificateType::ManufacturerRootCertificate), 0u);
+  EXPECT_EQ(s.count(CertificateType::V2GRootCertificate), 0u);
 }
 
 TEST_F(CertStoreTest, AnInterruptedSeedIsCompletedByTheNextOne) {
@@ -693,6 +694,21 @@ TEST_F(CertStoreTest, ManufacturerRootsOnlyAsSuccessorsOfThePinnedOne) {
   expect_bundle(s, {csms.cert.get()});
 }
 
+TEST_F(CertStoreTest, RefusesToDeleteTheLastManufacturerRoot) {
+  // Without one, no successor can be installed over OCPP and firmware cannot be checked.
+  const Root csms = make_root("CSMS Root"), m = make_root("Manufacturer Root"), m2 = make_root("Manufacturer Root 2");
+  CertStore s = seeded(csms);
+  ASSERT_TRUE(s.install_local(CertificateType::ManufacturerRootCertificate, to_pem(m.cert.get())).accepted());
+  RemoveResult r = s.remove(hash_data(m.cert.get(), m.cert.get()), nullptr);
+  EXPECT_EQ(r.status, DeleteStatus::Failed);
+  EXPECT_EQ(r.reason, "the last manufacturer root cannot be deleted (install its successor first)");
+  const X509Ptr successor = cross_sign(m2, m);
+  ASSERT_TRUE(s.install(CertificateType::ManufacturerRootCertificate, to_pem(successor.get()), tls()).accepted());
+  r = s.remove(hash_data(m.cert.get(), m.cert.get()), nullptr);
+  ASSERT_EQ(r.status, DeleteStatus::Accepted) << r.reason;
+  EXPECT_EQ(s.count(CertificateType::ManufacturerRootCertificate), 1u);
+}
+
 TEST_F(CertStoreTest, InstallLocalPinsOrAddsButStillChecks) {
   const Root csms = make_root("CSMS Root"), m = make_root("Manufacturer Root"), m2 = make_root("Manufacturer Root 2");
   CertStore s = seeded(csms);
@@ -876,13 +892,15 @@ TEST_F(CertStoreTest, CrossSignedRootsMatchWithTheirIssuerOrTheirOwnKey) {
   const auto entries = s.list({CertificateType::ManufacturerRootCertificate});
   ASSERT_EQ(entries.size(), 1u);
   EXPECT_TRUE(same_hash_data(entries[0].hash_data, hash_data(successor.get(), successor.get())));
+  // It matches, but it is the last manufacturer root.
   const RemoveResult r = s.remove(entries[0].hash_data, nullptr);
-  ASSERT_EQ(r.status, DeleteStatus::Accepted) << r.reason;
-  EXPECT_EQ(s.count(CertificateType::ManufacturerRootCertificate), 0u);
+  EXPECT_EQ(r.status, DeleteStatus::Failed);
+  EXPECT_EQ(r.reason, "the last manufacturer root cannot be deleted (install its successor first)");
+  EXPECT_EQ(s.count(CertificateType::ManufacturerRootCertificate), 1u);
 
   // With the issuer installed, its hash data deletes too.
-  ASSERT_TRUE(s.install_local(CertificateType::ManufacturerRootCertificate, to_pem(m.cert.get())).accepted());
-  ASSERT_TRUE(s.install(CertificateType::ManufacturerRootCertificate, to_pem(successor.get()), tls()).accepted());
+  ASSERT_TRUE(s.install_local(CertificateType::ManufacturerRootCertificate, to_pem(m.cert.get()), LocalInstallMode::Add)
+                  .accepted());
   EXPECT_EQ(s.remove(hash_data(successor.get(), m.cert.get(), HashAlgorithm::SHA512), nullptr).status,
             DeleteStatus::Accepted);
   EXPECT_EQ(s.count(CertificateType::ManufacturerRootCertificate), 1u);
