@@ -227,6 +227,20 @@ std::optional<Error> check_files(const Config& c) {
   return std::nullopt;
 }
 
+std::optional<std::string> check_csms_url(std::string_view url, int security_profile) {
+  const bool wss = url.rfind("wss://", 0) == 0;
+  const bool ws = url.rfind("ws://", 0) == 0;
+  if (!wss && !ws) return "must start with wss:// (or ws:// for security profile 1)";
+  if (url.size() > 512) return "longer than 512 characters";
+  auto u = boost::urls::parse_uri(url);
+  if (!u || u->host().empty()) return "is not a valid URL";
+  if (u->has_userinfo()) return "must not contain user:password@ (the password belongs in csms.password_file)";
+  if (u->has_query() || u->has_fragment()) return "must not contain a query or fragment";
+  if (security_profile == 1 && !ws) return "security profile 1 needs a ws:// URL";
+  if (security_profile >= 2 && !wss) return "security profile " + std::to_string(security_profile) + " needs a wss:// URL";
+  return std::nullopt;
+}
+
 std::optional<Error> validate(const Config& c) {
   auto printable = [](const std::string& s) {
     for (unsigned char ch : s)
@@ -251,25 +265,14 @@ std::optional<Error> validate(const Config& c) {
   if (c.control_period_ms < 10 || c.control_period_ms > 1000)
     return Error{"station.control_period_ms", "must be between 10 and 1000"};
   if (c.csms_url.empty()) return Error{"csms.url", "is required (or --csms-url)"};
-  const bool wss = c.csms_url.rfind("wss://", 0) == 0;
-  const bool ws = c.csms_url.rfind("ws://", 0) == 0;
-  if (!wss && !ws) return Error{"csms.url", "must start with wss:// (or ws:// for security profile 1)"};
-  if (c.csms_url.size() > 512) return Error{"csms.url", "longer than 512 characters"};
-  {
-    auto u = boost::urls::parse_uri(c.csms_url);
-    if (!u || u->host().empty()) return Error{"csms.url", "is not a valid URL"};
-    if (u->has_userinfo()) return Error{"csms.url", "must not contain user:password@ (the password belongs in csms.password_file)"};
-    if (u->has_query() || u->has_fragment()) return Error{"csms.url", "must not contain a query or fragment"};
-  }
   if (c.security_profile < 1 || c.security_profile > 3) return Error{"csms.security_profile", "must be 1, 2 or 3"};
+  if (auto e = check_csms_url(c.csms_url, c.security_profile)) return Error{"csms.url", *e};
   if (c.security_profile == 1) {
     if (!c.allow_insecure_transport)
       return Error{"csms.security_profile",
                    "profile 1 sends everything unencrypted; it needs csms.allow_insecure_transport = true"};
-    if (!ws) return Error{"csms.url", "security profile 1 needs a ws:// URL"};
   } else {
     const std::string p = std::to_string(c.security_profile);
-    if (!wss) return Error{"csms.url", "security profile " + p + " needs a wss:// URL"};
     if (c.ca_file.empty()) return Error{"csms.ca_file", "is required for security profile " + p + " (or --ca-file)"};
   }
   if (c.security_profile == 3) {

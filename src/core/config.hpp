@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <cstdint>
 #include <vector>
 
@@ -92,6 +93,11 @@ std::optional<Error> load_file(const std::filesystem::path& file, Config& out);
 void apply(const Overrides& o, Config& cfg);
 // Checks the whole configuration; call after parse + apply.
 std::optional<Error> validate(const Config& cfg);
+// Checks a CSMS endpoint URL for a security profile (1: ws://, 2/3: wss://; a
+// host; no credentials, query or fragment; at most 512 characters). Returns
+// what is wrong ("must ...", "is not ...") or nothing. Also used for the
+// network profiles the CSMS sets (B09).
+std::optional<std::string> check_csms_url(std::string_view url, int security_profile);
 // Checks the files the configuration names (CA file readable as PEM); after validate.
 std::optional<Error> check_files(const Config& cfg);
 

@@ -55,6 +55,16 @@ constexpr const char* kMigrations[] = {
       reason TEXT NOT NULL,
       at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')));
     )sql",
+    // v3: network connection profiles set by the CSMS (B09); slot 0 is the configuration file's
+    R"sql(
+    CREATE TABLE network_profiles (
+      slot INTEGER PRIMARY KEY CHECK (slot >= 1),
+      security_profile INTEGER NOT NULL CHECK (security_profile BETWEEN 1 AND 3),
+      url TEXT NOT NULL,
+      ocpp_interface TEXT NOT NULL,
+      message_timeout INTEGER NOT NULL DEFAULT 0,
+      stored_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')));
+    )sql",
 };
 }  // namespace
 

@@ -24,6 +24,7 @@ constexpr std::size_t kMaxQueued = 256;  // in-memory (non-transactional) messag
 
 ChargePoint::ChargePoint(Deps d)
     : d_(std::move(d)),
+      profiles_(d_.db, d_.cfg),
       conn_(d_.io, *this),
       reconnect_timer_(d_.io),
       heartbeat_timer_(d_.io),
@@ -46,6 +47,17 @@ ChargePoint::ChargePoint(Deps d)
 
 ChargePoint::~ChargePoint() = default;
 
+ChargePoint::Reply ChargePoint::status_reply(std::string_view status, std::string_view reason_code,
+                                             std::string_view info) {
+  json::object o{{"status", status}};
+  if (!reason_code.empty()) {
+    json::object st{{"reasonCode", reason_code.substr(0, 20)}};
+    if (!info.empty()) st["additionalInfo"] = info.substr(0, 512);
+    o["statusInfo"] = std::move(st);
+  }
+  return Reply{std::move(o), {}, {}, {}};
+}
+
 std::string ChargePoint::next_id() { return id_prefix_ + "-" + std::to_string(++id_counter_); }
 
 void ChargePoint::start() {
@@ -59,10 +71,62 @@ void ChargePoint::start() {
       log::warn("ocpp", "cannot remove a stale renewal key: ", e.what());
     }
   }
-  if (d_.cfg.security_profile == 1)
-    log::warn("ocpp", "*** SECURITY PROFILE 1: OCPP traffic and the password travel UNENCRYPTED (ws://). "
-                      "Use only inside a trusted VPN. ***");
+  begin_network_rotation();
   connect();
+}
+
+void ChargePoint::begin_network_rotation() {
+  profiles_.begin(NetworkProfiles::parse_priority(d_.dm.text("OCPPCommCtrlr.NetworkConfigurationPriority")),
+                  allow_downgrade());
+  for (const auto& s : profiles_.skipped()) log::warn("ocpp", "network profiles: ", s);
+}
+
+void ChargePoint::network_attempt_failed(const std::string& reason) {
+  const auto from = profiles_.current();
+  if (!profiles_.attempt_failed(static_cast<int>(d_.dm.integer("OCPPCommCtrlr.NetworkProfileConnectionAttempts", 3))))
+    return;
+  const auto& to = profiles_.current();
+  reconnect_attempt_ = 0;  // the next slot starts with the shortest back-off
+  log::warn("ocpp", "network profile slot ", from.slot, " failed ", "(", reason, "); falling back to slot ", to.slot,
+            " (", to.url, ", security profile ", to.security_profile, ")");
+  if (!fallback_limit_.admit()) return;
+  audit::Details d;
+  d.text("change", "networkProfileFallback")
+      .number("fromSlot", from.slot)
+      .number("toSlot", to.slot)
+      .number("securityProfile", to.security_profile)
+      .text("reason", reason);
+  if (auto n = fallback_limit_.take_suppressed()) d.number("suppressedBefore", n);
+  audit(audit::Event::ConfigurationChanged, audit::Outcome::Failure, d);
+}
+
+void ChargePoint::network_profile_worked() {
+  // B10: the slot whose connection was accepted becomes the last good one and
+  // its security profile the active one; a change of either is audited.
+  const auto& np = profiles_.current();
+  const auto before = profiles_.last_good_slot();
+  const int profile_before = profiles_.active_security_profile();
+  try {
+    profiles_.connected();
+  } catch (const std::exception& e) {
+    log::error("ocpp", "cannot record the working network profile: ", e.what());
+  }
+  if (before && *before == np.slot && profile_before == np.security_profile) return;
+  log::info("ocpp", "network profile slot ", np.slot, " (security profile ", np.security_profile, ") works",
+            before ? "; it was slot " + std::to_string(*before) : std::string());
+  if (!before && np.slot == 0) return;  // the first connection ever, with the configured profile
+  audit(audit::Event::ReconfigurationOfSecurityParameters, audit::Outcome::Success,
+        audit::Details()
+            .text("change", "networkProfile")
+            .number("slot", np.slot)
+            .number("previousSlot", before.value_or(0))
+            .number("securityProfile", np.security_profile)
+            .number("previousSecurityProfile", profile_before)
+            .text("url", np.url));
+}
+
+policy::Principal ChargePoint::csms_principal() const {
+  return policy::Principal{policy::Role::Csms, policy::Interface::Wan, csms_url()};
 }
 
 void ChargePoint::stop() {
@@ -79,23 +143,30 @@ void ChargePoint::stop() {
 }
 
 void ChargePoint::connect() {
+  const NetworkProfile& np = profiles_.current();
   ConnectionSettings s;
-  s.url = d_.cfg.csms_url;
+  s.url = np.url;
   s.identity = d_.cfg.identity;
-  s.security_profile = d_.cfg.security_profile;
+  s.security_profile = np.security_profile;
   // The CSMS roots: the certificate store's bundle (seeded from csms.ca_file, changed by M05/M04).
   s.ca_file = d_.certs ? d_.certs->csms_bundle_file().string() : d_.cfg.ca_file.string();
   s.max_frame = d_.cfg.max_frame_bytes;
   s.ping_interval = std::chrono::seconds(d_.dm.integer("OCPPCommCtrlr.WebSocketPingInterval", 30));
-  log::info("ocpp", "connecting to ", d_.cfg.csms_url, "/", percent_encode(d_.cfg.identity), " (security profile ",
-            d_.cfg.security_profile, ")");
-  if (d_.cfg.security_profile == 3) {
+  log::info("ocpp", "connecting to ", np.url, "/", percent_encode(d_.cfg.identity), " (network profile slot ", np.slot,
+            ", security profile ", np.security_profile, ")");
+  if (np.security_profile == 1)
+    log::warn("ocpp", "*** SECURITY PROFILE 1: OCPP traffic and the password travel UNENCRYPTED (ws://). "
+                      "Use only inside a trusted VPN. ***");
+  if (np.security_profile == 3) {
     s.client_identity = connection_identity();
-    if (!s.client_identity) return schedule_reconnect();
+    if (!s.client_identity) {
+      network_attempt_failed("no usable station certificate");
+      return schedule_reconnect();
+    }
   }
   // The plaintext exists only for this attempt: unsealed here, wiped by the
   // connection once the Authorization header is built.
-  if (d_.password && d_.cfg.security_profile != 3) {
+  if (d_.password && np.security_profile != 3) {
     try {
       const auto pw = using_previous_ ? d_.password->previous() : d_.password->current();
       s.password.assign(pw.view());
@@ -105,6 +176,7 @@ void ChargePoint::connect() {
         using_previous_ = false;  // nothing to fall back to; go on with the current one
         return connect();
       }
+      network_attempt_failed("the CSMS password cannot be unsealed");
       return schedule_reconnect();
     }
   }
@@ -135,7 +207,10 @@ void ChargePoint::schedule_reconnect() {
 void ChargePoint::on_open() {
   log::info("ocpp", "connected; sending BootNotification (", boot_reason_, ")");
   connected_ = true;
+  d_.dm.set_internal("OCPPCommCtrlr.ActiveNetworkProfile", std::to_string(profiles_.current().slot));
+  d_.dm.set_internal("SecurityCtrlr.SecurityProfile", std::to_string(security_profile()));
   candidate_connected();
+  confirm_csms_root_change();
   if (rotation_pending_ && d_.password) {
     // A01: the first connection after a password change decides.
     const audit::Details who = audit::Details().text("variable", "SecurityCtrlr.BasicAuthPassword");
@@ -166,8 +241,7 @@ void ChargePoint::on_open() {
 
 void ChargePoint::audit(audit::Event e, audit::Outcome o, const audit::Details& d) {
   if (!d_.audit) return;
-  const policy::Principal csms{policy::Role::Csms, policy::Interface::Wan, d_.cfg.csms_url};
-  d_.audit->record(e, o, audit::Source::of(csms), d);
+  d_.audit->record(e, o, audit::Source::of(csms_principal()), d);
 }
 
 void ChargePoint::adjust_clock(std::string_view csms_time, std::string_view source) {
@@ -205,7 +279,7 @@ void ChargePoint::on_closed(const std::string& reason, int http_status, TlsFailu
   if (http_status == 401) {
     log::error("ocpp", "the CSMS refused our credentials (HTTP 401)");
     audit(audit::Event::FailedToAuthenticateAtCsms, audit::Outcome::Failure,
-          audit::Details().number("httpStatus", 401).text("url", d_.cfg.csms_url));
+          audit::Details().number("httpStatus", 401).text("url", csms_url()));
     if (rotation_pending_ && d_.password) {
       const audit::Details who = audit::Details().text("variable", "SecurityCtrlr.BasicAuthPassword");
       if (!using_previous_ && !fallback_tried_ && d_.password->has_previous()) {
@@ -232,6 +306,10 @@ void ChargePoint::on_closed(const std::string& reason, int http_status, TlsFailu
     audit(e, audit::Outcome::Failure, d);
   };
   candidate_attempt_failed(reason, http_status, tls);
+  // B10: after a lost connection, start over at the first slot of the priority
+  // list; a failed attempt counts against the current slot.
+  if (was_online) begin_network_rotation();
+  else network_attempt_failed(reason);
   switch (tls) {
     case TlsFailure::Certificate:
       tls_event(audit::Event::InvalidCsmsCertificate, tls_limit_[0]);
@@ -273,6 +351,7 @@ void ChargePoint::send_boot() {
     log::info("ocpp", "BootNotification: ", o.ok ? boot_status_ : "no valid answer (" + o.error + ")");
     if (o.ok && boot_status_ == "Accepted") {
       reconnect_attempt_ = 0;
+      network_profile_worked();
       if (interval > 0) d_.dm.set({"OCPPCommCtrlr", "", 0, 0, "HeartbeatInterval", ""}, "Actual", std::to_string(interval));
       if (boot_reason_ != "PowerUp") {
         boot_reason_ = "PowerUp";
@@ -357,7 +436,9 @@ void ChargePoint::send_call(const std::string& action, const json::object& paylo
   inflight_ = std::move(f);
   ++stats_.calls_out;
   conn_.send(frame);
-  const long long timeout = d_.dm.integer("OCPPCommCtrlr.MessageTimeout[Default]", 30);
+  const long long timeout = profiles_.current().message_timeout > 0
+                                ? profiles_.current().message_timeout
+                                : d_.dm.integer("OCPPCommCtrlr.MessageTimeout[Default]", 30);
   call_timer_.expires_after(std::chrono::seconds(timeout));
   call_timer_.async_wait([this, id = inflight_->id](boost::system::error_code ec) {
     if (ec || !inflight_ || inflight_->id != id) return;
@@ -496,8 +577,7 @@ void ChargePoint::handle_call(std::string id, std::string action, json::object p
   auto it = r.find(action);
   if (it == r.end()) return send_error(id, RpcError::NotImplemented, action + " is not supported by this station", action);
   // AUTHZ-1: the one policy decides, for the CSMS principal over the WAN.
-  const policy::Principal csms{policy::Role::Csms, policy::Interface::Wan, d_.cfg.csms_url};
-  if (policy::authorize(csms, it->second.op) != policy::Decision::Allow) {
+  if (policy::authorize(csms_principal(), it->second.op) != policy::Decision::Allow) {
     log::warn("ocpp", action, " refused by the access policy");
     conn_.send(make_error(id, RpcError::SecurityError, "not permitted"));
     return;
@@ -564,6 +644,8 @@ const std::map<std::string, ChargePoint::Route, std::less<>>& ChargePoint::route
       {"InstallCertificate", {Operation::ManageSecuritySettings, &ChargePoint::on_install_certificate}},
       {"DeleteCertificate", {Operation::ManageSecuritySettings, &ChargePoint::on_delete_certificate}},
       {"GetInstalledCertificateIds", {Operation::ManageSecuritySettings, &ChargePoint::on_get_installed_certificate_ids}},
+      // A network profile decides where the station connects and how it authenticates.
+      {"SetNetworkProfile", {Operation::ManageSecuritySettings, &ChargePoint::on_set_network_profile}},
   };
   return r;
 }

@@ -24,6 +24,7 @@
 #include "ocpp/device_model.hpp"
 #include "ocpp/errors.hpp"
 #include "ocpp/message_queue.hpp"
+#include "ocpp/network_profiles.hpp"
 #include "policy/policy.hpp"
 #include "security/sealed_password.hpp"
 #include "security/cert_store.hpp"
@@ -83,6 +84,11 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
     std::string description;
     std::function<void()> after;  // runs after the reply was queued for sending
   };
+  // {"status": status} and, when reason_code is given, statusInfo {reasonCode, additionalInfo}.
+  static Reply status_reply(std::string_view status, std::string_view reason_code = {}, std::string_view info = {});
+  static Reply rejected(std::string_view reason_code, std::string_view info) {
+    return status_reply("Rejected", reason_code, info);
+  }
 
  private:
   // ConnectionHandler
@@ -147,6 +153,18 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
   // uses the new credentials (password, certificate). The outbox keeps every
   // queued message.
   void reconnect_after_reply(std::string_view why);
+  // B09/B10 network profiles (handlers_provisioning.cpp)
+  Reply on_set_network_profile(const boost::json::object& req);
+  DeviceModel::SetResult set_network_priority(std::string_view value, std::string& info);
+  Credentials credentials() const;
+  bool allow_downgrade() const { return d_.dm.boolean("SecurityCtrlr.AllowSecurityProfileDowngrade"); }
+  void begin_network_rotation();
+  // A connection attempt with the current network profile failed (B10 fallback).
+  void network_attempt_failed(const std::string& reason);
+  void network_profile_worked();  // BootNotification Accepted through the current slot
+  int security_profile() const { return profiles_.current().security_profile; }
+  const std::string& csms_url() const { return profiles_.current().url; }
+  policy::Principal csms_principal() const;
   // Handlers: security (handlers_security.cpp) — A02/A03 renewal, COM-10
   Reply on_certificate_signed(const boost::json::object& req);
   void start_renewal(std::string_view why);
@@ -163,6 +181,8 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
   Reply on_delete_certificate(const boost::json::object& req);
   Reply on_get_installed_certificate_ids(const boost::json::object& req);
   void update_certificate_entries();
+  // M05 AdditionalRootCertificateCheck: the connection went through the new CSMS root.
+  void confirm_csms_root_change();
   // Handlers: charging (handlers_charging.cpp)
   Reply on_request_start(const boost::json::object& req);
   Reply on_request_stop(const boost::json::object& req);
@@ -185,6 +205,7 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
   void queue_log_status(std::string_view status, long long request_id);
 
   Deps d_;
+  NetworkProfiles profiles_;  // where to connect: the slots and the B10 rotation
   Connection conn_;
   boost::asio::steady_timer reconnect_timer_, heartbeat_timer_, boot_timer_, call_timer_, outbox_timer_;
   boost::asio::steady_timer log_timer_;  // GetLog retryInterval
@@ -228,6 +249,7 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
   // 10 a minute; each kind of TLS failure (certificate, version, cipher suite)
   // 3 per 15 minutes.
   audit::RecordLimiter invalid_limit_{10, std::chrono::minutes(1)};
+  audit::RecordLimiter fallback_limit_{3, std::chrono::minutes(15)};  // B10 switches to the next slot
   std::array<audit::RecordLimiter, 3> tls_limit_{audit::RecordLimiter{3, std::chrono::minutes(15)},
                                                  audit::RecordLimiter{3, std::chrono::minutes(15)},
                                                  audit::RecordLimiter{3, std::chrono::minutes(15)}};

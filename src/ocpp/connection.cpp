@@ -100,6 +100,10 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
       fail(err, 0);
       return false;
     }
+    // Every certificate of the CSMS bundle was installed as a root on purpose,
+    // so each is a trust anchor; this is what makes a cross-signed successor
+    // root (AdditionalRootCertificateCheck, M05) work once its signer is gone.
+    X509_STORE_set_flags(SSL_CTX_get_cert_store(ctx_->native_handle()), X509_V_FLAG_PARTIAL_CHAIN);
     if (s_.security_profile == 3) {
       if (!s_.client_identity) {
         fail("security profile 3 needs the station certificate", 0);
@@ -235,6 +239,11 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
           return self->fail("CSMS did not accept subprotocol ocpp2.0.1", 0);
         if (self->detached_) return self->fail("detached", 0);
         self->open_ = true;
+        if (auto* t = std::get_if<TlsWs>(self->ws_.get())) {
+          // The chain OpenSSL verified, anchor included (for M05 confirm_csms_root).
+          if (STACK_OF(X509)* vc = SSL_get0_verified_chain(t->next_layer().native_handle()))
+            for (int i = 0; i < sk_X509_num(vc); ++i) self->verified_.push_back(security::share(sk_X509_value(vc, i)));
+        }
         self->handler_.on_open();
         self->read();
       });
@@ -351,6 +360,8 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
   bool open_ = false;
   bool detached_ = false;  // replaced or destroyed: report nothing more
 
+  security::CertChain verified_;  // the CSMS chain as verified (TLS only)
+
  private:
   asio::io_context& io_;
   ConnectionHandler& handler_;
@@ -398,5 +409,10 @@ void Connection::close() {
 }
 
 bool Connection::is_open() const { return impl_ && impl_->open_; }
+
+const security::CertChain& Connection::verified_chain() const {
+  static const security::CertChain none;
+  return impl_ ? impl_->verified_ : none;
+}
 
 }  // namespace cg::ocpp

@@ -55,6 +55,9 @@ class Connection {
   void send(std::string text);
   void close();
   bool is_open() const;
+  // The CSMS certificate chain OpenSSL verified for the open TLS connection,
+  // leaf first, trust anchor last; empty for ws:// or before on_open.
+  const security::CertChain& verified_chain() const;
 
   class Impl;
 

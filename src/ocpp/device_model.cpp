@@ -134,7 +134,10 @@ DeviceModel::DeviceModel(storage::Db& db, const config::Config& cfg) : db_(db) {
   add(unit(limits(inst(var("OCPPCommCtrlr", "MessageTimeout", M::ReadOnly, T::Integer, "30"), "Default"), 1, 600), "s"));
   add(limits(inst(var("OCPPCommCtrlr", "MessageAttempts", M::ReadWrite, T::Integer, "3"), "TransactionEvent"), 0, 100));
   add(unit(limits(inst(var("OCPPCommCtrlr", "MessageAttemptInterval", M::ReadWrite, T::Integer, "10"), "TransactionEvent"), 0, 3600), "s"));
-  add(var("OCPPCommCtrlr", "NetworkConfigurationPriority", M::ReadOnly, T::SequenceList, "0"));
+  // B10: the order of the network profile slots (0 = the configuration file's); checked
+  // against the stored profiles and the downgrade rule by ChargePoint before it gets here.
+  add(with(options(var("OCPPCommCtrlr", "NetworkConfigurationPriority", M::ReadWrite, T::SequenceList, "0"), "0,1,2,3"),
+           [](Variable& v) { v.security_relevant = true; }));
   add(limits(var("OCPPCommCtrlr", "NetworkProfileConnectionAttempts", M::ReadWrite, T::Integer, "3"), 1, 100));
   add(unit(limits(var("OCPPCommCtrlr", "OfflineThreshold", M::ReadOnly, T::Integer, "60"), 0, 86400), "s"));
   add(limits(var("OCPPCommCtrlr", "ResetRetries", M::ReadOnly, T::Integer, "2"), 0, 10));
@@ -187,11 +190,16 @@ DeviceModel::DeviceModel(storage::Db& db, const config::Config& cfg) : db_(db) {
     v.security_relevant = true;
     v.persistent = false;
   }));
-  add(var("SecurityCtrlr", "AdditionalRootCertificateCheck", M::ReadOnly, T::Boolean, "false"));
+  // M05: a new CSMS root must be signed by the installed one, which stays as a
+  // fallback until the first connection through the new root.
+  add(with(var("SecurityCtrlr", "AdditionalRootCertificateCheck", M::ReadWrite, T::Boolean, "false"),
+           [](Variable& v) { v.security_relevant = true; }));
   add(var("SecurityCtrlr", "MaxCertificateChainSize", M::ReadOnly, T::Integer, "10000"));
   add(unit(limits(var("SecurityCtrlr", "CertSigningWaitMinimum", M::ReadWrite, T::Integer, "60"), 1, 86400), "s"));
   add(limits(var("SecurityCtrlr", "CertSigningRepeatTimes", M::ReadWrite, T::Integer, "3"), 0, 100));
-  add(var("SecurityCtrlr", "AllowSecurityProfileDowngrade", M::ReadOnly, T::Boolean, "false"));
+  // Errata 2025: only when true may a network profile go from 3 to 2 (never to 1).
+  add(with(var("SecurityCtrlr", "AllowSecurityProfileDowngrade", M::ReadWrite, T::Boolean, "false"),
+           [](Variable& v) { v.security_relevant = true; }));
 
   // --- SampledDataCtrlr
   add(var("SampledDataCtrlr", "Enabled", M::ReadWrite, T::Boolean, "true"));

@@ -47,7 +47,7 @@ ChargePoint::Reply ChargePoint::on_get_log(const json::object& req) {
   const long long request_id = req.at("requestId").to_number<long long>();
   const bool diagnostics = log_type == "DiagnosticsLog";
   if (diagnostics) {
-    const policy::Principal csms{policy::Role::Csms, policy::Interface::Wan, d_.cfg.csms_url};
+    const policy::Principal csms = csms_principal();
     if (policy::authorize(csms, policy::Operation::ReadDiagnosticsLog) != policy::Decision::Allow)
       return Reply{std::nullopt, RpcError::SecurityError, "not permitted", {}};
   } else if (!d_.audit) {

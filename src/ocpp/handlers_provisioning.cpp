@@ -82,15 +82,19 @@ ChargePoint::Reply ChargePoint::on_set_variables(const json::object& req) {
     if (auto* a = item.if_contains("attributeType")) attr = std::string(a->as_string());
     // Security settings are a separate operation of the one policy (AUTHZ-1).
     const Variable* target = d_.dm.find(r);
-    const policy::Principal csms{policy::Role::Csms, policy::Interface::Wan, d_.cfg.csms_url};
+    const policy::Principal csms = csms_principal();
     const bool permitted = !target || !target->security_relevant ||
                            policy::authorize(csms, policy::Operation::ManageSecuritySettings) == policy::Decision::Allow;
     // A01: the Basic-auth password is sealed in the key store, never kept by the device model.
     const bool is_password = target && target->component == "SecurityCtrlr" && target->name == "BasicAuthPassword" &&
                              attr == "Actual";
-    std::string info;  // why a password was refused; never the value
+    // B10: the slot order is checked against the stored profiles and the downgrade rule.
+    const bool is_priority = target && target->component == "OCPPCommCtrlr" &&
+                             target->name == "NetworkConfigurationPriority" && attr == "Actual";
+    std::string info;  // why a password or priority was refused; never the password
     DeviceModel::SetResult res{SetStatus::Rejected, "NoPermission"};
     if (permitted && is_password) res = set_basic_auth_password(item.at("attributeValue").as_string(), info);
+    else if (permitted && is_priority) res = set_network_priority(item.at("attributeValue").as_string(), info);
     else if (permitted) res = d_.dm.set(r, attr, item.at("attributeValue").as_string());
     json::object o{{"attributeStatus", to_string(res.status)},
                    {"component", item.at("component")},
@@ -109,6 +113,9 @@ ChargePoint::Reply ChargePoint::on_set_variables(const json::object& req) {
       if (is_password) {
         if (res.status == SetStatus::Accepted) ad.secret_changed("BasicAuthPassword");
         else ad.text("reason", info.empty() ? res.reason : info);
+      } else if (is_priority) {
+        ad.text("value", std::string(item.at("attributeValue").as_string()).substr(0, 64));
+        if (!info.empty()) ad.text("reason", info);
       } else if (var->security_relevant || var->mutability == Mutability::WriteOnly) {
         ad.secret_changed("value");
       } else {
@@ -156,6 +163,62 @@ DeviceModel::SetResult ChargePoint::set_basic_auth_password(std::string_view val
   fallback_tried_ = false;
   log::info("ocpp", "new CSMS password sealed; reconnecting with it after the answer");
   return {SetStatus::Accepted, {}};
+}
+
+Credentials ChargePoint::credentials() const {
+  Credentials c;
+  c.password = d_.password && d_.password->has_current();
+  c.station_certificate = d_.identity && d_.identity->has_key(security::kStationKeyLabel) &&
+                          d_.identity->has_certificate(security::kStationKeyLabel);
+  c.csms_root = d_.certs && d_.certs->count(security::CertificateType::CSMSRootCertificate) > 0;
+  return c;
+}
+
+// B09: a new network connection profile in a slot. It is used after the CSMS
+// puts the slot into NetworkConfigurationPriority and the station reconnects
+// (Reset, or a lost connection). Every attempt is audited.
+ChargePoint::Reply ChargePoint::on_set_network_profile(const json::object& req) {
+  const long long raw_slot = req.at("configurationSlot").to_number<long long>();
+  const int slot = raw_slot < 0 || raw_slot > 1000 ? -1 : static_cast<int>(raw_slot);
+  NetworkProfile p;
+  const auto refusal =
+      profiles_.check(slot, req.at("connectionData").as_object(), credentials(), allow_downgrade(),
+                      profiles_.current().slot, p);
+  audit::Details d;
+  d.text("change", "setNetworkProfile").number("slot", raw_slot);
+  if (refusal) {
+    log::warn("ocpp", "SetNetworkProfile slot ", raw_slot, " rejected: ", refusal->info);
+    audit(audit::Event::ReconfigurationOfSecurityParameters, audit::Outcome::Failure,
+          d.text("status", "Rejected").text("reason", refusal->reason).text("info", refusal->info));
+    return rejected(refusal->reason, refusal->info);
+  }
+  d.number("securityProfile", p.security_profile).text("url", p.url);
+  try {
+    profiles_.store(p);
+  } catch (const std::exception& e) {
+    log::error("ocpp", "cannot store network profile slot ", slot, ": ", e.what());
+    audit(audit::Event::ReconfigurationOfSecurityParameters, audit::Outcome::Failure,
+          d.text("status", "Failed").text("reason", "cannot be stored"));
+    return status_reply("Failed", "InternalError", "the profile could not be stored");
+  }
+  log::info("ocpp", "network profile slot ", slot, " stored: ", p.url, " (security profile ", p.security_profile,
+            "); used once it is in NetworkConfigurationPriority");
+  audit(audit::Event::ReconfigurationOfSecurityParameters, audit::Outcome::Success, d.text("status", "Accepted"));
+  return status_reply("Accepted");
+}
+
+DeviceModel::SetResult ChargePoint::set_network_priority(std::string_view value, std::string& info) {
+  std::vector<int> slots;
+  if (auto refusal = profiles_.check_priority(value, allow_downgrade(), slots)) {
+    info = refusal->info;
+    return {SetStatus::Rejected, refusal->reason};
+  }
+  std::string normalized;
+  for (int s : slots) normalized += (normalized.empty() ? "" : ",") + std::to_string(s);
+  auto res = d_.dm.set({"OCPPCommCtrlr", "", 0, 0, "NetworkConfigurationPriority", ""}, "Actual", normalized);
+  if (res.status == SetStatus::Accepted)
+    log::info("ocpp", "NetworkConfigurationPriority is now ", normalized, "; used from the next connection");
+  return res;
 }
 
 void ChargePoint::reconnect_after_reply(std::string_view why) {

@@ -22,13 +22,6 @@ namespace json = boost::json;
 namespace {
 constexpr const char* kCsType = "ChargingStationCertificate";
 
-ChargePoint::Reply status_reply(std::string_view status) { return {json::object{{"status", status}}, {}, {}, {}}; }
-
-ChargePoint::Reply rejected(std::string_view reason_code, std::string_view info) {
-  json::object st{{"reasonCode", reason_code}};
-  if (!info.empty()) st["additionalInfo"] = info.substr(0, 512);
-  return ChargePoint::Reply{json::object{{"status", "Rejected"}, {"statusInfo", std::move(st)}}, {}, {}, {}};
-}
 }  // namespace
 
 std::vector<security::X509Ptr> ChargePoint::station_ca_roots() const {
@@ -44,7 +37,7 @@ std::string ChargePoint::organization_name() const {
 
 std::shared_ptr<const security::TlsClientIdentity> ChargePoint::connection_identity() {
   trying_candidate_ = false;
-  if (!d_.identity || d_.cfg.security_profile != 3) return nullptr;
+  if (!d_.identity || security_profile() != 3) return nullptr;
   if (d_.identity->has_candidate() && d_.identity->renewal_key_exists()) {
     try {
       auto id = d_.identity->load(security::kStationNextKeyLabel);
@@ -221,12 +214,12 @@ ChargePoint::Reply ChargePoint::on_certificate_signed(const json::object& req) {
   audit(audit::Event::ReconfigurationOfSecurityParameters, audit::Outcome::Success,
         audit::Details()
             .text("change", "stationCertificate")
-            .text("result", d_.cfg.security_profile == 3 ? "renewed certificate accepted; reconnecting with it"
+            .text("result", security_profile() == 3 ? "renewed certificate accepted; reconnecting with it"
                                                          : "renewed certificate accepted and installed")
             .text("serialNumber", s.serial_hex)
             .text("notAfter", clock::format_rfc3339(s.not_after)));
   Reply rep{json::object{{"status", "Accepted"}}, {}, {}, {}};
-  if (d_.cfg.security_profile == 3) {
+  if (security_profile() == 3) {
     rep.after = [this] { reconnect_after_reply("the renewed station certificate"); };
   } else {
     // Not used for this connection: it becomes the identity at once.
@@ -270,6 +263,30 @@ json::object hash_json(const security::CertificateHashData& h) {
 }
 }  // namespace
 
+void ChargePoint::confirm_csms_root_change() {
+  if (!d_.certs || security_profile() < 2 || !d_.certs->csms_root_pending()) return;
+  struct StackFree {
+    void operator()(STACK_OF(X509) * s) const noexcept { sk_X509_free(s); }
+  };
+  std::unique_ptr<STACK_OF(X509), StackFree> chain(sk_X509_new_null());
+  if (!chain) return;
+  for (const auto& c : conn_.verified_chain()) sk_X509_push(chain.get(), c.get());
+  const auto r = d_.certs->confirm_csms_root(chain.get());
+  if (!r.confirmed) {
+    log::info("ocpp", "CSMS root change (AdditionalRootCertificateCheck) still pending: ", r.reason);
+    return;
+  }
+  std::string removed;
+  for (const auto& c : r.removed) removed += (removed.empty() ? "" : " ") + c.fingerprint;
+  log::info("ocpp", "connected through the new CSMS root; the previous root(s) are deleted");
+  audit(audit::Event::ReconfigurationOfSecurityParameters, audit::Outcome::Success,
+        audit::Details()
+            .text("change", "csmsRootConfirmed")
+            .text("result", "connected through the new CSMS root; the fallback root(s) are deleted")
+            .text("removed", removed));
+  update_certificate_entries();
+}
+
 void ChargePoint::update_certificate_entries() {
   if (!d_.certs) return;
   d_.dm.set_internal("SecurityCtrlr.CertificateEntries", std::to_string(d_.certs->count()));
@@ -281,7 +298,7 @@ ChargePoint::Reply ChargePoint::on_install_certificate(const json::object& req) 
   const auto type = security::parse_certificate_type(type_text);
   if (!d_.certs || !type) return rejected("UnsupportedCertType", "certificate type not supported: " + type_text);
   security::InstallContext ctx;
-  ctx.security_profile = d_.cfg.security_profile;
+  ctx.security_profile = security_profile();
   ctx.additional_root_check = d_.dm.boolean("SecurityCtrlr.AdditionalRootCertificateCheck");
   ctx.now = clock::now_utc();
   const auto r = d_.certs->install(*type, std::string_view(pem.data(), pem.size()), ctx);

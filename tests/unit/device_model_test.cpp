@@ -172,8 +172,7 @@ TEST_F(DeviceModelTest, SetMemberListMembership) {
 
 TEST_F(DeviceModelTest, SettingsThisBuildDoesNotImplementAreReadOnly) {
   // Accepting a value that changes nothing would mislead the CSMS.
-  for (const auto& r : {ref("ClockCtrlr", "TimeSource"), ref("OCPPCommCtrlr", "NetworkConfigurationPriority"),
-                        ref("OCPPCommCtrlr", "OfflineThreshold"), ref("OCPPCommCtrlr", "ResetRetries"),
+  for (const auto& r : {ref("ClockCtrlr", "TimeSource"), ref("OCPPCommCtrlr", "OfflineThreshold"), ref("OCPPCommCtrlr", "ResetRetries"),
                         ref("OCPPCommCtrlr", "UnlockOnEVSideDisconnect"), ref("TxCtrlr", "MaxEnergyOnInvalidId"),
                         ref("SampledDataCtrlr", "TxEndedInterval"), ref("AlignedDataCtrlr", "TxEndedInterval"),
                         ref("AlignedDataCtrlr", "TxEndedMeasurands")}) {

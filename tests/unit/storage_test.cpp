@@ -49,8 +49,9 @@ class Storage : public ::testing::Test {
 
 TEST_F(Storage, MigrationsCreateTheSchemaAndSetUserVersion) {
   Db db(file_);
-  EXPECT_EQ(user_version(db), 2);
-  for (const char* t : {"meta", "variables", "outbox", "transactions", "auth_list", "auth_cache", "availability", "outbox_rejected"}) {
+  EXPECT_EQ(user_version(db), 3);
+  for (const char* t : {"meta", "variables", "outbox", "transactions", "auth_list", "auth_cache", "availability",
+                        "outbox_rejected", "network_profiles"}) {
     auto s = db.prepare("SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name=?");
     s.bind(1, std::string_view(t));
     ASSERT_TRUE(s.step());
@@ -64,7 +65,7 @@ TEST_F(Storage, ReopeningDoesNotMigrateAgain) {
     db.set_meta("k", "v");
   }
   Db db(file_);  // CREATE TABLE again would throw
-  EXPECT_EQ(user_version(db), 2);
+  EXPECT_EQ(user_version(db), 3);
   EXPECT_EQ(db.meta("k"), "v");
 }
 

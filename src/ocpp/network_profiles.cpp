@@ -1,0 +1,243 @@
+#include "ocpp/network_profiles.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include "core/log.hpp"
+
+namespace cg::ocpp {
+namespace json = boost::json;
+
+namespace {
+constexpr const char* kLastGoodSlot = "network.last_good_slot";
+constexpr const char* kActiveProfile = "network.active_security_profile";
+
+std::optional<int> to_int(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  int v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
+  return v;
+}
+
+std::vector<std::string_view> split(std::string_view s) {
+  std::vector<std::string_view> out;
+  while (true) {
+    const auto c = s.find(',');
+    out.push_back(s.substr(0, c));
+    if (c == std::string_view::npos) break;
+    s.remove_prefix(c + 1);
+  }
+  return out;
+}
+
+bool in_list(std::string_view list, std::string_view item) {
+  for (auto e : split(list))
+    if (e == item) return true;
+  return false;
+}
+}  // namespace
+
+NetworkProfiles::NetworkProfiles(storage::Db& db, const config::Config& cfg) : db_(db), cfg_(cfg) {
+  candidates_.push_back(configured());
+}
+
+NetworkProfile NetworkProfiles::configured() const {
+  NetworkProfile p;
+  p.slot = 0;
+  p.security_profile = cfg_.security_profile;
+  p.url = cfg_.csms_url;
+  return p;
+}
+
+std::optional<NetworkProfile> NetworkProfiles::get(int slot) const {
+  if (slot == 0) return configured();
+  if (slot < 0 || slot > kMaxSlot) return std::nullopt;
+  auto s = db_.prepare("SELECT security_profile, url, ocpp_interface, message_timeout FROM network_profiles WHERE slot=?");
+  s.bind(1, std::int64_t{slot});
+  if (!s.step()) return std::nullopt;
+  NetworkProfile p;
+  p.slot = slot;
+  p.security_profile = static_cast<int>(s.col_int(0));
+  p.url = s.col_text(1);
+  p.ocpp_interface = s.col_text(2);
+  p.message_timeout = static_cast<int>(s.col_int(3));
+  return p;
+}
+
+std::vector<NetworkProfile> NetworkProfiles::list() const {
+  std::vector<NetworkProfile> out;
+  for (int slot = 0; slot <= kMaxSlot; ++slot)
+    if (auto p = get(slot)) out.push_back(std::move(*p));
+  return out;
+}
+
+int NetworkProfiles::active_security_profile() const {
+  if (auto v = db_.meta(kActiveProfile))
+    if (auto n = to_int(*v); n && *n >= 1 && *n <= 3) return *n;
+  return cfg_.security_profile;
+}
+
+std::optional<int> NetworkProfiles::last_good_slot() const {
+  if (auto v = db_.meta(kLastGoodSlot))
+    if (auto n = to_int(*v); n && *n >= 0 && *n <= kMaxSlot) return n;
+  return std::nullopt;
+}
+
+bool NetworkProfiles::downgrade_allowed(int to, bool allow_downgrade_variable) const {
+  const int active = active_security_profile();
+  if (to >= active) return true;
+  return allow_downgrade_variable && active == 3 && to == 2;
+}
+
+std::optional<Refusal> NetworkProfiles::check(int slot, const json::object& cd, const Credentials& have,
+                                              bool allow_downgrade, int slot_in_use, NetworkProfile& out) const {
+  const std::string n = std::to_string(slot);
+  if (slot < 0 || slot > kMaxSlot)
+    return Refusal{"InvalidConfSlot", "configurationSlot " + n + " is not one of " + std::string(kSlots)};
+  if (slot == 0)
+    return Refusal{"InvalidConfSlot",
+                   "slot 0 is the profile of the station's configuration file and cannot be changed over OCPP; "
+                   "use slot 1-" + std::to_string(kMaxSlot)};
+  if (slot == slot_in_use)
+    return Refusal{"ActiveNetworkConf", "slot " + n + " is used by the current connection; use another slot"};
+  const auto str = [&](const char* key) -> std::string {
+    auto* v = cd.if_contains(key);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+  };
+  if (str("ocppVersion") != "OCPP20")
+    return Refusal{"InvalidNetworkConf", "ocppVersion " + str("ocppVersion") + " is not supported (OCPP20 only)"};
+  if (str("ocppTransport") != "JSON")
+    return Refusal{"InvalidNetworkConf", "ocppTransport " + str("ocppTransport") + " is not supported (JSON only)"};
+  const std::string iface = str("ocppInterface");
+  if (!in_list(kInterfaces, iface))
+    return Refusal{"InvalidNetworkConf",
+                   "ocppInterface " + iface + " does not exist on this station (" + std::string(kInterfaces) + ")"};
+  if (cd.contains("vpn")) return Refusal{"InvalidNetworkConf", "vpn is not supported by this station"};
+  if (cd.contains("apn")) return Refusal{"InvalidNetworkConf", "apn is not supported by this station (no modem)"};
+  const auto* spv = cd.if_contains("securityProfile");
+  const long long sp = spv && spv->is_int64() ? spv->as_int64() : 0;
+  if (sp < 1 || sp > 3) return Refusal{"InvalidNetworkConf", "securityProfile must be 2 or 3"};
+  const int active = active_security_profile();
+  if (sp == 1)
+    return Refusal{active > 1 ? "NoSecurityDowngrade" : "InvalidNetworkConf",
+                   "security profile 1 (unencrypted) is never accepted over OCPP; only the configuration file can "
+                   "enable it"};
+  if (!downgrade_allowed(static_cast<int>(sp), allow_downgrade))
+    return Refusal{"NoSecurityDowngrade",
+                   "security profile " + std::to_string(sp) + " is below the active profile " +
+                       std::to_string(active) +
+                       (active == 3 ? " (SecurityCtrlr.AllowSecurityProfileDowngrade is false)" : "")};
+  const std::string url = str("ocppCsmsUrl");
+  if (auto e = config::check_csms_url(url, static_cast<int>(sp)))
+    return Refusal{"InvalidNetworkConf", "ocppCsmsUrl " + *e};
+  const auto* mt = cd.if_contains("messageTimeout");
+  const long long timeout = mt && mt->is_int64() ? mt->as_int64() : 0;
+  if (timeout < 1 || timeout > 600) return Refusal{"InvalidNetworkConf", "messageTimeout must be 1-600 seconds"};
+  if (!have.csms_root)
+    return Refusal{"NoRootCertificate", "security profile " + std::to_string(sp) +
+                                            " needs an installed CSMSRootCertificate; install one first"};
+  if (sp == 2 && !have.password)
+    return Refusal{"NoPassword", "security profile 2 needs a BasicAuthPassword; set one first"};
+  if (sp == 3 && !have.station_certificate)
+    return Refusal{"NoCertificate",
+                   "security profile 3 needs a station certificate; renew it (SignChargingStationCertificate) first"};
+  out = NetworkProfile{slot, static_cast<int>(sp), url, iface, static_cast<int>(timeout)};
+  return std::nullopt;
+}
+
+void NetworkProfiles::store(const NetworkProfile& p) {
+  auto s = db_.prepare(
+      "INSERT INTO network_profiles(slot, security_profile, url, ocpp_interface, message_timeout) VALUES(?,?,?,?,?) "
+      "ON CONFLICT(slot) DO UPDATE SET security_profile=excluded.security_profile, url=excluded.url, "
+      "ocpp_interface=excluded.ocpp_interface, message_timeout=excluded.message_timeout, "
+      "stored_at=strftime('%Y-%m-%dT%H:%M:%SZ','now')");
+  s.bind(1, std::int64_t{p.slot})
+      .bind(2, std::int64_t{p.security_profile})
+      .bind(3, p.url)
+      .bind(4, p.ocpp_interface)
+      .bind(5, std::int64_t{p.message_timeout})
+      .run();
+}
+
+std::optional<Refusal> NetworkProfiles::check_priority(std::string_view value, bool allow_downgrade,
+                                                       std::vector<int>& out) const {
+  out.clear();
+  if (value.empty()) return Refusal{"InvalidValue", "the list is empty; at least one slot is needed"};
+  for (auto item : split(value)) {
+    auto slot = to_int(item);
+    if (!slot || *slot < 0 || *slot > kMaxSlot)
+      return Refusal{"InvalidValue", "'" + std::string(item.substr(0, 8)) + "' is not one of " + std::string(kSlots)};
+    if (std::find(out.begin(), out.end(), *slot) != out.end())
+      return Refusal{"InvalidValue", "slot " + std::to_string(*slot) + " is listed twice"};
+    const auto p = get(*slot);
+    if (!p) return Refusal{"InvalidNetworkConf", "slot " + std::to_string(*slot) + " holds no network profile"};
+    if (!downgrade_allowed(p->security_profile, allow_downgrade))
+      return Refusal{"NoSecurityDowngrade", "slot " + std::to_string(*slot) + " uses security profile " +
+                                                std::to_string(p->security_profile) + ", below the active profile " +
+                                                std::to_string(active_security_profile())};
+    out.push_back(*slot);
+  }
+  return std::nullopt;
+}
+
+std::vector<int> NetworkProfiles::parse_priority(std::string_view value) {
+  std::vector<int> out;
+  for (auto item : split(value))
+    if (auto slot = to_int(item); slot && *slot >= 0 && *slot <= kMaxSlot &&
+                                  std::find(out.begin(), out.end(), *slot) == out.end())
+      out.push_back(*slot);
+  return out;
+}
+
+void NetworkProfiles::begin(const std::vector<int>& priority, bool allow_downgrade) {
+  candidates_.clear();
+  skipped_.clear();
+  pos_ = 0;
+  failures_ = 0;
+  auto has = [&](int slot) {
+    return std::any_of(candidates_.begin(), candidates_.end(), [&](const auto& c) { return c.slot == slot; });
+  };
+  for (int slot : priority) {
+    if (has(slot)) continue;
+    auto p = get(slot);
+    if (!p) {
+      skipped_.push_back("slot " + std::to_string(slot) + " holds no profile");
+    } else if (!downgrade_allowed(p->security_profile, allow_downgrade)) {
+      skipped_.push_back("slot " + std::to_string(slot) + " (security profile " + std::to_string(p->security_profile) +
+                         ") is below the active profile " + std::to_string(active_security_profile()));
+    } else {
+      candidates_.push_back(std::move(*p));
+    }
+  }
+  // The last slot that worked stays a candidate (B10 fallback), even when the
+  // CSMS left it out of the priority list.
+  if (auto good = last_good_slot(); good && !has(*good))
+    if (auto p = get(*good)) candidates_.push_back(std::move(*p));
+  if (candidates_.empty()) {
+    // Nothing qualifies (e.g. the configuration file was changed to a lower
+    // profile): the local configuration decides.
+    skipped_.push_back("no slot qualifies; using the configuration file's profile");
+    candidates_.push_back(configured());
+  }
+}
+
+bool NetworkProfiles::attempt_failed(int attempts_per_slot) {
+  if (++failures_ < std::max(1, attempts_per_slot)) return false;
+  failures_ = 0;
+  if (candidates_.size() < 2) return false;
+  pos_ = (pos_ + 1) % candidates_.size();
+  return true;
+}
+
+void NetworkProfiles::connected() {
+  failures_ = 0;
+  const auto& p = current();
+  storage::Db::Tx tx(db_);
+  db_.set_meta(kLastGoodSlot, std::to_string(p.slot));
+  db_.set_meta(kActiveProfile, std::to_string(p.security_profile));
+  tx.commit();
+}
+
+}  // namespace cg::ocpp

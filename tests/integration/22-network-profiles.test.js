@@ -1,0 +1,195 @@
+// Network connection profiles (issue 4, OCPP B09/B10 and the A05 upgrade):
+// SetNetworkProfile stores a profile in slot 1-3 after checking it (no profile 1
+// over OCPP, no downgrade below the active profile unless
+// AllowSecurityProfileDowngrade allows 3 -> 2, preconditions); the CSMS moves
+// the station with NetworkConfigurationPriority + Reset; a profile that cannot
+// connect falls back to the last working one after
+// NetworkProfileConnectionAttempts; every step is audited.
+'use strict';
+
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { itest, pki } = require('./lib/harness');
+
+const ORG = 'Test CPO';
+
+const profile = (url, securityProfile, extra = {}) => ({
+  ocppVersion: 'OCPP20',
+  ocppTransport: 'JSON',
+  ocppCsmsUrl: url,
+  messageTimeout: 30,
+  securityProfile,
+  ocppInterface: 'Wired0',
+  ...extra,
+});
+
+const variable = (component, name) => ({ component: { name: component }, variable: { name } });
+const PRIORITY = variable('OCPPCommCtrlr', 'NetworkConfigurationPriority');
+
+async function getVar(ctx, component, name) {
+  const r = await ctx.call('GetVariables', { getVariableData: [variable(component, name)] });
+  assert.equal(r.getVariableResult[0].attributeStatus, 'Accepted');
+  return r.getVariableResult[0].attributeValue;
+}
+
+async function setVar(ctx, component, name, value) {
+  const r = await ctx.call('SetVariables', { setVariableData: [{ ...variable(component, name), attributeValue: value }] });
+  return r.setVariableResult[0];
+}
+
+function expectRejected(res, reasonCode, infoRe) {
+  assert.equal(res.status, 'Rejected', JSON.stringify(res));
+  assert.equal(res.statusInfo.reasonCode, reasonCode, JSON.stringify(res));
+  if (infoRe) assert.match(res.statusInfo.additionalInfo, infoRe);
+}
+
+const networkRecords = (ex, change) => ex.records.filter((r) => r.details.change === change);
+
+itest('B09: SetNetworkProfile refuses bad slots, profile 1, missing credentials and unsupported data, audited', async (ctx) => {
+  await ctx.boot();
+  const url = ctx.csms.url;
+  const refusals = [
+    [0, profile(url, 2), 'InvalidConfSlot', /configuration file/],
+    [4, profile(url, 2), 'InvalidConfSlot', /not one of 0,1,2,3/],
+    [1, profile(url.replace('wss:', 'ws:'), 1), 'NoSecurityDowngrade', /never accepted over OCPP/],
+    [1, profile(url, 3), 'NoCertificate', /station certificate/],
+    [1, profile(url.replace('wss:', 'ws:'), 2), 'InvalidNetworkConf', /needs a wss:\/\/ URL/],
+    [1, profile(url, 2, { ocppInterface: 'Wireless0' }), 'InvalidNetworkConf', /Wireless0 does not exist/],
+    [1, profile(url, 2, { ocppVersion: 'OCPP16' }), 'InvalidNetworkConf', /OCPP20 only/],
+  ];
+  for (const [slot, data, code, re] of refusals) {
+    expectRejected(await ctx.call('SetNetworkProfile', { configurationSlot: slot, connectionData: data }), code, re);
+  }
+  // A slot that holds nothing cannot be put into the priority list.
+  const pr = await setVar(ctx, 'OCPPCommCtrlr', 'NetworkConfigurationPriority', '1,0');
+  assert.equal(pr.attributeStatus, 'Rejected');
+  assert.equal(pr.attributeStatusInfo.reasonCode, 'InvalidNetworkConf');
+  assert.match(pr.attributeStatusInfo.additionalInfo, /slot 1 holds no network profile/);
+  assert.equal(await getVar(ctx, 'OCPPCommCtrlr', 'NetworkConfigurationPriority'), '0');
+  // A good one is Accepted and stored, but changes nothing until it is in the priority list.
+  assert.deepEqual(await ctx.call('SetNetworkProfile', { configurationSlot: 2, connectionData: profile(url, 2) }), { status: 'Accepted' });
+  assert.equal(await getVar(ctx, 'OCPPCommCtrlr', 'ActiveNetworkProfile'), '0');
+  assert.equal((await ctx.status()).online, true);
+
+  const ex = await ctx.auditExport();
+  const recs = networkRecords(ex, 'setNetworkProfile');
+  assert.equal(recs.filter((r) => r.details.status === 'Rejected').length, refusals.length, recs.map((r) => r.line).join('\n'));
+  assert.ok(recs.every((r) => r.type === 'ReconfigurationOfSecurityParameters'));
+  const ok = recs.find((r) => r.details.status === 'Accepted');
+  assert.equal(ok.details.slot, 2);
+  assert.equal(ok.outcome, 'success');
+  assert.ok(ex.records.some((r) => r.type === 'ReconfigurationOfSecurityParameters' && r.details.status === 'Rejected' &&
+    r.details.variable?.includes('NetworkConfigurationPriority')), 'the refused priority change is audited');
+  await ctx.assertAuditOk();
+});
+
+itest('B10: migrate to another CSMS through slot 1; when it fails, fall back to the last working slot', { timeout: 60000 }, async (ctx) => {
+  const a = await ctx.startCsms();
+  await ctx.startStation();
+  await ctx.waitBooted();
+  const b = await ctx.startCsms();
+  ctx.csms = a;
+
+  assert.deepEqual(await ctx.call('SetNetworkProfile', { configurationSlot: 1, connectionData: profile(b.url, 2) }), { status: 'Accepted' });
+  assert.equal((await setVar(ctx, 'OCPPCommCtrlr', 'NetworkProfileConnectionAttempts', '2')).attributeStatus, 'Accepted');
+  assert.equal((await setVar(ctx, 'OCPPCommCtrlr', 'NetworkConfigurationPriority', '1,0')).attributeStatus, 'Accepted');
+  assert.equal(await getVar(ctx, 'OCPPCommCtrlr', 'NetworkConfigurationPriority'), '1,0');
+  assert.deepEqual(await ctx.call('Reset', { type: 'Immediate' }), { status: 'Accepted' });
+
+  // The station comes up at CSMS B through slot 1 and registers there (B10.FR.10).
+  ctx.csms = b;
+  const boot = await ctx.waitBooted({ timeoutMs: 15000 });
+  assert.equal(boot.payload.reason, 'RemoteReset');
+  assert.equal(await getVar(ctx, 'OCPPCommCtrlr', 'ActiveNetworkProfile'), '1');
+  // And after a restart as well: the priority list is kept (the file still names CSMS A).
+  await ctx.stopStation();
+  const again = ctx.mark();
+  await ctx.startStation({ csmsUrl: a.url });
+  await ctx.waitBooted({ from: again });
+
+  // CSMS B goes away: two attempts through slot 1, then slot 0 (CSMS A) again.
+  const fromA = a.messages.length;
+  await b.close();
+  ctx.csms = a;
+  await ctx.waitBooted({ from: fromA, timeoutMs: 20000 });
+  assert.equal(await getVar(ctx, 'OCPPCommCtrlr', 'ActiveNetworkProfile'), '0');
+  assert.match(ctx.stationLog(), /network profile slot 1 failed .*falling back to slot 0/);
+
+  const ex = await ctx.auditExport();
+  const changes = networkRecords(ex, 'networkProfile').map((r) => `${r.details.previousSlot}->${r.details.slot}`);
+  assert.deepEqual(changes, ['0->1', '1->0'], 'each switch of the working profile is audited');
+  const fallback = networkRecords(ex, 'networkProfileFallback');
+  assert.ok(fallback.length >= 1);
+  assert.equal(fallback[0].details.fromSlot, 1);
+  assert.equal(fallback[0].details.toSlot, 0);
+  await ctx.assertAuditOk();
+});
+
+itest('A05: upgrade from profile 2 to 3 over OCPP, then no way back to 2 unless AllowSecurityProfileDowngrade', { timeout: 60000 }, async (ctx) => {
+  const p = await pki('main');
+  const operatorCa = path.join(p.dir, 'operator-root-ca.pem');
+  // One CSMS for both: Basic auth without a client certificate (profile 2),
+  // mutual TLS with CN/O checked (profile 3); it signs CSRs with the operator CA.
+  await ctx.startCsms({
+    tls: { cert: p.cert, key: p.key, ca: operatorCa },
+    organization: ORG,
+    stations: { [ctx.identity]: { serial: ctx.serial } },
+    signer: { caCert: operatorCa, caKey: path.join(p.dir, 'operator-root-ca.key'), days: 30 },
+  });
+  ctx.clientCaFile = operatorCa;
+  await ctx.startStation();
+  await ctx.waitBooted();
+  const url = ctx.csms.url;
+  const session = () => ctx.csms.clients.get(ctx.identity).session;
+  assert.equal(session().profile, 2);
+  expectRejected(await ctx.call('SetNetworkProfile', { configurationSlot: 1, connectionData: profile(url, 3) }), 'NoCertificate');
+
+  // A02 at profile 2 gives the station its certificate (promoted at once) …
+  const from = ctx.mark();
+  assert.equal((await ctx.call('TriggerMessage', { requestedMessage: 'SignChargingStationCertificate' })).status, 'Accepted');
+  const signed = await ctx.waitFor((m) => m.direction === 'out' && m.type === 'CALL' && m.action === 'CertificateSigned', { from });
+  assert.equal((await ctx.stationReply(signed.id, { from })).payload.status, 'Accepted');
+  assert.ok(fs.existsSync(path.join(ctx.stateDir, 'identity', 'station.pem')));
+
+  // … then profile 3 in slot 1, first in the list, and a reset.
+  assert.deepEqual(await ctx.call('SetNetworkProfile', { configurationSlot: 1, connectionData: profile(url, 3) }), { status: 'Accepted' });
+  assert.equal((await setVar(ctx, 'OCPPCommCtrlr', 'NetworkConfigurationPriority', '1,0')).attributeStatus, 'Accepted');
+  const beforeReset = ctx.mark();
+  await ctx.call('Reset', { type: 'OnIdle' });
+  await ctx.waitBooted({ from: beforeReset, timeoutMs: 15000 });
+  assert.equal(session().profile, 3, 'connected with mutual TLS');
+  assert.equal(session().certificate.subject.CN, ctx.serial);
+  assert.equal(await getVar(ctx, 'SecurityCtrlr', 'SecurityProfile'), '3');
+  assert.equal(await getVar(ctx, 'OCPPCommCtrlr', 'ActiveNetworkProfile'), '1');
+
+  // Profile 3 is now the floor: no profile 2 in a slot, no slot 0 (profile 2) in the list.
+  expectRejected(await ctx.call('SetNetworkProfile', { configurationSlot: 2, connectionData: profile(url, 2) }),
+    'NoSecurityDowngrade', /below the active profile 3/);
+  const pr = await setVar(ctx, 'OCPPCommCtrlr', 'NetworkConfigurationPriority', '0,1');
+  assert.equal(pr.attributeStatus, 'Rejected');
+  assert.equal(pr.attributeStatusInfo.reasonCode, 'NoSecurityDowngrade');
+
+  // A restart (the configuration file still says profile 2) stays at profile 3:
+  // slot 0 is skipped as a downgrade.
+  await ctx.stopStation();
+  const again = ctx.mark();
+  await ctx.startStation();
+  await ctx.waitBooted({ from: again });
+  assert.equal(session().profile, 3);
+  assert.match(ctx.stationLog(), /slot 0 \(security profile 2\) is below the active profile 3/);
+
+  // The operator may allow 3 -> 2 explicitly; profile 1 stays refused.
+  assert.equal((await setVar(ctx, 'SecurityCtrlr', 'AllowSecurityProfileDowngrade', 'true')).attributeStatus, 'Accepted');
+  assert.deepEqual(await ctx.call('SetNetworkProfile', { configurationSlot: 2, connectionData: profile(url, 2) }), { status: 'Accepted' });
+  expectRejected(await ctx.call('SetNetworkProfile', { configurationSlot: 3, connectionData: profile(url.replace('wss:', 'ws:'), 1) }),
+    'NoSecurityDowngrade');
+
+  const ex = await ctx.auditExport();
+  const up = networkRecords(ex, 'networkProfile').find((r) => r.details.slot === 1);
+  assert.ok(up, 'the upgrade is audited');
+  assert.equal(up.details.securityProfile, 3);
+  assert.equal(up.details.previousSecurityProfile, 2);
+  assert.ok(ex.records.some((r) => r.details.variable?.includes('AllowSecurityProfileDowngrade') && r.details.status === 'Accepted'));
+  await ctx.assertAuditOk();
+});
