@@ -8,7 +8,7 @@
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { itest, run, sleep, CG_BIN } = require('./lib/harness');
+const { itest, isCall, run, sleep, CG_BIN } = require('./lib/harness');
 
 const PW = { component: { name: 'SecurityCtrlr' }, variable: { name: 'BasicAuthPassword' } };
 const setPassword = (ctx, value) => ctx.call('SetVariables', { setVariableData: [{ ...PW, attributeValue: value }] });
@@ -128,6 +128,50 @@ itest('A01: bad passwords are refused; a new one is sealed, used at once and aft
   assert.equal(handshakes.at(-1), newPw);
   assert.match(ctx.stationLog(), /csms.password_file differs from the sealed CSMS password/);
   await assertNowhere(ctx, [newPw, ctx.password]);
+});
+
+// The reconnection after a rotation drops no queued message: transaction
+// events made while the station is between the two connections are delivered
+// on the new one, each once, in order. (RetryBackOffWaitMinimum = 3 s keeps the
+// station offline long enough to act in between.)
+itest('A01: transaction events queued during the password reconnection are delivered on the new connection', {
+  deviceModel: { 'OCPPCommCtrlr.RetryBackOffWaitMinimum': 3 },
+}, async (ctx) => {
+  await ctx.startCsms();
+  const handshakes = watchHandshakes(ctx.csms);
+  await ctx.startStation();
+  await ctx.waitBooted();
+  // A session online: Started is delivered.
+  await ctx.simOk('plug', 1);
+  await ctx.simOk('badge', 1, 'ROTATE-TOKEN-1');
+  const st = await ctx.waitStatus((s) => s.evses[0].transactionId, 5000, 'transaction started');
+  const txId = st.evses[0].transactionId;
+  await ctx.waitFor(isCall('TransactionEvent', (p) => p.eventType === 'Started'));
+  await ctx.waitStatus((s) => s.queued === 0, 5000, 'Started delivered');
+
+  const newPw = 'Queued-Msgs.Survive-0123';
+  ctx.csms.setPassword(ctx.identity, newPw);
+  const before = ctx.mark();
+  assert.equal((await setPassword(ctx, newPw)).setVariableResult[0].attributeStatus, 'Accepted');
+  await ctx.waitStatus((s) => !s.online, 5000, 'disconnected for the reconnection');
+  // Between the two connections: charge, stop, unplug.
+  await ctx.simOk('draw', 1, 16);
+  await ctx.waitStatus((s) => s.evses[0].state === 'C', 3000, 'charging');
+  await ctx.simOk('badge', 1, 'ROTATE-TOKEN-1');
+  await ctx.waitStatus((s) => !s.evses[0].transactionId, 3000, 'transaction ended offline');
+  await ctx.simOk('unplug', 1);
+  const queued = (await ctx.status()).queued;
+  assert.ok(queued >= 2, `Updated(Charging) and Ended are queued, got ${queued}`);
+  assert.equal((await ctx.status()).online, false, 'still between the connections');
+
+  await ctx.waitBooted({ from: before });
+  assert.equal(handshakes.at(-1), newPw);
+  await ctx.waitFor(isCall('TransactionEvent', (p) => p.eventType === 'Ended'), { from: before });
+  await ctx.waitStatus((s) => s.queued === 0, 5000, 'outbox empty');
+  const events = ctx.calls('TransactionEvent', (p) => p.transactionInfo.transactionId === txId).map((m) => m.payload);
+  assert.deepEqual(events.map((p) => p.seqNo), events.map((_, i) => i), 'each event once, in order');
+  assert.equal(events.at(-1).eventType, 'Ended');
+  assert.ok(events.length >= 1 + queued, `${events.length} events for ${queued} queued`);
 });
 
 itest('A01: the CSMS refuses the new password (401): one fallback to the previous one', async (ctx) => {
