@@ -32,6 +32,11 @@ std::vector<std::string_view> split(std::string_view s) {
   return out;
 }
 
+// Whether a connection at profile `to` is allowed when `active` is the active one.
+bool may_use(int active, int to, bool allow_downgrade_variable) {
+  return to >= active || (allow_downgrade_variable && active == 3 && to == 2);
+}
+
 bool in_list(std::string_view list, std::string_view item) {
   for (auto e : split(list))
     if (e == item) return true;
@@ -86,9 +91,7 @@ std::optional<int> NetworkProfiles::last_good_slot() const {
 }
 
 bool NetworkProfiles::downgrade_allowed(int to, bool allow_downgrade_variable) const {
-  const int active = active_security_profile();
-  if (to >= active) return true;
-  return allow_downgrade_variable && active == 3 && to == 2;
+  return may_use(active_security_profile(), to, allow_downgrade_variable);
 }
 
 std::optional<Refusal> NetworkProfiles::check(int slot, const json::object& cd, const Credentials& have,
@@ -192,35 +195,55 @@ std::vector<int> NetworkProfiles::parse_priority(std::string_view value) {
 }
 
 void NetworkProfiles::begin(const std::vector<int>& priority, bool allow_downgrade) {
-  candidates_.clear();
-  skipped_.clear();
-  pos_ = 0;
-  failures_ = 0;
+  // Built aside and swapped in at the end: current() is valid whatever happens.
+  std::vector<NetworkProfile> list;
+  std::vector<std::string> skipped;
   auto has = [&](int slot) {
-    return std::any_of(candidates_.begin(), candidates_.end(), [&](const auto& c) { return c.slot == slot; });
+    return std::any_of(list.begin(), list.end(), [&](const auto& c) { return c.slot == slot; });
   };
+  // A slot that cannot be read (database error) is skipped like an empty one.
+  auto read = [&](int slot) -> std::optional<NetworkProfile> {
+    try {
+      return get(slot);
+    } catch (const std::exception& e) {
+      skipped.push_back("slot " + std::to_string(slot) + " cannot be read: " + e.what());
+      return std::nullopt;
+    }
+  };
+  int active = cfg_.security_profile;
+  std::optional<int> good;
+  try {
+    active = active_security_profile();
+    good = last_good_slot();
+  } catch (const std::exception& e) {
+    skipped.push_back(std::string("the last working slot cannot be read: ") + e.what());
+  }
   for (int slot : priority) {
     if (has(slot)) continue;
-    auto p = get(slot);
+    auto p = read(slot);
     if (!p) {
-      skipped_.push_back("slot " + std::to_string(slot) + " holds no profile");
-    } else if (!downgrade_allowed(p->security_profile, allow_downgrade)) {
-      skipped_.push_back("slot " + std::to_string(slot) + " (security profile " + std::to_string(p->security_profile) +
-                         ") is below the active profile " + std::to_string(active_security_profile()));
+      skipped.push_back("slot " + std::to_string(slot) + " holds no profile");
+    } else if (!may_use(active, p->security_profile, allow_downgrade)) {
+      skipped.push_back("slot " + std::to_string(slot) + " (security profile " + std::to_string(p->security_profile) +
+                        ") is below the active profile " + std::to_string(active));
     } else {
-      candidates_.push_back(std::move(*p));
+      list.push_back(std::move(*p));
     }
   }
   // The last slot that worked stays a candidate (B10 fallback), even when the
   // CSMS left it out of the priority list.
-  if (auto good = last_good_slot(); good && !has(*good))
-    if (auto p = get(*good)) candidates_.push_back(std::move(*p));
-  if (candidates_.empty()) {
+  if (good && !has(*good))
+    if (auto p = read(*good)) list.push_back(std::move(*p));
+  if (list.empty()) {
     // Nothing qualifies (e.g. the configuration file was changed to a lower
     // profile): the local configuration decides.
-    skipped_.push_back("no slot qualifies; using the configuration file's profile");
-    candidates_.push_back(configured());
+    skipped.push_back("no slot qualifies; using the configuration file's profile");
+    list.push_back(configured());
   }
+  candidates_ = std::move(list);
+  skipped_ = std::move(skipped);
+  pos_ = 0;
+  failures_ = 0;
 }
 
 bool NetworkProfiles::attempt_failed(int attempts_per_slot) {
