@@ -71,7 +71,9 @@ std::string sync_csms_roots(security::CertStore& certs, const fs::path& ca_file,
   unsigned int n = 0;
   EVP_Digest(pem.data(), pem.size(), md, &n, EVP_sha256(), nullptr);
   const std::string digest = security::hex_encode(md, n);
-  const fs::path marker = state_dir / "certs" / "csms-ca-file.sha256";
+  // Next to certs/, not in it (the store reports files it does not know).
+  const fs::path marker = state_dir / "csms-ca-file.sha256";
+  ::unlink((state_dir / "certs" / "csms-ca-file.sha256").c_str());  // where builds before 2026-11-22 kept it
   std::string seen;
   {
     std::ifstream m(marker);

@@ -163,12 +163,14 @@ void Db::migrate() {
   v.reset();
   const std::size_t target = std::size(kMigrations);
   if (version > target) throw DbError("database schema is newer than this build (version " + std::to_string(version) + ")");
+  if (version == target) return;
+  // All pending steps in one transaction: one commit (and fsync) at the first start.
+  Tx tx(*this);
   for (; version < target; ++version) {
-    Tx tx(*this);
     exec(kMigrations[version]);
     exec("PRAGMA user_version=" + std::to_string(version + 1));
-    tx.commit();
   }
+  tx.commit();
 }
 
 std::optional<std::string> Db::meta(std::string_view key) {

@@ -151,14 +151,17 @@ std::string read_text_file(const fs::path& p, std::size_t max, bool& exists, std
   return data;
 }
 
-// mkdir 0700 when missing; "" or the reason.
-std::string ensure_dir(const fs::path& d) {
+// mkdir 0700 when missing; "" or the reason. Without `created` the parent is
+// fsynced at once; with it, *created tells the caller to fsync it (once for
+// several directories).
+std::string ensure_dir(const fs::path& d, bool* created = nullptr) {
   struct stat st {};
   if (::lstat(d.c_str(), &st) != 0) {
     if (errno != ENOENT) return d.string() + ": " + std::strerror(errno);
     if (::mkdir(d.c_str(), 0700) != 0 && errno != EEXIST)
       return "cannot create " + d.string() + ": " + std::strerror(errno);
-    fsync_dir(d.parent_path().string());
+    if (created) *created = true;
+    else fsync_dir(d.parent_path().string());
     if (::lstat(d.c_str(), &st) != 0) return d.string() + ": " + std::strerror(errno);
   }
   if (!S_ISDIR(st.st_mode)) return d.string() + " is not a directory";
@@ -275,12 +278,19 @@ void CertStore::reload() {
     }
     problems_.push_back(rel_root + "/" + printable(name) + ": skipped (not part of the certificate store)");
   }
-  if (removed_tmp) fsync_dir(dir_.string());
+  // The type directories: created together, one fsync of certs/ for all (before
+  // any certificate is written into them).
+  bool created = false;
+  std::vector<std::string> dir_errors(std::size(kCertificateTypes));
+  for (std::size_t i = 0; i < std::size(kCertificateTypes); ++i)
+    dir_errors[i] = ensure_dir(dir_ / std::string(to_string(kCertificateTypes[i])), &created);
+  if (removed_tmp || created) fsync_dir(dir_.string());
 
-  for (const CertificateType type : kCertificateTypes) {
+  for (std::size_t i = 0; i < std::size(kCertificateTypes); ++i) {
+    const CertificateType type = kCertificateTypes[i];
     const fs::path tdir = dir_ / std::string(to_string(type));
     const std::string rel = rel_root + "/" + std::string(to_string(type));
-    if (auto e = ensure_dir(tdir); !e.empty()) {
+    if (const auto& e = dir_errors[i]; !e.empty()) {
       problems_.push_back(rel + ": " + e + " (no " + std::string(to_string(type)) + " certificates can be stored)");
       continue;
     }
@@ -473,6 +483,7 @@ std::string CertStore::write_bundle() {
   bool exists = false;
   std::string err;
   const std::string current = read_text_file(p, kMaxPemBytes * 4, exists, err);
+  if (!exists && err.empty() && text.empty()) return {};  // no CSMS root yet: no bundle (trusts nothing either way)
   if (!exists || !err.empty() || current != text) {
     if (!err.empty()) ::unlink(p.c_str());  // e.g. a directory or a symlink in its place
     if (auto e = write_file_durably(p.string(), text); !e.empty()) return "cannot write the CSMS root bundle: " + e;

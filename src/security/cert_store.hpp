@@ -15,7 +15,7 @@
 //                                   fallback roots), an interrupted local replace
 //   certs/csms-roots.pem            PEM bundle of every CSMS root (fallbacks
 //                                   included), 0644, rewritten after every change
-//                                   and at open; empty when there is none
+//                                   and at open; absent while there is none
 // Files are written with write_file_durably (temp file, fsync, rename, fsync of
 // the directory); deletes are followed by fsync_dir. Every mutation is ordered
 // so that a crash (kill -9, power loss) leaves the old or the new state, which
@@ -240,7 +240,8 @@ class CertStore {
   // Trust anchors of a type, in list order (CSMS: a pending new root and its
   // fallback roots included).
   std::vector<X509Ptr> roots(CertificateType type) const;
-  // certs/csms-roots.pem (for SSL_CTX_load_verify_locations).
+  // certs/csms-roots.pem (for SSL_CTX_load_verify_locations); absent while the
+  // store holds no CSMS root (TLS then trusts nothing, as with an empty file).
   std::filesystem::path csms_bundle_file() const { return dir_ / "csms-roots.pem"; }
   std::filesystem::path directory() const { return dir_; }
 
