@@ -308,8 +308,16 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
     certs = std::make_unique<security::CertStore>(cfg.state_dir);
     // At profile 1 a configured csms.ca_file is seeded too: it is what a later
     // upgrade to profile 2 (B09) trusts; no root is ever taken over ws://.
-    if (cfg.security_profile >= 2 || !cfg.ca_file.empty())
+    if (cfg.security_profile >= 2) {
       ca_file_change = sync_csms_roots(*certs, cfg.ca_file, cfg.state_dir);
+    } else if (!cfg.ca_file.empty()) {
+      try {
+        ca_file_change = sync_csms_roots(*certs, cfg.ca_file, cfg.state_dir);
+      } catch (const std::exception& e) {
+        // Profile 1 does not use it now; only a later upgrade would.
+        log::warn("station", "csms.ca_file not loaded (it would be the root for an upgrade to profile 2): ", e.what());
+      }
+    }
     for (const auto& p : certs->problems()) log::warn("station", "certificate store: ", p);
   } catch (const std::exception& e) {
     std::cerr << "error: certificate store: " << e.what() << "\n";

@@ -52,7 +52,8 @@ struct Session {
   ~Session() {
     if (lock >= 0) ::close(lock);
   }
-  bool open(const config::Config& cfg) {
+  // with_identity: also the key store and the station identity (not needed to install a root).
+  bool open(const config::Config& cfg, bool with_identity = true) {
     if (policy::authorize(local_admin(), policy::Operation::ManageSecuritySettings) != policy::Decision::Allow) {
       std::cerr << "error: ManageSecuritySettings is not permitted\n";
       return false;
@@ -73,9 +74,11 @@ struct Session {
       return false;
     }
     try {
-      store = open_configured_key_store(cfg);
-      identity = std::make_unique<security::StationIdentity>(*store, cfg.state_dir);
-      identity->recover();
+      if (with_identity) {
+        store = open_configured_key_store(cfg);
+        identity = std::make_unique<security::StationIdentity>(*store, cfg.state_dir);
+        identity->recover();
+      }
       audit_log = audit::AuditLog::open(cfg.state_dir / "audit");
     } catch (const std::exception& e) {
       std::cerr << "error: " << e.what() << "\n";
@@ -242,7 +245,7 @@ int pki_install_root(const config::Config& cfg, const std::string& type_name, co
   const auto pem = read_pem_file(file);
   if (!pem) return 1;
   Session s;
-  if (!s.open(cfg)) return 1;
+  if (!s.open(cfg, /*with_identity=*/false)) return 1;
   audit::Details d;
   d.text("change", "installCertificate").text("certificateType", type_name).text("mode", replace ? "replace" : "add");
   security::InstallResult r;

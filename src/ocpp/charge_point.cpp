@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 #include <cstdio>
+#include <utility>
 
 #include "core/clock.hpp"
 #include "core/log.hpp"
@@ -87,6 +88,7 @@ void ChargePoint::network_attempt_failed(const std::string& reason) {
     return;
   const auto& to = profiles_.current();
   reconnect_attempt_ = 0;  // the next slot starts with the shortest back-off
+  using_previous_ = false;  // A01: the next slot gets the new password first
   log::warn("ocpp", "network profile slot ", from.slot, " failed ", "(", reason, "); falling back to slot ", to.slot,
             " (", to.url, ", security profile ", to.security_profile, ")");
   if (!fallback_limit_.admit()) return;
@@ -103,13 +105,17 @@ void ChargePoint::network_attempt_failed(const std::string& reason) {
 void ChargePoint::network_profile_worked() {
   // B10: the slot whose connection was accepted becomes the last good one and
   // its security profile the active one; a change of either is audited.
+  confirm_csms_root_change();  // M05: this accepted connection went through the new root?
   const auto& np = profiles_.current();
-  const auto before = profiles_.last_good_slot();
-  const int profile_before = profiles_.active_security_profile();
+  std::optional<int> before;
+  int profile_before = np.security_profile;
   try {
+    before = profiles_.last_good_slot();
+    profile_before = profiles_.active_security_profile();
     profiles_.connected();
   } catch (const std::exception& e) {
     log::error("ocpp", "cannot record the working network profile: ", e.what());
+    return;
   }
   if (before && *before == np.slot && profile_before == np.security_profile) return;
   log::info("ocpp", "network profile slot ", np.slot, " (security profile ", np.security_profile, ") works",
@@ -150,6 +156,7 @@ void ChargePoint::connect() {
   s.security_profile = np.security_profile;
   // The CSMS roots: the certificate store's bundle (seeded from csms.ca_file, changed by M05/M04).
   s.ca_file = d_.certs ? d_.certs->csms_bundle_file().string() : d_.cfg.ca_file.string();
+  s.partial_chain = d_.certs && d_.certs->csms_bundle_needs_partial_chain();
   s.max_frame = d_.cfg.max_frame_bytes;
   s.ping_interval = std::chrono::seconds(d_.dm.integer("OCPPCommCtrlr.WebSocketPingInterval", 30));
   log::info("ocpp", "connecting to ", np.url, "/", percent_encode(d_.cfg.identity), " (network profile slot ", np.slot,
@@ -210,9 +217,8 @@ void ChargePoint::on_open() {
   d_.dm.set_internal("OCPPCommCtrlr.ActiveNetworkProfile", std::to_string(profiles_.current().slot));
   d_.dm.set_internal("SecurityCtrlr.SecurityProfile", std::to_string(security_profile()));
   candidate_connected();
-  confirm_csms_root_change();
-  if (rotation_pending_ && d_.password) {
-    // A01: the first connection after a password change decides.
+  if (rotation_pending_ && d_.password && security_profile() != 3) {
+    // A01: the first connection that sent the password (profiles 1/2) decides.
     const audit::Details who = audit::Details().text("variable", "SecurityCtrlr.BasicAuthPassword");
     try {
       if (using_previous_) {
@@ -276,16 +282,19 @@ void ChargePoint::on_closed(const std::string& reason, int http_status, TlsFailu
   boot_status_.clear();
   heartbeat_timer_.cancel();
   boot_timer_.cancel();
+  bool password_retry = false;  // the next attempt is A01's one try of the previous password
   if (http_status == 401) {
     log::error("ocpp", "the CSMS refused our credentials (HTTP 401)");
     audit(audit::Event::FailedToAuthenticateAtCsms, audit::Outcome::Failure,
           audit::Details().number("httpStatus", 401).text("url", csms_url()));
-    if (rotation_pending_ && d_.password) {
+    // A verdict on the password only when this attempt sent it (profiles 1/2).
+    if (rotation_pending_ && d_.password && security_profile() != 3) {
       const audit::Details who = audit::Details().text("variable", "SecurityCtrlr.BasicAuthPassword");
       if (!using_previous_ && !fallback_tried_ && d_.password->has_previous()) {
         // A01: the new password does not work; the previous one, once.
         using_previous_ = true;
         fallback_tried_ = true;
+        password_retry = true;
         reconnect_attempt_ = 0;
         log::warn("ocpp", "the new password was refused; trying the previous one once");
         audit(audit::Event::ReconfigurationOfSecurityParameters, audit::Outcome::Failure,
@@ -307,9 +316,16 @@ void ChargePoint::on_closed(const std::string& reason, int http_status, TlsFailu
   };
   candidate_attempt_failed(reason, http_status, tls);
   // B10: after a lost connection, start over at the first slot of the priority
-  // list; a failed attempt counts against the current slot.
-  if (was_online) begin_network_rotation();
-  else network_attempt_failed(reason);
+  // list; a failed attempt counts against the current slot. A reconnection the
+  // station made itself (new password or certificate) stays on the slot that
+  // worked, and A01's retry with the previous password is not a failure of the slot.
+  const bool deliberate = std::exchange(keep_slot_, false);
+  if (deliberate || password_retry) {
+  } else if (was_online) {
+    begin_network_rotation();
+  } else {
+    network_attempt_failed(reason);
+  }
   switch (tls) {
     case TlsFailure::Certificate:
       tls_event(audit::Event::InvalidCsmsCertificate, tls_limit_[0]);
@@ -528,7 +544,8 @@ void ChargePoint::on_message(std::string&& text) {
   if (auto* c = std::get_if<Call>(&f)) {
     ++stats_.calls_in;
     // SetVariables may carry the new BasicAuthPassword: wipe the frame text.
-    if (c->action == "SetVariables") OPENSSL_cleanse(text.data(), text.size());
+    // SetNetworkProfile may carry VPN/APN secrets (refused, but in memory).
+    if (c->action == "SetVariables" || c->action == "SetNetworkProfile") OPENSSL_cleanse(text.data(), text.size());
     return handle_call(std::move(c->id), std::move(c->action), std::move(c->payload.as_object()));
   }
   // CALLRESULT / CALLERROR: must answer our in-flight CALL.

@@ -218,6 +218,7 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
     std::chrono::steady_clock::time_point last_auto{};  // COM-10: last automatic start
   };
   Renewal renewal_;
+  bool keep_slot_ = false;  // the coming close is reconnect_after_reply's: stay on the working slot
   bool trying_candidate_ = false;  // this connection attempt uses the renewed certificate
   int candidate_failures_ = 0;
   int expiry_check_countdown_ = 0;  // ticks until the next COM-10 check

@@ -100,10 +100,10 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
       fail(err, 0);
       return false;
     }
-    // Every certificate of the CSMS bundle was installed as a root on purpose,
-    // so each is a trust anchor; this is what makes a cross-signed successor
-    // root (AdditionalRootCertificateCheck, M05) work once its signer is gone.
-    X509_STORE_set_flags(SSL_CTX_get_cert_store(ctx_->native_handle()), X509_V_FLAG_PARTIAL_CHAIN);
+    // Only when the bundle needs it: a cross-signed successor root
+    // (AdditionalRootCertificateCheck, M05) whose signer is gone.
+    if (s_.partial_chain)
+      X509_STORE_set_flags(SSL_CTX_get_cert_store(ctx_->native_handle()), X509_V_FLAG_PARTIAL_CHAIN);
     if (s_.security_profile == 3) {
       if (!s_.client_identity) {
         fail("security profile 3 needs the station certificate", 0);

@@ -25,6 +25,9 @@ struct ConnectionSettings {
   std::shared_ptr<const security::TlsClientIdentity> client_identity;
   int security_profile = 2;
   std::string ca_file;
+  // Every certificate of ca_file is a trust anchor by itself (a confirmed
+  // cross-signed successor root whose signer was deleted, M05).
+  bool partial_chain = false;
   std::size_t max_frame = 65536;
   std::chrono::seconds ping_interval{30};
   std::chrono::seconds connect_timeout{15};

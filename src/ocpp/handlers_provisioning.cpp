@@ -138,7 +138,8 @@ ChargePoint::Reply ChargePoint::on_set_variables(const json::object& req) {
   Reply rep{json::object{{"setVariableResult", std::move(out)}}, {}, {}, {}};
   rep.after = [this, heartbeat_changed, password_changed] {
     if (heartbeat_changed) schedule_heartbeat();
-    if (password_changed) reconnect_after_reply("the new CSMS password (A01)");
+    // At profile 3 no password is sent: it is used (and confirmed) by the next profile-2 connection.
+    if (password_changed && security_profile() != 3) reconnect_after_reply("the new CSMS password (A01)");
   };
   return rep;
 }
@@ -183,7 +184,7 @@ ChargePoint::Reply ChargePoint::on_set_network_profile(const json::object& req) 
   NetworkProfile p;
   const auto refusal =
       profiles_.check(slot, req.at("connectionData").as_object(), credentials(), allow_downgrade(),
-                      profiles_.current().slot, p);
+                      profiles_.current(), p);
   audit::Details d;
   d.text("change", "setNetworkProfile").number("slot", raw_slot);
   if (refusal) {
@@ -229,7 +230,10 @@ void ChargePoint::reconnect_after_reply(std::string_view why) {
     if (ec || !running_) return;
     log::info("ocpp", "reconnecting with ", why);
     reconnect_attempt_ = 0;
-    if (conn_.is_open()) conn_.close();
+    if (conn_.is_open()) {
+      keep_slot_ = true;
+      conn_.close();
+    }
   });
 }
 

@@ -1,6 +1,7 @@
 #include "ocpp/network_profiles.hpp"
 
 #include <algorithm>
+#include <boost/url/parse.hpp>
 #include <charconv>
 
 #include "core/log.hpp"
@@ -95,7 +96,8 @@ bool NetworkProfiles::downgrade_allowed(int to, bool allow_downgrade_variable) c
 }
 
 std::optional<Refusal> NetworkProfiles::check(int slot, const json::object& cd, const Credentials& have,
-                                              bool allow_downgrade, int slot_in_use, NetworkProfile& out) const {
+                                              bool allow_downgrade, const NetworkProfile& in_use,
+                                              NetworkProfile& out) const {
   const std::string n = std::to_string(slot);
   if (slot < 0 || slot > kMaxSlot)
     return Refusal{"InvalidConfSlot", "configurationSlot " + n + " is not one of " + std::string(kSlots)};
@@ -103,8 +105,11 @@ std::optional<Refusal> NetworkProfiles::check(int slot, const json::object& cd, 
     return Refusal{"InvalidConfSlot",
                    "slot 0 is the profile of the station's configuration file and cannot be changed over OCPP; "
                    "use slot 1-" + std::to_string(kMaxSlot)};
-  if (slot == slot_in_use)
+  if (slot == in_use.slot)
     return Refusal{"ActiveNetworkConf", "slot " + n + " is used by the current connection; use another slot"};
+  if (auto good = last_good_slot(); good && *good == slot)
+    return Refusal{"ActiveNetworkConf",
+                   "slot " + n + " holds the last profile that worked (the fallback); use another slot"};
   const auto str = [&](const char* key) -> std::string {
     auto* v = cd.if_contains(key);
     return v && v->is_string() ? std::string(v->as_string()) : std::string();
@@ -135,6 +140,16 @@ std::optional<Refusal> NetworkProfiles::check(int slot, const json::object& cd, 
   const std::string url = str("ocppCsmsUrl");
   if (auto e = config::check_csms_url(url, static_cast<int>(sp)))
     return Refusal{"InvalidNetworkConf", "ocppCsmsUrl " + *e};
+  if (in_use.security_profile == 1) {
+    // Nobody authenticated this request: it may upgrade the link to the same
+    // host, never send the station elsewhere.
+    auto a = boost::urls::parse_uri(url);
+    auto b = boost::urls::parse_uri(in_use.url);
+    if (!a || !b || a->host() != b->host())
+      return Refusal{"InvalidNetworkConf",
+                     "over an unencrypted connection (security profile 1) only a profile for the same host (" +
+                         (b ? std::string(b->host()) : std::string("?")) + ") is accepted"};
+  }
   const auto* mt = cd.if_contains("messageTimeout");
   const long long timeout = mt && mt->is_int64() ? mt->as_int64() : 0;
   if (timeout < 1 || timeout > 600) return Refusal{"InvalidNetworkConf", "messageTimeout must be 1-600 seconds"};
@@ -216,7 +231,9 @@ void NetworkProfiles::begin(const std::vector<int>& priority, bool allow_downgra
     active = active_security_profile();
     good = last_good_slot();
   } catch (const std::exception& e) {
-    skipped.push_back(std::string("the last working slot cannot be read: ") + e.what());
+    // Without the active profile the floor is unknown: keep the candidates as they are.
+    skipped_ = {std::string("the active profile cannot be read (") + e.what() + "); the slots stay as they were"};
+    return;
   }
   for (int slot : priority) {
     if (has(slot)) continue;
@@ -232,8 +249,10 @@ void NetworkProfiles::begin(const std::vector<int>& priority, bool allow_downgra
   }
   // The last slot that worked stays a candidate (B10 fallback), even when the
   // CSMS left it out of the priority list.
+  // Slot 0 is the local configuration: its profile is the local admin's choice.
   if (good && !has(*good))
-    if (auto p = read(*good)) list.push_back(std::move(*p));
+    if (auto p = read(*good); p && (p->slot == 0 || may_use(active, p->security_profile, allow_downgrade)))
+      list.push_back(std::move(*p));
   if (list.empty()) {
     // Nothing qualifies (e.g. the configuration file was changed to a lower
     // profile): the local configuration decides.
@@ -257,9 +276,10 @@ bool NetworkProfiles::attempt_failed(int attempts_per_slot) {
 void NetworkProfiles::connected() {
   failures_ = 0;
   const auto& p = current();
+  const bool lowers = p.security_profile < active_security_profile();
   storage::Db::Tx tx(db_);
   db_.set_meta(kLastGoodSlot, std::to_string(p.slot));
-  db_.set_meta(kActiveProfile, std::to_string(p.security_profile));
+  if (!lowers || pos_ == 0) db_.set_meta(kActiveProfile, std::to_string(p.security_profile));
   tx.commit();
 }
 

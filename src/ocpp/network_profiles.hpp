@@ -72,10 +72,13 @@ class NetworkProfiles {
   // Whether a move from the active profile to `to` is allowed.
   bool downgrade_allowed(int to, bool allow_downgrade_variable) const;
 
-  // SetNetworkProfile: checks slot and connectionData (already schema-valid);
-  // stores it when good. Throws storage::DbError when it cannot be stored.
+  // SetNetworkProfile: checks slot and connectionData (already schema-valid)
+  // against what the station has and the connection the request came over
+  // (`in_use`): that slot and the last working one (the fallback) are not
+  // overwritten; over profile 1 (unauthenticated) only a profile for the same
+  // host is accepted. Fills `out` when good. Throws storage::DbError.
   std::optional<Refusal> check(int slot, const boost::json::object& connection_data, const Credentials& have,
-                               bool allow_downgrade, int slot_in_use, NetworkProfile& out) const;
+                               bool allow_downgrade, const NetworkProfile& in_use, NetworkProfile& out) const;
   void store(const NetworkProfile& p);
 
   // NetworkConfigurationPriority: "1,0" → {1,0}, or why not.
@@ -92,8 +95,10 @@ class NetworkProfiles {
   // One connection attempt with current() failed. Returns true when the next
   // attempt uses another slot (after `attempts_per_slot` failures in a row).
   bool attempt_failed(int attempts_per_slot);
-  // A connection with current() succeeded: it becomes the last good slot and
-  // its security profile the active one (persisted).
+  // A connection with current() was accepted: it becomes the last good slot
+  // and its security profile the active one (persisted) - except that a
+  // fallback to a lower profile (3 -> 2 with AllowSecurityProfileDowngrade)
+  // does not lower the active one; only the first slot of the list can.
   void connected();
 
  private:

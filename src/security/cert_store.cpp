@@ -716,8 +716,10 @@ InstallResult CertStore::install(CertificateType type, std::string_view pem, con
     State s = state_;
     s.pending = fp;
     s.fallback.clear();
+    // Only the root(s) the successor replaces (its signers) are the fallback;
+    // other CSMS roots (e.g. of another network profile's CSMS) stay as they are.
     for (const Entry& e : entries_)
-      if (e.type == type) {
+      if (e.type == type && signed_by(cert.get(), e.cert.get())) {
         s.fallback.push_back(e.fingerprint);
         r.fallback.push_back(info(e));
       }
@@ -746,7 +748,9 @@ InstallResult CertStore::install_local(CertificateType type, std::string_view pe
   }
   const std::string fp = fingerprint_of(cert.get());
   r.certificate = StoredCertificate{type, fp, subject_text(cert.get())};
-  if (auto e = check_root(cert.get(), now, false, r.warnings); !e.empty()) {
+  // A local CSMS root must be a real (self-signed) root: the TLS trust store
+  // holds roots only, so that deleting a root withdraws all trust in it.
+  if (auto e = check_root(cert.get(), now, type == CertificateType::CSMSRootCertificate, r.warnings); !e.empty()) {
     r.reason = e;
     r.warnings.clear();
     return r;
@@ -954,6 +958,17 @@ ConfirmResult CertStore::confirm_csms_root(const X509* used_root) {
   std::unique_ptr<STACK_OF(X509), StackFree> sk(sk_X509_new_null());
   if (sk && used_root) sk_X509_push(sk.get(), const_cast<X509*>(used_root));
   return confirm_csms_root(sk.get());
+}
+
+bool CertStore::csms_bundle_needs_partial_chain() const {
+  for (const Entry& e : entries_) {
+    if (e.type != CertificateType::CSMSRootCertificate || is_self_signed(e.cert.get())) continue;
+    const bool signer_present = std::any_of(entries_.begin(), entries_.end(), [&](const Entry& o) {
+      return o.type == CertificateType::CSMSRootCertificate && &o != &e && signed_by(e.cert.get(), o.cert.get());
+    });
+    if (!signer_present) return true;
+  }
+  return false;
 }
 
 std::optional<PendingCsmsRoot> CertStore::csms_root_pending() const {

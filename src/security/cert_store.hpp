@@ -200,7 +200,7 @@ class CertStore {
   // Local administrator (CLI): pins or adds a certificate without the
   // signature rules of install() and without the profile rule; still exactly
   // one certificate (64 KiB PEM at most), a CA certificate, valid at `now`,
-  // crypto policy, capacity.
+  // crypto policy, capacity; a CSMSRootCertificate must be self-signed.
   InstallResult install_local(CertificateType type, std::string_view pem,
                               LocalInstallMode mode = LocalInstallMode::Replace,
                               std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
@@ -228,6 +228,11 @@ class CertStore {
   ConfirmResult confirm_csms_root(const STACK_OF(X509) * verified_chain);
   ConfirmResult confirm_csms_root(const X509* used_root);
   std::optional<PendingCsmsRoot> csms_root_pending() const;
+  // True when a CSMS root in the bundle is not self-signed and its signer is
+  // gone (a confirmed AdditionalRootCertificateCheck successor): TLS must then
+  // take it as a trust anchor by itself (X509_V_FLAG_PARTIAL_CHAIN). Such a
+  // root can only come from install() (signed by an installed root).
+  bool csms_bundle_needs_partial_chain() const;
 
   // M03 GetInstalledCertificateIds: ordered by type (enum order), subject,
   // fingerprint. An empty filter means every type. hash_data uses the

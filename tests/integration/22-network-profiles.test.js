@@ -9,8 +9,9 @@
 
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
+const net = require('node:net');
 const path = require('node:path');
-const { itest, pki } = require('./lib/harness');
+const { itest, pki, sleep } = require('./lib/harness');
 
 const ORG = 'Test CPO';
 
@@ -102,6 +103,9 @@ itest('B10: migrate to another CSMS through slot 1; when it fails, fall back to 
   const boot = await ctx.waitBooted({ timeoutMs: 15000 });
   assert.equal(boot.payload.reason, 'RemoteReset');
   assert.equal(await getVar(ctx, 'OCPPCommCtrlr', 'ActiveNetworkProfile'), '1');
+  // The slot in use cannot be overwritten.
+  expectRejected(await ctx.call('SetNetworkProfile', { configurationSlot: 1, connectionData: profile(a.url, 2) }),
+    'ActiveNetworkConf', /used by the current connection/);
   // And after a restart as well: the priority list is kept (the file still names CSMS A).
   await ctx.stopStation();
   const again = ctx.mark();
@@ -124,6 +128,45 @@ itest('B10: migrate to another CSMS through slot 1; when it fails, fall back to 
   assert.equal(fallback[0].details.fromSlot, 1);
   assert.equal(fallback[0].details.toSlot, 0);
   await ctx.assertAuditOk();
+});
+
+// A TCP server that counts connections and drops each at once (a CSMS that
+// does not work), on 127.0.0.1.
+async function deadEnd() {
+  const server = net.createServer((sock) => {
+    server.count += 1;
+    sock.destroy();
+  });
+  server.count = 0;
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
+
+itest('B10: a new profile that cannot connect gets NetworkProfileConnectionAttempts tries, then the last working one', { timeout: 45000 }, async (ctx) => {
+  await ctx.boot();
+  const dead = await deadEnd();
+  try {
+    const url = `wss://127.0.0.1:${dead.address().port}/ocpp`;
+    assert.equal((await setVar(ctx, 'OCPPCommCtrlr', 'NetworkProfileConnectionAttempts', '2')).attributeStatus, 'Accepted');
+    assert.deepEqual(await ctx.call('SetNetworkProfile', { configurationSlot: 2, connectionData: profile(url, 2) }), { status: 'Accepted' });
+    // Slot 0 (the working one) is not even in the list.
+    assert.equal((await setVar(ctx, 'OCPPCommCtrlr', 'NetworkConfigurationPriority', '2')).attributeStatus, 'Accepted');
+    const from = ctx.mark();
+    assert.deepEqual(await ctx.call('Reset', { type: 'Immediate' }), { status: 'Accepted' });
+    await ctx.waitBooted({ from, timeoutMs: 15000 });
+    assert.equal(dead.count, 2, 'two attempts at slot 2');
+    assert.equal(await getVar(ctx, 'OCPPCommCtrlr', 'ActiveNetworkProfile'), '0');
+    assert.equal(await getVar(ctx, 'OCPPCommCtrlr', 'NetworkConfigurationPriority'), '2', 'the CSMS\'s list is kept');
+    const ex = await ctx.auditExport();
+    const fb = networkRecords(ex, 'networkProfileFallback');
+    assert.equal(fb.length, 1);
+    assert.equal(fb[0].details.fromSlot, 2);
+    assert.equal(fb[0].details.toSlot, 0);
+    assert.equal(fb[0].type, 'ConfigurationChanged');
+    assert.deepEqual(networkRecords(ex, 'networkProfile'), [], 'the working slot did not change');
+  } finally {
+    dead.close();
+  }
 });
 
 itest('A05: upgrade from profile 2 to 3 over OCPP, then no way back to 2 unless AllowSecurityProfileDowngrade', { timeout: 60000 }, async (ctx) => {
@@ -178,6 +221,29 @@ itest('A05: upgrade from profile 2 to 3 over OCPP, then no way back to 2 unless 
   await ctx.waitBooted({ from: again });
   assert.equal(session().profile, 3);
   assert.match(ctx.stationLog(), /slot 0 \(security profile 2\) is below the active profile 3/);
+
+  // The profile-3 link breaks (the CSMS stops asking for client certificates):
+  // the station keeps trying slot 1 and never falls back to profile 2 (slot 0),
+  // so it never sends its password.
+  const port = ctx.csms.port;
+  await ctx.csms.close();
+  const noMtls = await ctx.startCsms({ port });
+  const logFrom = ctx.stationLog().length;
+  await sleep(3500);
+  assert.equal(noMtls.clients.size, 0, 'no session at the CSMS without mutual TLS');
+  assert.equal((await ctx.status()).online, false);
+  const attempts = ctx.stationLog().slice(logFrom).match(/connecting to .*\(network profile slot \d, security profile \d\)/g) ?? [];
+  assert.ok(attempts.length >= 2, attempts.join('\n'));
+  assert.ok(attempts.every((l) => l.includes('slot 1, security profile 3')), attempts.join('\n'));
+  await noMtls.close();
+  await ctx.startCsms({
+    port,
+    tls: { cert: p.cert, key: p.key, ca: operatorCa },
+    organization: ORG,
+    stations: { [ctx.identity]: { serial: ctx.serial } },
+  });
+  await ctx.waitBooted({ timeoutMs: 15000 });
+  assert.equal(session().profile, 3);
 
   // The operator may allow 3 -> 2 explicitly; profile 1 stays refused.
   assert.equal((await setVar(ctx, 'SecurityCtrlr', 'AllowSecurityProfileDowngrade', 'true')).attributeStatus, 'Accepted');

@@ -599,6 +599,7 @@ TEST_F(CertStoreTest, AdditionalCheckKeepsTheOldRootAsFallbackUntilConfirmed) {
   EXPECT_FALSE(fs::exists(file_of(CertificateType::CSMSRootCertificate, old_root.cert.get())));
   expect_bundle(s, {successor.get()});
   EXPECT_EQ(s.confirm_csms_root(successor.get()).reason, "no CSMS root change is pending");
+  EXPECT_TRUE(s.csms_bundle_needs_partial_chain()) << "the successor's signer is gone";
 
   // Limitation (header): the cross-signed root alone is no anchor without
   // partial chains; its self-signed form is accepted as its successor.
@@ -608,7 +609,36 @@ TEST_F(CertStoreTest, AdditionalCheckKeepsTheOldRootAsFallbackUntilConfirmed) {
   ASSERT_TRUE(r.accepted()) << r.reason;
   EXPECT_TRUE(s.confirm_csms_root(new_root.cert.get()).confirmed);
   EXPECT_EQ(fps(s.roots(CertificateType::CSMSRootCertificate)), std::vector{fp(new_root.cert.get())});
+  EXPECT_FALSE(s.csms_bundle_needs_partial_chain()) << "self-signed roots only";
   EXPECT_EQ(verify_chain(server_chain, {s.roots(CertificateType::CSMSRootCertificate)[0].get()}), "");
+}
+
+TEST_F(CertStoreTest, AdditionalCheckMakesOnlyTheSignerTheFallback) {
+  // Another CSMS root (another network profile's CSMS) is not replaced by the successor.
+  const Root old_root = make_root("Old CSMS Root"), other = make_root("Other CSMS Root"),
+             new_root = make_root("New CSMS Root");
+  CertStore s = seeded(old_root);
+  ASSERT_TRUE(s.install(CertificateType::CSMSRootCertificate, to_pem(other.cert.get()), tls()).accepted());
+  const X509Ptr successor = cross_sign(new_root, old_root);
+  const InstallResult r = s.install(CertificateType::CSMSRootCertificate, to_pem(successor.get()), tls(true));
+  ASSERT_TRUE(r.accepted()) << r.reason;
+  ASSERT_EQ(r.fallback.size(), 1u);
+  EXPECT_EQ(r.fallback[0].fingerprint, fp(old_root.cert.get()));
+  EXPECT_FALSE(s.csms_bundle_needs_partial_chain()) << "the successor's signer is still there";
+  const ConfirmResult c = s.confirm_csms_root(successor.get());
+  ASSERT_TRUE(c.confirmed) << c.reason;
+  ASSERT_EQ(c.removed.size(), 1u);
+  EXPECT_EQ(c.removed[0].fingerprint, fp(old_root.cert.get()));
+  expect_bundle(s, {other.cert.get(), successor.get()});
+}
+
+TEST_F(CertStoreTest, ALocalCsmsRootMustBeSelfSigned) {
+  const Root a = make_root("Root A"), b = make_root("Root B");
+  CertStore s = seeded(a);
+  const InstallResult r = s.install_local(CertificateType::CSMSRootCertificate, to_pem(cross_sign(b, a).get()),
+                                          LocalInstallMode::Add);
+  EXPECT_EQ(r.status, InstallStatus::Rejected);
+  EXPECT_TRUE(has(r.reason, "self-signed")) << r.reason;
 }
 
 TEST_F(CertStoreTest, AdditionalCheckRejectsARootNotSignedByTheInstalledOne) {

@@ -48,7 +48,8 @@ class NetworkProfilesTest : public ::testing::Test {
   std::string set(int slot, const json::object& cd, Credentials have = kAll, bool allow_downgrade = false,
                   int in_use = 0) {
     NetworkProfile p;
-    if (auto r = np_->check(slot, cd, have, allow_downgrade, in_use, p)) return r->reason + ": " + r->info;
+    const NetworkProfile u{in_use, cfg_.security_profile, cfg_.csms_url};
+    if (auto r = np_->check(slot, cd, have, allow_downgrade, u, p)) return r->reason + ": " + r->info;
     np_->store(p);
     return "";
   }
@@ -127,7 +128,7 @@ TEST_F(NetworkProfilesTest, ProfileOneIsNeverAcceptedOverOcpp) {
   cfg_.csms_url = "ws://csms.example.com/ocpp";
   open();
   EXPECT_NE(set(1, connection(1, "ws://csms.example.com/ocpp")).find("never accepted over OCPP"), std::string::npos);
-  EXPECT_EQ(set(1, connection(2)), "") << "an upgrade from 1 to 2 is fine";
+  EXPECT_EQ(set(1, connection(2, "wss://csms.example.com/ocpp")), "") << "an upgrade from 1 to 2 is fine";
 }
 
 TEST_F(NetworkProfilesTest, NoDowngradeBelowTheActiveProfileExceptThreeToTwoWhenAllowed) {
@@ -214,6 +215,78 @@ TEST_F(NetworkProfilesTest, TheFallbackSkipsSlotsBelowTheActiveProfile) {
   EXPECT_EQ(np_->current().slot, 1);
   np_->begin({1, 0}, /*allow_downgrade=*/true);
   EXPECT_EQ(np_->candidate_count(), 2u);
+}
+
+TEST_F(NetworkProfilesTest, TheLastWorkingSlotIsNotOverwritten) {
+  ASSERT_EQ(set(1, connection(2)), "");
+  np_->begin({1, 0}, false);
+  connect_via(1);
+  // In use now, and the fallback afterwards: neither may be replaced by an untested profile.
+  EXPECT_EQ(set(1, connection(2, "wss://other.example.com/"), kAll, false, 1).substr(0, 18), "ActiveNetworkConf:");
+  np_->begin({0}, false);
+  EXPECT_NE(set(1, connection(2, "wss://other.example.com/")).find("last profile that worked"), std::string::npos);
+  EXPECT_EQ(set(2, connection(2, "wss://other.example.com/")), "");
+}
+
+TEST_F(NetworkProfilesTest, OverProfileOneOnlyTheSameHost) {
+  cfg_.security_profile = 1;
+  cfg_.csms_url = "ws://csms.example.com:8080/ocpp";
+  open();
+  EXPECT_NE(set(1, connection(2, "wss://attacker.example.net/ocpp")).find("same host (csms.example.com)"),
+            std::string::npos);
+  EXPECT_EQ(set(1, connection(2, "wss://csms.example.com:8443/ocpp")), "") << "the upgrade of the same CSMS";
+}
+
+TEST_F(NetworkProfilesTest, OtherLimits) {
+  auto cd = connection(2);
+  cd["messageTimeout"] = 601;
+  EXPECT_NE(set(1, cd).find("messageTimeout"), std::string::npos);
+  EXPECT_NE(set(1, connection(2, "wss://csms.example.com/" + std::string(500, 'p'))).find("512"), std::string::npos);
+}
+
+TEST_F(NetworkProfilesTest, AFallbackToALowerProfileDoesNotLowerTheFloor) {
+  ASSERT_EQ(set(1, connection(3)), "");
+  np_->begin({1, 0}, false);
+  connect_via(1);
+  ASSERT_EQ(np_->active_security_profile(), 3);
+  // Slot 1 blocked; with the downgrade allowed the station falls back to slot 0 (profile 2) …
+  np_->begin({1, 0}, true);
+  ASSERT_TRUE(np_->attempt_failed(1));
+  connect_via(0);
+  EXPECT_EQ(np_->last_good_slot(), 0);
+  EXPECT_EQ(np_->active_security_profile(), 3) << "… but profile 3 stays the floor";
+  // A profile 2 the CSMS put first does lower it.
+  np_->begin({0, 1}, true);
+  connect_via(0);
+  EXPECT_EQ(np_->active_security_profile(), 2);
+}
+
+TEST_F(NetworkProfilesTest, ALastGoodSlotBelowTheFloorIsNoCandidate) {
+  ASSERT_EQ(set(2, connection(3)), "");
+  ASSERT_EQ(set(1, connection(2)), "");
+  np_->begin({1}, false);
+  connect_via(1);  // slot 1, profile 2 works
+  np_->begin({2}, false);
+  connect_via(2);  // upgraded to 3 through slot 2
+  ASSERT_EQ(set(3, connection(3)), "");
+  np_->begin({3}, false);
+  EXPECT_EQ(np_->candidate_count(), 2u) << "slot 3 and the last good slot 2";
+  db_->set_meta("network.last_good_slot", "1");  // as if slot 1 had been the last one
+  np_->begin({3}, false);
+  EXPECT_EQ(np_->candidate_count(), 1u) << "slot 1 (profile 2) is below the floor";
+}
+
+TEST_F(NetworkProfilesTest, DatabaseErrorsNeverLeaveNoProfile) {
+  ASSERT_EQ(set(1, connection(2)), "");
+  np_->begin({1, 0}, false);
+  db_->exec("DROP TABLE network_profiles");
+  np_->begin({1, 0}, false);
+  EXPECT_EQ(np_->current().slot, 0) << "an unreadable slot is skipped";
+  EXPECT_NE(np_->skipped()[0].find("cannot be read"), std::string::npos);
+  db_->exec("DROP TABLE meta");
+  np_->begin({1, 0}, false);
+  EXPECT_EQ(np_->current().slot, 0) << "the candidates stay when the floor cannot be read";
+  EXPECT_NE(np_->skipped()[0].find("active profile cannot be read"), std::string::npos);
 }
 
 TEST_F(NetworkProfilesTest, EmptySlotsAreSkippedAndTheFileProfileIsTheLastResort) {
