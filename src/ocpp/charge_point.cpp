@@ -64,16 +64,28 @@ std::string ChargePoint::next_id() { return id_prefix_ + "-" + std::to_string(++
 void ChargePoint::start() {
   running_ = true;
   update_certificate_entries();
-  // A renewal key without a certificate is left from an interrupted renewal.
+  // A renewal key without a certificate is left from a renewal that a restart
+  // interrupted: with its stored request it goes on (the CSMS may be signing
+  // it right now); without one it is of no use.
   if (d_.identity && d_.identity->renewal_key_exists() && !d_.identity->has_candidate()) {
-    try {
-      d_.identity->discard_candidate();
-    } catch (const std::exception& e) {
-      log::warn("ocpp", "cannot remove a stale renewal key: ", e.what());
+    if (auto csr = d_.identity->load_csr()) {
+      renewal_.active = true;
+      renewal_.attempts = 0;
+      renewal_.csr = std::move(*csr);
+      log::info("ocpp", "resuming the station certificate renewal interrupted by a restart (same key and request)");
+      audit(audit::Event::ReconfigurationOfSecurityParameters, audit::Outcome::Success,
+            audit::Details().text("change", "stationCertificate").text("result", "renewal resumed after a restart"));
+    } else {
+      try {
+        d_.identity->discard_candidate();
+      } catch (const std::exception& e) {
+        log::warn("ocpp", "cannot remove a stale renewal key: ", e.what());
+      }
     }
   }
   begin_network_rotation();
   connect();
+  if (renewal_.active) send_sign_certificate();  // queued until BootNotification is accepted
 }
 
 void ChargePoint::begin_network_rotation() {

@@ -118,6 +118,7 @@ void ChargePoint::start_renewal(std::string_view why) {
     d_.identity->begin_renewal();
     renewal_.csr = security::make_csr_pem(d_.identity->store(), security::kStationNextKeyLabel,
                                           {d_.cfg.serial, org});
+    d_.identity->store_csr(renewal_.csr);  // a restart resumes the renewal
   } catch (const std::exception& e) {
     log::error("ocpp", "cannot start the certificate renewal: ", e.what());
     audit(audit::Event::ReconfigurationOfSecurityParameters, audit::Outcome::Failure,

@@ -2,10 +2,12 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <sys/stat.h>
 
 #include <cctype>
+#include <fstream>
 #include <stdexcept>
 
 #include "security/base64.hpp"
@@ -100,6 +102,10 @@ void StationIdentity::recover() {
   // promote() relabels the key first, then renames the file. Crashed in
   // between: "station.next" is gone, its file is still there, and the key now
   // called "station" is the one that file certifies.
+  if (!has_key(kStationNextKeyLabel)) {  // a request without its key is of no use
+    std::error_code ec;
+    fs::remove(dir_ / (std::string(kStationNextKeyLabel) + ".csr"), ec);
+  }
   if (!has_certificate(kStationNextKeyLabel) || has_key(kStationNextKeyLabel)) return;
   if (!has_key(kStationKeyLabel)) return;
   std::string err;
@@ -165,9 +171,42 @@ void StationIdentity::store_chain(std::string_view label, const CertChain& chain
   ::chmod(chain_file(label).c_str(), 0644);
 }
 
+namespace {
+constexpr std::size_t kMaxCsrBytes = 16 * 1024;
+}
+
 void StationIdentity::begin_renewal(KeyType type) {
   discard_candidate();
   store_.generate_key(kStationNextKeyLabel, type);
+}
+
+void StationIdentity::store_csr(std::string_view pem) {
+  if (pem.size() > kMaxCsrBytes) throw std::runtime_error("certificate signing request larger than 16 KiB");
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  ::chmod(dir_.c_str(), 0700);
+  const fs::path f = dir_ / (std::string(kStationNextKeyLabel) + ".csr");
+  if (auto e = write_file_durably(f.string(), pem); !e.empty())
+    throw std::runtime_error("cannot store the certificate signing request: " + e);
+  ::chmod(f.c_str(), 0644);
+}
+
+std::optional<std::string> StationIdentity::load_csr() const {
+  const fs::path f = dir_ / (std::string(kStationNextKeyLabel) + ".csr");
+  std::ifstream in(f, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string pem(kMaxCsrBytes + 1, '\0');
+  in.read(pem.data(), static_cast<std::streamsize>(pem.size()));
+  pem.resize(static_cast<std::size_t>(in.gcount()));
+  if (pem.size() > kMaxCsrBytes) return std::nullopt;
+  // Only a PEM certificate request that parses.
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  if (!bio) return std::nullopt;
+  X509_REQ* req = PEM_read_bio_X509_REQ(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (!req) return std::nullopt;
+  X509_REQ_free(req);
+  return pem;
 }
 
 void StationIdentity::promote() {
@@ -176,12 +215,14 @@ void StationIdentity::promote() {
   std::error_code ec;
   fs::rename(chain_file(kStationNextKeyLabel), chain_file(kStationKeyLabel), ec);
   if (ec) throw std::runtime_error("cannot promote the renewed certificate: " + ec.message());
+  fs::remove(dir_ / (std::string(kStationNextKeyLabel) + ".csr"), ec);
   fsync_dir(dir_.string());
 }
 
 void StationIdentity::discard_candidate() {
   std::error_code ec;
   fs::remove(chain_file(kStationNextKeyLabel), ec);
+  fs::remove(dir_ / (std::string(kStationNextKeyLabel) + ".csr"), ec);
   store_.delete_key(kStationNextKeyLabel);
   if (fs::exists(dir_, ec)) fsync_dir(dir_.string());
 }

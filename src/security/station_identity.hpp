@@ -17,7 +17,7 @@
 // removed first); accept_candidate() stores its certificate after check();
 // promote() makes it the identity in use (key first, then file; recover()
 // completes an interrupted promotion at start-up); discard_candidate() removes
-// key and file. Every certificate stored here passed check(): chain to one of
+// key, file and the stored request. Every certificate stored here passed check(): chain to one of
 // the given roots at the current time, the crypto policy (COM-8) on the whole
 // chain, the leaf's public key equal to the key pair's, a TLS-client leaf
 // (not a CA), and CN = serial number, O = organization.
@@ -87,6 +87,12 @@ class StationIdentity {
   bool has_candidate() const { return has_certificate(kStationNextKeyLabel); }
   void promote();
   void discard_candidate();
+  // The renewal's certificate signing request (public), kept next to the
+  // chains as station.next.csr so that a restart while the CSMS signs does not
+  // lose the renewal: the key stays, the same request is sent again, and a
+  // CertificateSigned for it is still accepted. Removed with the candidate.
+  void store_csr(std::string_view pem);
+  std::optional<std::string> load_csr() const;  // nothing when absent, unreadable or not a CSR
 
   std::filesystem::path chain_file(std::string_view label) const;
   KeyStore& store() { return store_; }

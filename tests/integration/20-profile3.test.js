@@ -355,8 +355,44 @@ itest(
     const ex = await ctx.auditExport();
     assert.ok(ex.records.some((r) => r.details.result === 'renewal failed' && /no CertificateSigned/.test(r.details.reason)));
     assert.ok(!fs.existsSync(path.join(ctx.stateDir, 'keys', 'station.next.pem')), 'the unused key is deleted');
+    assert.ok(!fs.existsSync(path.join(ctx.stateDir, 'identity', 'station.next.csr')), 'and its request');
   },
 );
+
+itest('A02: a restart while the CSMS signs does not lose the renewal: same key and request, the late certificate is accepted', { timeout: 45000 }, async (ctx) => {
+  const p = await operatorPki();
+  await startProfile3Csms(ctx, p, { signCertificate: 'accept-only' });
+  writeProfile3Config(ctx, p);
+  await provision(ctx, p);
+  await ctx.startStation({ securityProfile: 3 });
+  await bootAccepted(ctx, 0);
+  const before = sessionCert(ctx);
+  let from = ctx.mark();
+  await ctx.call('TriggerMessage', { requestedMessage: 'SignChargingStationCertificate' });
+  const sign = await ctx.waitFor('SignCertificate', { from });
+  const csrFile = path.join(ctx.stateDir, 'identity', 'station.next.csr');
+  assert.equal(fs.readFileSync(csrFile, 'utf8'), sign.payload.csr, 'the request is kept next to the chains');
+
+  await ctx.stopStation();
+  from = ctx.mark();
+  await ctx.startStation({ securityProfile: 3 });
+  await bootAccepted(ctx, from);
+  // Sent again after the boot, the same request (same key).
+  const again = await ctx.waitFor('SignCertificate', { from });
+  assert.equal(again.payload.csr, sign.payload.csr);
+  // The certificate for the first request, signed meanwhile, is accepted and used.
+  const res = await ctx.call('CertificateSigned', {
+    certificateChain: await ctx.csms.signCsr(ctx.identity, sign.payload.csr),
+    certificateType: 'ChargingStationCertificate',
+  });
+  assert.equal(res.status, 'Accepted', JSON.stringify(res));
+  from = ctx.mark();
+  await ctx.waitFor('BootNotification', { from, timeoutMs: 10000 });
+  assert.notEqual(sessionCert(ctx).serialNumber, before.serialNumber, 'connected with the renewed certificate');
+  assert.ok(!fs.existsSync(csrFile), 'the request is gone with the promotion');
+  const ex = await ctx.auditExport();
+  assert.ok(ex.records.some((r) => r.details.result === 'renewal resumed after a restart'));
+});
 
 itest('COM-10: a certificate close to its end is renewed without being asked', { timeout: 45000 }, async (ctx) => {
   const p = await operatorPki();

@@ -53,10 +53,7 @@ std::string read_file(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-void write_file(const fs::path& p, const std::string& s) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out << s;
-}
+using cg::test::write_file;
 
 // Whole lines ("\n"-terminated) of the file, without the newline.
 std::vector<std::string> read_lines(const fs::path& p) {

@@ -165,10 +165,7 @@ std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
-void spit(const fs::path& p, const std::string& data) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out << data;
-}
+void spit(const fs::path& p, const std::string& data) { cg::test::write_file(p, data); }
 
 unsigned mode_of(const fs::path& p) {
   struct stat st {};

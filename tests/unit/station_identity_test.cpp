@@ -163,6 +163,38 @@ TEST_F(StationIdentityTest, RecoverLeavesAPendingCandidateAndDropsAnOrphanedOne)
   EXPECT_NO_THROW((void)id_->load(kStationKeyLabel));
 }
 
+TEST_F(StationIdentityTest, TheRenewalRequestIsKeptUntilTheCandidateGoes) {
+  store_->generate_key(kStationKeyLabel);
+  id_->store_chain(kStationKeyLabel, issue(kStationKeyLabel, pki_));
+  const fs::path csr_file = state_ / "identity" / "station.next.csr";
+  EXPECT_FALSE(id_->load_csr());
+  id_->begin_renewal();
+  const std::string csr = make_csr_pem(*store_, kStationNextKeyLabel, {"SN-1", "Op"});
+  id_->store_csr(csr);
+  EXPECT_EQ(id_->load_csr(), csr);
+  EXPECT_EQ(StationIdentity(*store_, state_).load_csr(), csr) << "after a restart";
+  // Not a request, or too big: nothing.
+  cg::test::write_file(csr_file, "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n");
+  EXPECT_FALSE(id_->load_csr());
+  cg::test::write_file(csr_file, std::string(17 * 1024, 'x'));
+  EXPECT_FALSE(id_->load_csr());
+  EXPECT_THROW(id_->store_csr(std::string(17 * 1024, 'x')), std::runtime_error);
+  // Gone with the candidate, with a promotion, and when its key is gone.
+  id_->store_csr(csr);
+  id_->discard_candidate();
+  EXPECT_FALSE(fs::exists(csr_file));
+  id_->begin_renewal();
+  id_->store_csr(make_csr_pem(*store_, kStationNextKeyLabel, {"SN-1", "Op"}));
+  id_->store_chain(kStationNextKeyLabel, issue(kStationNextKeyLabel, pki_));
+  id_->promote();
+  EXPECT_FALSE(fs::exists(csr_file));
+  id_->begin_renewal();
+  id_->store_csr(make_csr_pem(*store_, kStationNextKeyLabel, {"SN-1", "Op"}));
+  store_->delete_key(kStationNextKeyLabel);
+  id_->recover();
+  EXPECT_FALSE(fs::exists(csr_file));
+}
+
 TEST_F(StationIdentityTest, ClientIdentityGoesIntoATlsContext) {
   store_->generate_key(kStationKeyLabel);
   id_->store_chain(kStationKeyLabel, issue(kStationKeyLabel, pki_));

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 
@@ -13,6 +14,12 @@ inline std::filesystem::path make_temp_dir(const char* tag) {
   std::string tmpl = std::string("/tmp/cg-") + tag + "-XXXXXX";
   if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
   return tmpl;
+}
+
+// Replaces the file's content (test fixtures, damaged files).
+inline void write_file(const std::filesystem::path& p, const std::string& data) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << data;
 }
 
 }  // namespace cg::test
