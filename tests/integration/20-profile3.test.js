@@ -89,6 +89,17 @@ async function provision(ctx, p, args = []) {
   return r;
 }
 
+// The usual start: a profile-3 CSMS (csms: its extra options), the station's
+// configuration (toml: extra [csms] lines), provisioning (args), the station
+// at profile 3, booted.
+async function bootProvisioned(ctx, p, { csms = {}, toml = '', args = [] } = {}) {
+  await startProfile3Csms(ctx, p, csms);
+  writeProfile3Config(ctx, p, toml);
+  await provision(ctx, p, args);
+  await ctx.startStation({ securityProfile: 3 });
+  await bootAccepted(ctx, 0);
+}
+
 // The certificate the station's current connection presented.
 function sessionCert(ctx) {
   const c = ctx.csms.clients.get(ctx.identity);
@@ -215,11 +226,7 @@ itest('profile 3 (PKCS#11, SoftHSM2): the private key never lands in the state d
 
 itest('A02: TriggerMessage(SignChargingStationCertificate) renews the certificate with a new key, end to end', { timeout: 45000 }, async (ctx) => {
   const p = await operatorPki();
-  await startProfile3Csms(ctx, p);
-  writeProfile3Config(ctx, p);
-  await provision(ctx, p);
-  await ctx.startStation({ securityProfile: 3 });
-  await bootAccepted(ctx, 0);
+  await bootProvisioned(ctx, p);
   const before = sessionCert(ctx);
   const keyBefore = fs.readFileSync(path.join(ctx.stateDir, 'identity', 'station.pem'), 'utf8');
 
@@ -264,11 +271,7 @@ itest('A02: TriggerMessage(SignChargingStationCertificate) renews the certificat
 itest('A02: a CertificateSigned chain that is wrong is Rejected with InvalidChargingStationCertificate', { timeout: 45000 }, async (ctx) => {
   const p = await operatorPki();
   const other = await operatorPki('other');
-  await startProfile3Csms(ctx, p, { signCertificate: 'accept-only' });
-  writeProfile3Config(ctx, p);
-  await provision(ctx, p);
-  await ctx.startStation({ securityProfile: 3 });
-  await bootAccepted(ctx, 0);
+  await bootProvisioned(ctx, p, { csms: { signCertificate: 'accept-only' } });
   const before = sessionCert(ctx);
   const from = ctx.mark();
   await ctx.call('TriggerMessage', { requestedMessage: 'SignChargingStationCertificate' });
@@ -308,11 +311,7 @@ itest('A02: a renewed certificate the CSMS refuses is discarded; the station goe
   const both = path.join(ctx.dir, 'operator-cas.pem');
   fs.writeFileSync(both, fs.readFileSync(p.operatorCa, 'utf8') + fs.readFileSync(other.operatorCa, 'utf8'));
   ctx.clientCaFile = both;
-  await startProfile3Csms(ctx, p, { signCertificate: 'accept-only' });
-  writeProfile3Config(ctx, p);
-  await provision(ctx, p);
-  await ctx.startStation({ securityProfile: 3 });
-  await bootAccepted(ctx, 0);
+  await bootProvisioned(ctx, p, { csms: { signCertificate: 'accept-only' } });
   const before = sessionCert(ctx);
   const from = ctx.mark();
   await ctx.call('TriggerMessage', { requestedMessage: 'SignChargingStationCertificate' });
@@ -339,11 +338,7 @@ itest(
   { timeout: 45000, deviceModel: { 'SecurityCtrlr.CertSigningWaitMinimum': 1, 'SecurityCtrlr.CertSigningRepeatTimes': 2 } },
   async (ctx) => {
     const p = await operatorPki();
-    await startProfile3Csms(ctx, p, { signCertificate: 'accept-only' });
-    writeProfile3Config(ctx, p);
-    await provision(ctx, p);
-    await ctx.startStation({ securityProfile: 3 });
-    await bootAccepted(ctx, 0);
+    await bootProvisioned(ctx, p, { csms: { signCertificate: 'accept-only' } });
     const from = ctx.mark();
     await ctx.call('TriggerMessage', { requestedMessage: 'SignChargingStationCertificate' });
     // 1 s, then 2 s, then 4 s: three requests with the same CSR, then it gives up.
@@ -361,11 +356,7 @@ itest(
 
 itest('A02: a restart while the CSMS signs does not lose the renewal: same key and request, the late certificate is accepted', { timeout: 45000 }, async (ctx) => {
   const p = await operatorPki();
-  await startProfile3Csms(ctx, p, { signCertificate: 'accept-only' });
-  writeProfile3Config(ctx, p);
-  await provision(ctx, p);
-  await ctx.startStation({ securityProfile: 3 });
-  await bootAccepted(ctx, 0);
+  await bootProvisioned(ctx, p, { csms: { signCertificate: 'accept-only' } });
   const before = sessionCert(ctx);
   let from = ctx.mark();
   await ctx.call('TriggerMessage', { requestedMessage: 'SignChargingStationCertificate' });
@@ -396,11 +387,7 @@ itest('A02: a restart while the CSMS signs does not lose the renewal: same key a
 
 itest('COM-10: a certificate close to its end is renewed without being asked', { timeout: 45000 }, async (ctx) => {
   const p = await operatorPki();
-  await startProfile3Csms(ctx, p);
-  writeProfile3Config(ctx, p, 'certificate_renewal_days = 30');
-  await provision(ctx, p, ['--days', '10']);
-  await ctx.startStation({ securityProfile: 3 });
-  await bootAccepted(ctx, 0);
+  await bootProvisioned(ctx, p, { toml: 'certificate_renewal_days = 30', args: ['--days', '10'] });
   const before = sessionCert(ctx);
   const sign = await ctx.waitFor('SignCertificate', { timeoutMs: 20000 });
   assert.equal(sign.payload.certificateType, 'ChargingStationCertificate');
