@@ -83,6 +83,12 @@ std::optional<SysTime> parse_rfc3339(std::string_view s) {
     return std::nullopt;
   }
   if (pos != s.size()) return std::nullopt;
+  // A leap second (:60) exists only at 23:59 UTC.
+  if (sec == 60) {
+    constexpr long kDay = 24 * 60;
+    const long utc_minute = ((h * 60L + m - off_min) % kDay + kDay) % kDay;
+    if (utc_minute != 23 * 60 + 59) return std::nullopt;
+  }
   using namespace std::chrono;
   const year_month_day ymd{year{Y}, month{static_cast<unsigned>(M)}, day{static_cast<unsigned>(D)}};
   if (!ymd.ok()) return std::nullopt;

@@ -37,6 +37,8 @@
 
 #include "ocpp/schema.hpp"
 
+#include "core/clock.hpp"
+
 #include <boost/json.hpp>
 
 #include <algorithm>
@@ -73,76 +75,9 @@ std::size_t code_points(std::string_view s) noexcept {
   return n;
 }
 
-bool two_digits(std::string_view s, std::size_t pos, int& out) noexcept {
-  const char a = s[pos];
-  const char b = s[pos + 1];
-  if (a < '0' || a > '9' || b < '0' || b > '9') return false;
-  out = (a - '0') * 10 + (b - '0');
-  return true;
-}
-
-int days_in_month(int year, int month) noexcept {
-  static constexpr std::array<int, 12> kDays{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (month == 2) {
-    const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    return leap ? 29 : 28;
-  }
-  return kDays[static_cast<std::size_t>(month - 1)];
-}
-
-// RFC 3339 section 5.6 "date-time":
-//   YYYY-MM-DD ("T" / "t") hh:mm:ss [.fraction] ("Z" / "z" / ("+" / "-") hh:mm)
-// with calendar-correct day ranges; a leap second (:60) is accepted only where
-// it can occur, at 23:59 UTC.
-bool is_rfc3339_date_time(std::string_view s) noexcept {
-  // Shortest form: 2026-11-22T10:00:00Z (20 characters).
-  if (s.size() < 20) return false;
-  int y_hi = 0;
-  int y_lo = 0;
-  int month = 0;
-  int day = 0;
-  int hour = 0;
-  int minute = 0;
-  int second = 0;
-  if (!two_digits(s, 0, y_hi) || !two_digits(s, 2, y_lo) || s[4] != '-' || !two_digits(s, 5, month) ||
-      s[7] != '-' || !two_digits(s, 8, day) || (s[10] != 'T' && s[10] != 't') || !two_digits(s, 11, hour) ||
-      s[13] != ':' || !two_digits(s, 14, minute) || s[16] != ':' || !two_digits(s, 17, second)) {
-    return false;
-  }
-  const int year = y_hi * 100 + y_lo;
-  if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month)) return false;
-  if (hour > 23 || minute > 59 || second > 60) return false;
-
-  std::size_t p = 19;
-  if (s[p] == '.') {
-    const std::size_t start = ++p;
-    while (p < s.size() && s[p] >= '0' && s[p] <= '9') ++p;
-    if (p == start) return false;
-  }
-  if (p >= s.size()) return false;
-  int offset_minutes = 0;
-  if (s[p] == 'Z' || s[p] == 'z') {
-    ++p;
-  } else if (s[p] == '+' || s[p] == '-') {
-    int off_hour = 0;
-    int off_minute = 0;
-    if (s.size() - p != 6 || !two_digits(s, p + 1, off_hour) || s[p + 3] != ':' ||
-        !two_digits(s, p + 4, off_minute) || off_hour > 23 || off_minute > 59) {
-      return false;
-    }
-    offset_minutes = (s[p] == '+' ? 1 : -1) * (off_hour * 60 + off_minute);
-    p += 6;
-  } else {
-    return false;
-  }
-  if (p != s.size()) return false;
-  if (second == 60) {
-    constexpr int kDay = 24 * 60;
-    const int utc_minute = ((hour * 60 + minute - offset_minutes) % kDay + kDay) % kDay;
-    if (utc_minute != 23 * 60 + 59) return false;
-  }
-  return true;
-}
+// RFC 3339 section 5.6 "date-time", calendar-correct, a leap second only at
+// 23:59 UTC, at most 40 characters: the one parser the station uses for times.
+bool is_rfc3339_date_time(std::string_view s) { return clock::parse_rfc3339(s).has_value(); }
 
 std::string_view json_type_name(const json::value& v) noexcept {
   switch (v.kind()) {

@@ -91,6 +91,13 @@ TEST(Clock, LeapDays) {
   EXPECT_FALSE(parse_rfc3339("1900-02-29T12:00:00Z").has_value());
 }
 
+TEST(Clock, LeapSecondsOnlyAt2359Utc) {
+  EXPECT_EQ(parse_rfc3339("2016-12-31T23:59:60Z"), at(2017, 1, 1, 0, 0, 0));
+  EXPECT_EQ(parse_rfc3339("2017-01-01T00:59:60+01:00"), at(2017, 1, 1, 0, 0, 0));
+  EXPECT_FALSE(parse_rfc3339("2026-11-22T10:00:60Z"));
+  EXPECT_FALSE(parse_rfc3339("2016-12-31T23:59:60+01:00")) << "22:59 UTC";
+}
+
 TEST(Clock, InvalidTextIsRejected) {
   const std::vector<std::string> bad{
       "2026-02-30T00:00:00Z",                         // no 30 February
