@@ -65,6 +65,10 @@ constexpr const char* kMigrations[] = {
       message_timeout INTEGER NOT NULL DEFAULT 0,
       stored_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')));
     )sql",
+    // v4: transactions are deleted when they end; the flag was never set
+    R"sql(
+    ALTER TABLE transactions DROP COLUMN ended;
+    )sql",
 };
 }  // namespace
 

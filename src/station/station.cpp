@@ -103,7 +103,7 @@ void Station::recover() {
   std::vector<Open> open;
   {
     auto st = db_.prepare(
-        "SELECT tx_id, evse_id, seq_no, energy_wh, id_token, remote_start_id FROM transactions WHERE ended=0");
+        "SELECT tx_id, evse_id, seq_no, energy_wh, id_token, remote_start_id FROM transactions");
     while (st.step()) {
       open.push_back({st.col_text(0), static_cast<int>(st.col_int(1)), static_cast<int>(st.col_int(2)),
                       st.col_double(3), st.col_text(4), st.col_int(5), !st.col_null(5)});

@@ -49,7 +49,7 @@ class Storage : public ::testing::Test {
 
 TEST_F(Storage, MigrationsCreateTheSchemaAndSetUserVersion) {
   Db db(file_);
-  EXPECT_EQ(user_version(db), 3);
+  EXPECT_EQ(user_version(db), 4);
   for (const char* t : {"meta", "variables", "outbox", "transactions", "auth_list", "auth_cache", "availability",
                         "outbox_rejected", "network_profiles"}) {
     auto s = db.prepare("SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name=?");
@@ -65,7 +65,7 @@ TEST_F(Storage, ReopeningDoesNotMigrateAgain) {
     db.set_meta("k", "v");
   }
   Db db(file_);  // CREATE TABLE again would throw
-  EXPECT_EQ(user_version(db), 3);
+  EXPECT_EQ(user_version(db), 4);
   EXPECT_EQ(db.meta("k"), "v");
 }
 
