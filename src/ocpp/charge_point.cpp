@@ -251,7 +251,7 @@ void ChargePoint::on_open() {
     using_previous_ = false;
     fallback_tried_ = false;
   }
-  boot_status_.clear();
+  boot_status_ = BootStatus::None;
   seen_ids_.clear();
   seen_order_.clear();
   send_boot();
@@ -291,7 +291,7 @@ void ChargePoint::adjust_clock(std::string_view csms_time, std::string_view sour
 void ChargePoint::on_closed(const std::string& reason, int http_status, TlsFailure tls) {
   const bool was_online = online();
   connected_ = false;
-  boot_status_.clear();
+  boot_status_ = BootStatus::None;
   heartbeat_timer_.cancel();
   boot_timer_.cancel();
   bool password_retry = false;  // the next attempt is A01's one try of the previous password
@@ -372,12 +372,17 @@ void ChargePoint::send_boot() {
     if (!connected_) return;
     long long interval = 0;
     if (o.ok) {
-      boot_status_ = std::string(o.payload.at("status").as_string());
+      // The schema allows exactly these three.
+      const auto& st = o.payload.at("status").as_string();
+      boot_status_ = st == "Accepted" ? BootStatus::Accepted
+                     : st == "Pending" ? BootStatus::Pending
+                                       : BootStatus::Rejected;
       interval = o.payload.at("interval").to_number<long long>();
       adjust_clock(o.payload.at("currentTime").as_string(), "BootNotification");
     }
-    log::info("ocpp", "BootNotification: ", o.ok ? boot_status_ : "no valid answer (" + o.error + ")");
-    if (o.ok && boot_status_ == "Accepted") {
+    log::info("ocpp", "BootNotification: ",
+              o.ok ? std::string(o.payload.at("status").as_string()) : "no valid answer (" + o.error + ")");
+    if (o.ok && boot_status_ == BootStatus::Accepted) {
       reconnect_attempt_ = 0;
       network_profile_worked();
       if (interval > 0) d_.dm.set({"OCPPCommCtrlr", "", 0, 0, "HeartbeatInterval", ""}, "Actual", std::to_string(interval));
@@ -394,7 +399,7 @@ void ChargePoint::send_boot() {
     const auto wait = std::chrono::seconds(interval > 0 ? interval : 30);
     boot_timer_.expires_after(wait);
     boot_timer_.async_wait([this](boost::system::error_code ec) {
-      if (!ec && connected_ && boot_status_ != "Accepted") send_boot();
+      if (!ec && connected_ && boot_status_ != BootStatus::Accepted) send_boot();
     });
   }, 0, {});
 }
@@ -596,7 +601,7 @@ void ChargePoint::handle_call(std::string id, std::string action, json::object p
     seen_ids_.erase(seen_order_.front());
     seen_order_.pop_front();
   }
-  if (boot_status_ == "Rejected" || boot_status_.empty())
+  if (boot_status_ == BootStatus::Rejected || boot_status_ == BootStatus::None)
     return send_error(id, RpcError::SecurityError, "BootNotification not accepted");
   if (!schema::has_action(action))
     return send_error(id, RpcError::NotImplemented, "unknown action " + action.substr(0, 64), action);

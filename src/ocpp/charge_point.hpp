@@ -60,9 +60,9 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
   void stop();  // closes the connection; no reconnect
 
   // station::Uplink
-  bool online() const override { return connected_ && boot_status_ == "Accepted"; }
+  bool online() const override { return connected_ && boot_status_ == BootStatus::Accepted; }
   bool boot_refused() const override {
-    return connected_ && (boot_status_ == "Pending" || boot_status_ == "Rejected");
+    return connected_ && (boot_status_ == BootStatus::Pending || boot_status_ == BootStatus::Rejected);
   }
   void outbox_changed() override { pump(); }
   void send_status(int evse, int connector, std::string_view status) override;
@@ -231,7 +231,9 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
   std::shared_ptr<LogJob> log_job_;      // the running GetLog upload (at most one)
   bool running_ = false;
   bool connected_ = false;
-  std::string boot_status_;  // "", Pending, Accepted, Rejected
+  // RegistrationStatusEnumType of the last BootNotification answer of this connection.
+  enum class BootStatus { None, Pending, Accepted, Rejected };
+  BootStatus boot_status_ = BootStatus::None;
   std::string boot_reason_ = "PowerUp";
   int reconnect_attempt_ = 0;
   std::deque<Pending> queue_;

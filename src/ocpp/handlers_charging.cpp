@@ -73,7 +73,7 @@ ChargePoint::Reply ChargePoint::on_trigger_message(const json::object& req) {
   Reply rep = status_only("Accepted");
   if (what == "BootNotification") {
     // F06.FR.17: not after the boot was accepted.
-    if (boot_status_ == "Accepted") return status_only("Rejected");
+    if (boot_status_ == BootStatus::Accepted) return status_only("Rejected");
     rep.after = [this] { send_boot(); };
   } else if (what == "Heartbeat") {
     rep.after = [this] { call("Heartbeat", json::object{}); };
