@@ -332,11 +332,9 @@ void ChargePoint::on_closed(const std::string& reason, int http_status, TlsFailu
   // station made itself (new password or certificate) stays on the slot that
   // worked, and A01's retry with the previous password is not a failure of the slot.
   const bool deliberate = std::exchange(keep_slot_, false);
-  if (deliberate || password_retry) {
-  } else if (was_online) {
-    begin_network_rotation();
-  } else {
-    network_attempt_failed(reason);
+  if (!deliberate && !password_retry) {
+    if (was_online) begin_network_rotation();
+    else network_attempt_failed(reason);
   }
   switch (tls) {
     case TlsFailure::Certificate:
