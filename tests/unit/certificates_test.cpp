@@ -59,11 +59,7 @@ using cg::test::pki::raw_key;
 using cg::test::pki::rsa_key;
 using cg::test::pki::Spec;
 
-// Substring check with a readable failure message (gmock is not linked).
-::testing::AssertionResult has(const std::string& text, const std::string& part) {
-  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "\"" << text << "\" does not contain \"" << part << "\"";
-}
+using cg::test::has;
 
 std::string hex_of(const unsigned char* p, std::size_t n) {
   static const char* d = "0123456789abcdef";

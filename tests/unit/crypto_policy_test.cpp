@@ -31,6 +31,7 @@
 #include "security/key_store.hpp"
 #include "security/tls_client.hpp"
 #include "test_pki.hpp"
+#include "tls_pair.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -43,11 +44,7 @@ using cg::test::pki::raw_key;
 using cg::test::pki::rsa_key;
 using cg::test::pki::Spec;
 
-// Substring check with a readable failure message (gmock is not linked).
-::testing::AssertionResult has(const std::string& text, const std::string& part) {
-  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "\"" << text << "\" does not contain \"" << part << "\"";
-}
+using cg::test::has;
 
 // A self-signed certificate for `key`, signed as `s` says.
 X509Ptr self_signed(EVP_PKEY* key, Spec s = {.cn = "T"}) {
@@ -270,51 +267,18 @@ struct Outcome {
   int peer_sig_type = NID_undef;
 };
 
-std::string ssl_errors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) out += std::string(ERR_error_string(e, nullptr)) + "; ";
-  return out;
-}
+using cg::test::ssl_errors;
 
 // One handshake, client and server in this thread over a BIO pair.
 Outcome handshake(SSL_CTX* server_ctx, SSL_CTX* client_ctx) {
   Outcome r;
-  ERR_clear_error();
-  std::unique_ptr<SSL, decltype(&SSL_free)> s(SSL_new(server_ctx), SSL_free), c(SSL_new(client_ctx), SSL_free);
-  BIO *bs = nullptr, *bc = nullptr;
-  BIO_new_bio_pair(&bs, 0, &bc, 0);
-  SSL_set_bio(s.get(), bs, bs);
-  SSL_set_bio(c.get(), bc, bc);
-  SSL_set_accept_state(s.get());
-  SSL_set_connect_state(c.get());
-  set_tls_peer_name(c.get(), "localhost");
-  bool cdone = false, sdone = false;
-  for (int i = 0; i < 50 && !(cdone && sdone) && r.error.empty(); ++i) {
-    for (auto [ssl, done] : {std::pair{c.get(), &cdone}, std::pair{s.get(), &sdone}}) {
-      if (*done) continue;
-      const int rc = SSL_do_handshake(ssl);
-      if (rc == 1) {
-        *done = true;
-      } else {
-        const int e = SSL_get_error(ssl, rc);
-        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-          r.error = std::string(ssl == c.get() ? "client" : "server") + " handshake failed: " + ssl_errors();
-          break;
-        }
-      }
-    }
-  }
-  r.verify_result = SSL_get_verify_result(c.get());
-  if (r.error.empty() && !(cdone && sdone)) r.error = "handshake did not finish";
+  auto p = cg::test::tls_handshake(server_ctx, client_ctx);
+  r.verify_result = SSL_get_verify_result(p.client.get());
+  r.error = p.error.empty() ? cg::test::tls_exchange(p, false) : p.error;
   if (!r.error.empty()) return r;
-  char buf[8] = {};
-  if (SSL_write(c.get(), "ping", 4) != 4 || SSL_read(s.get(), buf, sizeof buf) != 4) {
-    r.error = "application data failed: " + ssl_errors();
-    return r;
-  }
-  r.version = SSL_version(c.get());
-  r.group_nid = SSL_get_negotiated_group(c.get());
-  SSL_get_peer_signature_type_nid(c.get(), &r.peer_sig_type);
+  r.version = SSL_version(p.client.get());
+  r.group_nid = SSL_get_negotiated_group(p.client.get());
+  SSL_get_peer_signature_type_nid(p.client.get(), &r.peer_sig_type);
   r.ok = true;
   return r;
 }

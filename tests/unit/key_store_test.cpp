@@ -21,6 +21,7 @@
 
 #include "security/tls_client.hpp"
 #include "test_util.hpp"
+#include "tls_pair.hpp"
 
 namespace {
 
@@ -248,60 +249,26 @@ struct Handshake {
   std::string client_cn;
 };
 
-std::string ssl_errors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) out += std::string(ERR_error_string(e, nullptr)) + "; ";
-  return out;
-}
+using cg::test::ssl_errors;
 
 Handshake handshake(SSL_CTX* server_ctx, SSL_CTX* client_ctx) {
   Handshake r;
-  std::unique_ptr<SSL, decltype(&SSL_free)> s(SSL_new(server_ctx), SSL_free), c(SSL_new(client_ctx), SSL_free);
-  BIO *bs = nullptr, *bc = nullptr;
-  BIO_new_bio_pair(&bs, 0, &bc, 0);
-  SSL_set_bio(s.get(), bs, bs);
-  SSL_set_bio(c.get(), bc, bc);
-  SSL_set_accept_state(s.get());
-  SSL_set_connect_state(c.get());
-  set_tls_peer_name(c.get(), "localhost");
-  bool cdone = false, sdone = false;
-  for (int i = 0; i < 50 && !(cdone && sdone); ++i) {
-    for (auto [ssl, done] : {std::pair{c.get(), &cdone}, std::pair{s.get(), &sdone}}) {
-      if (*done) continue;
-      const int rc = SSL_do_handshake(ssl);
-      if (rc == 1) {
-        *done = true;
-      } else {
-        const int e = SSL_get_error(ssl, rc);
-        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-          r.error = std::string(ssl == c.get() ? "client" : "server") + " handshake failed: " + ssl_errors();
-          return r;
-        }
-      }
-    }
-  }
-  if (!cdone || !sdone) {
-    r.error = "handshake did not finish";
-    return r;
-  }
+  auto p = cg::test::tls_handshake(server_ctx, client_ctx);
   // Application data both ways (TLS 1.3: the server has checked the client's
   // certificate and CertificateVerify once its handshake completed).
-  char buf[8] = {};
-  if (SSL_write(c.get(), "ping", 4) != 4 || SSL_read(s.get(), buf, sizeof buf) != 4 ||
-      SSL_write(s.get(), "pong", 4) != 4 || SSL_read(c.get(), buf, sizeof buf) != 4) {
-    r.error = "application data failed: " + ssl_errors();
-    return r;
-  }
-  X509* peer = SSL_get0_peer_certificate(s.get());
-  if (!peer || SSL_get_verify_result(s.get()) != X509_V_OK) {
+  r.error = p.error.empty() ? cg::test::tls_exchange(p, true) : p.error;
+  if (!r.error.empty()) return r;
+  SSL* s = p.server.get();
+  X509* peer = SSL_get0_peer_certificate(s);
+  if (!peer || SSL_get_verify_result(s) != X509_V_OK) {
     r.error = "server did not verify a client certificate";
     return r;
   }
   char cn[128] = {};
   X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, sizeof cn);
   r.client_cn = cn;
-  r.version = SSL_version(c.get());
-  SSL_get_peer_signature_type_nid(s.get(), &r.client_sig_nid);
+  r.version = SSL_version(p.client.get());
+  SSL_get_peer_signature_type_nid(s, &r.client_sig_nid);
   r.ok = true;
   return r;
 }

@@ -1,5 +1,6 @@
 // Small helpers shared by the unit tests.
 #pragma once
+#include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <filesystem>
@@ -14,6 +15,12 @@ inline std::filesystem::path make_temp_dir(const char* tag) {
   std::string tmpl = std::string("/tmp/cg-") + tag + "-XXXXXX";
   if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
   return tmpl;
+}
+
+// Substring check with a readable failure message (gmock is not linked).
+inline ::testing::AssertionResult has(const std::string& text, const std::string& part) {
+  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "\"" << text << "\" does not contain \"" << part << "\"";
 }
 
 // Replaces the file's content (test fixtures, damaged files).
