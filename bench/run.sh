@@ -28,6 +28,10 @@
 #   CG_BENCH_LOAD=0            skips the load runs and their table (e.g. CG_BENCH_LOAD=0
 #                              CG_BENCH_AUDIT=0 runs only the profile 3 part)
 set -euo pipefail
+# What the benchmarks run is installed from scripts/programs.tsv (group bench).
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+ensure_packages --programs build,bench -- "${BUILD_PACKAGES[@]}" libbenchmark-dev softhsm2
+ensure_node_modules
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${CG_BENCH_BUILD_DIR:-$REPO/build-bench}"

@@ -6,7 +6,7 @@
 # (security profile 3). Ctrl-C stops both.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ensure_packages "${BUILD_PACKAGES[@]}"
+ensure_packages --programs build,demo -- "${BUILD_PACKAGES[@]}"
 ensure_node_modules
 build_release
 BIN="$BUILD_DIR/chargeguard"

@@ -6,23 +6,49 @@ BUILD_DIR="${CG_BUILD_DIR:-$REPO/build}"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# Packages the build, the station and the tests need (Debian 12).
-BUILD_PACKAGES=(g++ cmake ninja-build ccache pkg-config git ca-certificates
+# Libraries and data the build, the station and the tests need (Debian 12).
+# Programs are not listed here: they are in scripts/programs.tsv.
+BUILD_PACKAGES=(ca-certificates
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libssl-dev openssl libsqlite3-dev libtomlplusplus-dev libcli11-dev
+  libssl-dev libsqlite3-dev libtomlplusplus-dev libcli11-dev
   libp11-dev libp11-kit-dev)
-TEST_PACKAGES=(libgtest-dev googletest libbenchmark-dev checksec sqlite3 procps rsyslog rsyslog-openssl
-  softhsm2)
+TEST_PACKAGES=(libgtest-dev googletest libbenchmark-dev softhsm2)
+PROGRAMS_TABLE="$REPO/scripts/programs.tsv"
 
-# Installs the missing Debian packages among "$@" (apt-get update once, only when needed).
+# The Debian packages of the programs that GROUP… need (scripts/programs.tsv)
+# and are missing, one per line.
+missing_program_packages() {
+  local groups=" $* "
+  local program source check used pkgs p g need
+  while read -r program source check used; do
+    case "$program" in ''|'#'*) continue ;; esac
+    need=0
+    for g in ${used//,/ }; do [[ "$groups" == *" $g "* ]] && need=1; done
+    [ "$need" = 1 ] || continue
+    [ "${source%%:*}" = apt ] || continue  # npm: installed by ensure_node_modules
+    pkgs="${source#apt:}"
+    if [ "$check" = path ] && command -v "$program" >/dev/null 2>&1; then continue; fi
+    for p in ${pkgs//,/ }; do
+      dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+    done
+  done < "$PROGRAMS_TABLE"
+}
+
+# Installs the missing Debian packages among "$@" and those of the programs
+# of the groups named with --programs (apt-get update once, only when needed):
+#   ensure_packages --programs build,test -- PACKAGE…
 ensure_packages() {
+  local groups=""
+  if [ "${1:-}" = --programs ]; then groups="${2//,/ }"; shift 2; fi
+  [ "${1:-}" = -- ] && shift
   local missing=()
   for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
-  # Node.js and npm: Debian's packages unless a node/npm is already installed.
-  command -v node >/dev/null 2>&1 || missing+=(nodejs)
-  command -v npm >/dev/null 2>&1 || missing+=(npm)
+  if [ -n "$groups" ]; then
+    local p
+    while read -r p; do [ -n "$p" ] && missing+=("$p"); done < <(missing_program_packages $groups | sort -u)
+  fi
   if [ ${#missing[@]} -gt 0 ]; then
     say "installing Debian packages: ${missing[*]}"
     local sudo=""

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Sets up and runs every test: unit tests (CTest/GoogleTest), the hardening
+# Sets up and runs every test: the check that tests run only the programs that
+# scripts/programs.tsv lists (and this script installs), unit tests (CTest/GoogleTest), the hardening
 # check of the binary, the generated-code check, the dev CSMS self-test, the
 # integration tests against the strict dev CSMS, and the unit tests again under
 # AddressSanitizer + UndefinedBehaviorSanitizer. Exits non-zero if any fails.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set +e  # run every step, report all failures at the end
 
-ensure_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}" || exit 1
+ensure_packages --programs build,test -- "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}" || exit 1
 ensure_node_modules || exit 1
 export CTEST_OUTPUT_ON_FAILURE=1
 
@@ -42,6 +43,7 @@ sanitizer_unit_tests() {
     (cd "$dir" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --timeout 300 -j2)
 }
 
+step "tests run only programs of scripts/programs.tsv" "$REPO/scripts/check-programs.sh"
 step "generated schema tables match the pinned schemas" generated_is_current
 if build_release with-tests; then
   step "unit tests" unit_tests

@@ -8,10 +8,9 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { itest, isCall, sleep, pki, freePort, RFC3339, run } = require('./lib/harness');
+const { itest, isCall, sleep, pki, freePort, RFC3339, run, spawnProgram } = require('./lib/harness');
 
 const SEN = 'SecurityEventNotification';
 const TLS_EVENTS = ['InvalidTLSVersion', 'InvalidTLSCipherSuite', 'InvalidCsmsCertificate'];
@@ -20,7 +19,7 @@ const TLS_EVENTS = ['InvalidTLSVersion', 'InvalidTLSCipherSuite', 'InvalidCsmsCe
 // the returned stop(), and in any case when the test ends.
 async function startRogue(t, { port, pkiName = 'main', args = [], cert, key }) {
   const p = await pki(pkiName);
-  const child = spawn(
+  const child = spawnProgram(
     'openssl',
     ['s_server', '-accept', `127.0.0.1:${port}`, '-cert', cert ?? p.cert, '-key', key ?? p.key, '-naccept', '1000', ...args],
     { stdio: ['pipe', 'pipe', 'pipe'] }, // stdin stays open: s_server reads commands from it

@@ -16,22 +16,23 @@
 //   facility = 10                 # optional, authpriv
 //
 // Needs rsyslog + rsyslog-openssl (scripts/test.sh installs them); without
-// them the test is skipped with a message.
+// them the test fails, naming the package.
 'use strict';
 
 const assert = require('node:assert/strict');
-const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
-const { itest, pki, sleep, freePort } = require('./lib/harness');
+const { itest, pki, sleep, freePort, spawnProgram, runProgramSync, program } = require('./lib/harness');
 
-const RSYSLOGD = '/usr/sbin/rsyslogd';
-const haveRsyslog = () =>
-  fs.existsSync(RSYSLOGD) &&
-  ['/usr/lib/x86_64-linux-gnu/rsyslog', '/usr/lib/aarch64-linux-gnu/rsyslog', '/usr/lib/rsyslog'].some((d) =>
-    fs.existsSync(path.join(d, 'lmnsd_ossl.so')),
-  );
+// rsyslogd (scripts/programs.tsv: rsyslog + rsyslog-openssl) and its ossl
+// stream driver; a missing one fails the test, naming the package.
+function requireRsyslog() {
+  program('rsyslogd');
+  const dirs = ['/usr/lib/x86_64-linux-gnu/rsyslog', '/usr/lib/aarch64-linux-gnu/rsyslog', '/usr/lib/rsyslog'];
+  if (!dirs.some((d) => fs.existsSync(path.join(d, 'lmnsd_ossl.so'))))
+    throw new Error("rsyslog's ossl stream driver (lmnsd_ossl.so) is not installed (Debian package rsyslog-openssl)");
+}
 
 const portOpen = (port) =>
   new Promise((resolve) => {
@@ -66,7 +67,7 @@ action(type="omfile" file="${this.received}" template="RSYSLOG_SyslogProtocol23F
 
   async start() {
     const fd = fs.openSync(this.out, 'a');
-    this.child = spawn(RSYSLOGD, ['-n', '-f', this.conf, '-i', path.join(this.dir, 'rsyslog.pid')], {
+    this.child = spawnProgram('rsyslogd', ['-n', '-f', this.conf, '-i', path.join(this.dir, 'rsyslog.pid')], {
       stdio: ['ignore', fd, fd],
     });
     fs.closeSync(fd);
@@ -120,10 +121,10 @@ function stationCert(pkiDir, dir, identity) {
   const cert = path.join(dir, 'station.pem');
   const csr = path.join(dir, 'station.csr');
   const ext = path.join(dir, 'ext.cnf');
-  execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key]);
-  execFileSync('openssl', ['req', '-new', '-key', key, '-subj', `/O=Test CPO/CN=${identity}`, '-out', csr]);
+  runProgramSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key]);
+  runProgramSync('openssl', ['req', '-new', '-key', key, '-subj', `/O=Test CPO/CN=${identity}`, '-out', csr]);
   fs.writeFileSync(ext, 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
-  execFileSync('openssl', [
+  runProgramSync('openssl', [
     'x509', '-req', '-in', csr, '-CA', path.join(pkiDir, 'operator-root-ca.pem'),
     '-CAkey', path.join(pkiDir, 'operator-root-ca.key'), '-CAcreateserial', '-days', '2', '-sha256',
     '-extfile', ext, '-out', cert,
@@ -171,10 +172,7 @@ itest(
   'syslog: audit records reach rsyslog over mutual TLS in order, and are resent after the collector was down',
   { timeout: 90000 },
   async (ctx, t) => {
-    if (!haveRsyslog()) {
-      t.skip('rsyslogd with the ossl driver is not installed (apt-get install rsyslog rsyslog-openssl)');
-      return;
-    }
+    requireRsyslog();
     const p = await pki('main');
     const sdir = path.join(ctx.dir, 'syslog');
     fs.mkdirSync(sdir, { recursive: true });

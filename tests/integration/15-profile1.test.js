@@ -4,19 +4,14 @@
 
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const { execFile } = require('node:child_process');
-const { itest } = require('./lib/harness');
-
-const CG_BIN = process.env.CG_BIN || require('node:path').join(__dirname, '..', '..', 'build', 'chargeguard');
+const { itest, run, CG_BIN } = require('./lib/harness');
 
 itest('profile 1 without the opt-in is refused before anything starts', async (ctx) => {
   await ctx.startCsms({ tls: undefined, insecure: true });
   assert.match(ctx.csms.url, /^ws:\/\//);
   const args = ['run', '--state-dir', ctx.stateDir, '--csms-url', ctx.csms.url, '--identity', ctx.identity,
     '--security-profile', '1', '--password-file', ctx.pwFile, '--evse-count', '1'];
-  const r = await new Promise((resolve) =>
-    execFile(CG_BIN, args, { timeout: 10000 }, (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stderr })),
-  );
+  const r = await run(CG_BIN, args, { timeoutMs: 10000 });
   assert.equal(r.code, 1);
   assert.match(r.stderr, /csms\.security_profile: profile 1 sends everything unencrypted; it needs csms\.allow_insecure_transport = true/);
   assert.equal(ctx.csms.messages.length, 0, 'nothing reached the CSMS');

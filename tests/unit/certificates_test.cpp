@@ -31,6 +31,7 @@
 
 #include "security/key_store.hpp"
 #include "test_pki.hpp"
+#include "programs.hpp"
 #include "test_util.hpp"
 
 namespace cg::test::pki {
@@ -494,13 +495,13 @@ TEST_F(CertificatesHashData, MatchesOpenSslOcspCertId) {
 // The `openssl ocsp` command line as an external reference (CertID of an OCSP
 // request with -sha256).
 TEST_F(CertificatesHashData, MatchesTheOpensslOcspCommand) {
-  if (std::system("command -v openssl >/dev/null 2>&1") != 0) GTEST_SKIP() << "no openssl command";
   const fs::path dir = cg::test::make_temp_dir("ocsp");
   std::ofstream(dir / "issuer.pem") << to_pem(pki.inter.get());
   std::ofstream(dir / "cert.pem") << to_pem(pki.leaf.get());
-  const std::string cmd = "openssl ocsp -sha256 -no_nonce -issuer " + (dir / "issuer.pem").string() + " -cert " +
-                          (dir / "cert.pem").string() + " -reqout " + (dir / "req.der").string() + " >/dev/null 2>&1";
-  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  const auto r = cg::test::run_program("openssl", {"ocsp", "-sha256", "-no_nonce", "-issuer", (dir / "issuer.pem").string(),
+                                                  "-cert", (dir / "cert.pem").string(), "-reqout",
+                                                  (dir / "req.der").string()});
+  ASSERT_EQ(r.status, 0) << r.output;
   std::ifstream in(dir / "req.der", std::ios::binary);
   const std::string der((std::istreambuf_iterator<char>(in)), {});
   const auto* p = reinterpret_cast<const unsigned char*>(der.data());

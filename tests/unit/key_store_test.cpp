@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "security/tls_client.hpp"
+#include "programs.hpp"
 #include "test_util.hpp"
 #include "tls_pair.hpp"
 
@@ -49,19 +50,6 @@ std::string read_file(const fs::path& p) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// Runs a command (fixed strings and hex only, no untrusted input); returns
-// its exit status, its output in *out.
-int run(const std::string& cmd, std::string* out) {
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return -1;
-  char buf[512];
-  std::string o;
-  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) o.append(buf, n);
-  const int st = ::pclose(p);
-  if (out) *out = o;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 // One SoftHSM2 installation per test process: a temporary directory holding
 // softhsm2.conf and the token directory (the "HSM"; never under a state dir).
 class SoftHsm {
@@ -82,11 +70,9 @@ class SoftHsm {
   Token new_token() {
     if (!error_.empty()) throw std::runtime_error(error_);
     Token t{"cg-" + random_hex(4), random_hex(12)};
-    std::string out;
-    const int rc = run(
-        "softhsm2-util --init-token --free --label " + t.label + " --so-pin " + random_hex(12) + " --pin " + t.user_pin,
-        &out);
-    if (rc != 0) throw std::runtime_error("softhsm2-util --init-token failed: " + out);
+    const auto r = cg::test::run_program(
+        "softhsm2-util", {"--init-token", "--free", "--label", t.label, "--so-pin", random_hex(12), "--pin", t.user_pin});
+    if (r.status != 0) throw std::runtime_error("softhsm2-util --init-token failed: " + r.output);
     return t;
   }
 
@@ -102,8 +88,10 @@ class SoftHsm {
                " missing): install the Debian package softhsm2 (scripts/test.sh does)";
       return;
     }
-    if (run("softhsm2-util --version", nullptr) != 0) {
-      error_ = "softhsm2-util not found: install the Debian package softhsm2 (scripts/test.sh does)";
+    try {
+      cg::test::program("softhsm2-util");
+    } catch (const std::exception& e) {
+      error_ = e.what();
       return;
     }
     root_ = cg::test::make_temp_dir("softhsm");

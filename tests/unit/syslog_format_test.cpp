@@ -31,6 +31,8 @@
 #include "audit/audit_log.hpp"
 #include "audit/catalog.hpp"
 #include "security/dev_pki.hpp"
+#include "programs.hpp"
+#include "test_util.hpp"
 
 extern char** environ;
 
@@ -191,13 +193,31 @@ TEST(SyslogForwarderConfig, RejectsBadSettings) {
 
 namespace {
 
-const char* kRsyslogd = "/usr/sbin/rsyslogd";
-
-bool have_rsyslog_ossl() {
-  if (!fs::exists(kRsyslogd)) return false;
+// rsyslogd and its ossl stream driver (scripts/programs.tsv: rsyslog,
+// rsyslog-openssl): what is missing, or "" when both are there. A missing one
+// fails the test; it is never skipped.
+std::string rsyslog_missing() {
+  try {
+    cg::test::program("rsyslogd");
+  } catch (const std::exception& e) {
+    return e.what();
+  }
   for (const char* d : {"/usr/lib/x86_64-linux-gnu/rsyslog", "/usr/lib/aarch64-linux-gnu/rsyslog", "/usr/lib/rsyslog"})
-    if (fs::exists(fs::path(d) / "lmnsd_ossl.so")) return true;
-  return false;
+    if (fs::exists(fs::path(d) / "lmnsd_ossl.so")) return {};
+  return "rsyslog's ossl stream driver (lmnsd_ossl.so) is not installed (Debian package rsyslog-openssl)";
+}
+
+// rsyslogd may run as another user after start-up: the files must be readable
+// by others (chmod -R a+rX).
+void make_world_readable(const fs::path& dir) {
+  using P = fs::perms;
+  fs::permissions(dir, P::others_read | P::others_exec | P::group_read | P::group_exec, fs::perm_options::add);
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    const bool d = e.is_directory();
+    fs::permissions(e.path(),
+                    d ? P::others_read | P::others_exec | P::group_read | P::group_exec : P::others_read | P::group_read,
+                    fs::perm_options::add);
+  }
 }
 
 int free_port() {
@@ -281,18 +301,7 @@ class Rsyslogd {
   bool start() {
     const std::string conf = (dir_ / "rsyslog.conf").string(), pidf = (dir_ / "rsyslog.pid").string();
     fs::remove(pidf);
-    const std::string out = (dir_ / "rsyslogd.out").string();
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    std::vector<std::string> args{kRsyslogd, "-n", "-f", conf, "-i", pidf};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const int rc = posix_spawn(&pid_, kRsyslogd, &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) return false;
+    pid_ = cg::test::spawn_program("rsyslogd", {"-n", "-f", conf, "-i", pidf}, dir_ / "rsyslogd.out");
     return wait_for([&] { return port_open(port_); }, std::chrono::seconds(10));
   }
   void stop() {
@@ -324,9 +333,8 @@ struct IoThread {
 }  // namespace
 
 TEST(SyslogEndToEnd, DeliversInOrderAndResendsAfterTheCollectorWasDown) {
-  if (!have_rsyslog_ossl()) GTEST_SKIP() << "rsyslogd with the ossl stream driver is not installed "
-                                            "(apt-get install rsyslog rsyslog-openssl)";
-  if (std::system("openssl version >/dev/null 2>&1") != 0) GTEST_SKIP() << "openssl CLI not installed";
+  const std::string missing = rsyslog_missing();
+  ASSERT_TRUE(missing.empty()) << missing;
 
   const fs::path dir = fs::temp_directory_path() / ("cg-syslog-" + std::to_string(::getpid()));
   fs::remove_all(dir);
@@ -343,17 +351,18 @@ TEST(SyslogEndToEnd, DeliversInOrderAndResendsAfterTheCollectorWasDown) {
   const fs::path pki = dir / "pki";
   auto pr = cg::security::dev_pki_init(pki);
   ASSERT_TRUE(pr.ok) << pr.error;
-  const std::string P = pki.string();
-  const std::string cmd =
-      "cd '" + P + "' && openssl ecparam -name prime256v1 -genkey -noout -out cs.ec 2>/dev/null && "
-      "openssl pkcs8 -topk8 -nocrypt -in cs.ec -out station.key && "
-      "openssl req -new -key station.key -subj '/O=chargeguard dev/CN=CS001' -out cs.csr && "
-      "printf 'basicConstraints=critical,CA:FALSE\\nkeyUsage=critical,digitalSignature\\nextendedKeyUsage=clientAuth\\n' > ext.cnf && "
-      "openssl x509 -req -in cs.csr -CA operator-root-ca.pem -CAkey operator-root-ca.key -CAcreateserial "
-      "-days 2 -sha256 -extfile ext.cnf -out station.pem 2>/dev/null";
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-  // rsyslogd may run as another user after start-up; keep the files readable.
-  ASSERT_EQ(std::system(("chmod -R a+rX '" + dir.string() + "'").c_str()), 0);
+  cg::test::write_file(pki / "ext.cnf",
+                       "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n");
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "cs.ec"},
+           {"pkcs8", "-topk8", "-nocrypt", "-in", "cs.ec", "-out", "station.key"},
+           {"req", "-new", "-key", "station.key", "-subj", "/O=chargeguard dev/CN=CS001", "-out", "cs.csr"},
+           {"x509", "-req", "-in", "cs.csr", "-CA", "operator-root-ca.pem", "-CAkey", "operator-root-ca.key",
+            "-CAcreateserial", "-days", "2", "-sha256", "-extfile", "ext.cnf", "-out", "station.pem"}}) {
+    const auto r = cg::test::run_program("openssl", args, pki);
+    ASSERT_EQ(r.status, 0) << "openssl " << args[0] << ": " << r.output;
+  }
+  make_world_readable(dir);
 
   const int port = free_port();
   Rsyslogd rs(dir / "rsyslog", port);
@@ -436,7 +445,8 @@ TEST(SyslogEndToEnd, DeliversInOrderAndResendsAfterTheCollectorWasDown) {
 }
 
 TEST(SyslogEndToEnd, RefusesACollectorItCannotVerify) {
-  if (!have_rsyslog_ossl()) GTEST_SKIP() << "rsyslogd with the ossl stream driver is not installed";
+  const std::string missing = rsyslog_missing();
+  ASSERT_TRUE(missing.empty()) << missing;
   const fs::path dir = fs::temp_directory_path() / ("cg-syslog-bad-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
@@ -446,7 +456,7 @@ TEST(SyslogEndToEnd, RefusesACollectorItCannotVerify) {
   } cleanup{dir};
   const fs::path pki = dir / "pki";
   ASSERT_TRUE(cg::security::dev_pki_init(pki).ok);
-  ASSERT_EQ(std::system(("chmod -R a+rX '" + dir.string() + "'").c_str()), 0);
+  make_world_readable(dir);
   const int port = free_port();
   Rsyslogd rs(dir / "rsyslog", port);
   rs.write_config(pki / "operator-root-ca.pem", pki / "csms-server.pem", pki / "csms-server.key");
@@ -469,7 +479,8 @@ TEST(SyslogEndToEnd, RefusesACollectorItCannotVerify) {
 }
 
 TEST(SyslogEndToEnd, RefusesACollectorWhoseCertificateNamesAnotherHost) {
-  if (!have_rsyslog_ossl()) GTEST_SKIP() << "rsyslogd with the ossl stream driver is not installed";
+  const std::string missing = rsyslog_missing();
+  ASSERT_TRUE(missing.empty()) << missing;
   const fs::path dir = fs::temp_directory_path() / ("cg-syslog-host-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
@@ -481,7 +492,7 @@ TEST(SyslogEndToEnd, RefusesACollectorWhoseCertificateNamesAnotherHost) {
   cg::security::DevPkiOptions o;
   o.csms_host = "collector.example";  // certificate for another name (its SAN also has IP 127.0.0.1)
   ASSERT_TRUE(cg::security::dev_pki_init(pki, o).ok);
-  ASSERT_EQ(std::system(("chmod -R a+rX '" + dir.string() + "'").c_str()), 0);
+  make_world_readable(dir);
   const int port = free_port();
   Rsyslogd rs(dir / "rsyslog", port);
   rs.write_config(pki / "operator-root-ca.pem", pki / "csms-server.pem", pki / "csms-server.key");

@@ -16,7 +16,6 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const { spawn, execFile } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -26,6 +25,7 @@ const test = require('node:test');
 const REPO = path.resolve(__dirname, '..', '..', '..');
 const CG_BIN = process.env.CG_BIN ? path.resolve(process.env.CG_BIN) : path.join(REPO, 'build', 'chargeguard');
 const { startCsms } = require(path.join(REPO, 'tools', 'dev-csms', 'csms'));
+const { runProgram, runFile, spawnFile, spawnProgram, runProgramSync, program } = require('./programs');
 
 const LOG_LEVEL = process.env.CG_IT_LOG_LEVEL || 'info';
 const KEEP = process.env.CG_IT_KEEP === '1'; // keep temp dirs for debugging
@@ -60,14 +60,10 @@ process.on('exit', () => {
   if (!KEEP) fs.rmSync(fileTmp, { recursive: true, force: true });
 });
 
-function run(file, args, { timeoutMs = 15000, env } = {}) {
-  return new Promise((resolve) => {
-    execFile(file, args, { timeout: timeoutMs, env: env ?? process.env, maxBuffer: 4 << 20 }, (err, stdout, stderr) => {
-      let code = 0;
-      if (err) code = typeof err.code === 'number' ? err.code : err.signal ? `signal ${err.signal}` : -1;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
+// Runs the station binary (CG_BIN) or a program of scripts/programs.tsv;
+// any other program fails the test (./programs.js).
+function run(file, args, opts = {}) {
+  return file === CG_BIN ? runFile(file, args, opts) : runProgram(file, args, opts);
 }
 
 const pkis = new Map();
@@ -314,7 +310,7 @@ class Ctx {
     this.caFile = (await pki(caPki)).rootCa;
     const fd = fs.openSync(this.logFile, 'a');
     fs.writeSync(fd, `==== ${new Date().toISOString()} harness: starting station\n`);
-    const child = spawn(CG_BIN, this.stationArgs(), { stdio: ['ignore', fd, fd], env: { ...process.env, ...this.env } });
+    const child = spawnFile(CG_BIN, this.stationArgs(), { stdio: ['ignore', fd, fd], env: { ...process.env, ...this.env } });
     fs.closeSync(fd);
     liveChildren.add(child);
     this.child = child;
@@ -700,6 +696,9 @@ module.exports = {
   itest,
   pki,
   run,
+  program,
+  spawnProgram,
+  runProgramSync,
   sleep,
   isCall,
   energyWh,
