@@ -143,6 +143,13 @@ void ChargePoint::network_profile_worked() {
             .text("url", np.url));
 }
 
+std::pair<std::string, bool> ChargePoint::csms_trust() const {
+  // The CSMS roots: the certificate store's bundle (seeded from csms.ca_file,
+  // changed by M05/M04), for the OCPP link and for log uploads (COM-9).
+  if (!d_.certs) return {d_.cfg.ca_file.string(), false};
+  return {d_.certs->csms_bundle_file().string(), d_.certs->csms_bundle_needs_partial_chain()};
+}
+
 policy::Principal ChargePoint::csms_principal() const {
   return policy::Principal{policy::Role::Csms, policy::Interface::Wan, csms_url()};
 }
@@ -166,9 +173,7 @@ void ChargePoint::connect() {
   s.url = np.url;
   s.identity = d_.cfg.identity;
   s.security_profile = np.security_profile;
-  // The CSMS roots: the certificate store's bundle (seeded from csms.ca_file, changed by M05/M04).
-  s.ca_file = d_.certs ? d_.certs->csms_bundle_file().string() : d_.cfg.ca_file.string();
-  s.partial_chain = d_.certs && d_.certs->csms_bundle_needs_partial_chain();
+  std::tie(s.ca_file, s.partial_chain) = csms_trust();
   s.max_frame = d_.cfg.max_frame_bytes;
   s.ping_interval = std::chrono::seconds(d_.dm.integer("OCPPCommCtrlr.WebSocketPingInterval", 30));
   log::info("ocpp", "connecting to ", np.url, "/", percent_encode(d_.cfg.identity), " (network profile slot ", np.slot,

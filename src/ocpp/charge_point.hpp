@@ -15,6 +15,8 @@
 #include <random>
 #include <set>
 #include <string>
+#include <tuple>
+#include <utility>
 
 #include "audit/audit_log.hpp"
 #include "audit/rate_limit.hpp"
@@ -165,6 +167,9 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
   int security_profile() const { return profiles_.current().security_profile; }
   const std::string& csms_url() const { return profiles_.current().url; }
   policy::Principal csms_principal() const;
+  // The CA file the CSMS and log-upload servers are verified against, and
+  // whether it needs partial chains (COM-2, COM-9).
+  std::pair<std::string, bool> csms_trust() const;
   // Handlers: security (handlers_security.cpp) — A02/A03 renewal, COM-10
   Reply on_certificate_signed(const boost::json::object& req);
   void start_renewal(std::string_view why);

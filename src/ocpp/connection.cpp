@@ -96,14 +96,12 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
 
   bool configure_tls() {
     // Trust only the operator's CA file: never the system bundle (COM-2).
-    if (auto err = security::configure_tls_client(ctx_->native_handle(), s_.ca_file); !err.empty()) {
+    // Partial chains only when the bundle needs it: a cross-signed successor
+    // root (AdditionalRootCertificateCheck, M05) whose signer is gone.
+    if (auto err = security::configure_tls_client(ctx_->native_handle(), s_.ca_file, s_.partial_chain); !err.empty()) {
       fail(err, 0);
       return false;
     }
-    // Only when the bundle needs it: a cross-signed successor root
-    // (AdditionalRootCertificateCheck, M05) whose signer is gone.
-    if (s_.partial_chain)
-      X509_STORE_set_flags(SSL_CTX_get_cert_store(ctx_->native_handle()), X509_V_FLAG_PARTIAL_CHAIN);
     if (s_.security_profile == 3) {
       if (!s_.client_identity) {
         fail("security profile 3 needs the station certificate", 0);

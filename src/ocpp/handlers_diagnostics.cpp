@@ -105,7 +105,7 @@ void ChargePoint::log_attempt(const std::shared_ptr<LogJob>& job) {
   ++job->attempts;
   HttpsPut::Settings s;
   s.url = job->url;
-  s.ca_file = d_.cfg.ca_file.string();
+  std::tie(s.ca_file, s.partial_chain) = csms_trust();  // COM-9: the store's roots, as the OCPP link
   if (job->diagnostics) s.content_type = "text/plain; charset=utf-8";
   s.filename = log_upload_filename(job->diagnostics, job->request_id);  // as announced in GetLogResponse
   job->put = HttpsPut::start(d_.io, std::move(s), job->body, [this, job](bool ok, const std::string& detail) {

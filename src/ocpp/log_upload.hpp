@@ -34,7 +34,8 @@ class HttpsPut : public std::enable_shared_from_this<HttpsPut> {
  public:
   struct Settings {
     UploadUrl url;
-    std::string ca_file;
+    std::string ca_file;     // the CSMS roots of the certificate store (COM-9)
+    bool partial_chain = false;  // see security::configure_tls_client
     std::string content_type = "application/x-ndjson";  // of the body (the part's, with POST)
     std::string filename;  // announced in GetLogResponse; the part's filename ("log" when empty)
     std::chrono::seconds connect_timeout{15};

@@ -19,8 +19,10 @@ namespace cg::security {
 // SSL_get_verify_result() != X509_V_OK. The policy hook is installed with
 // SSL_CTX_set_cert_verify_callback: callers may still call SSL_CTX_set_verify
 // (mode, callback) without removing it, but must not replace the cert verify
-// callback. Returns "" or what failed.
-std::string configure_tls_client(SSL_CTX* ctx, const std::string& ca_file);
+// callback. partial_chain: every certificate of ca_file is a trust anchor by
+// itself (a confirmed cross-signed successor CSMS root whose signer is gone,
+// M05). Returns "" or what failed.
+std::string configure_tls_client(SSL_CTX* ctx, const std::string& ca_file, bool partial_chain = false);
 
 // Per connection: the peer's host name (or IP literal) is checked against its
 // certificate; SNI is sent for names only (RFC 6066).

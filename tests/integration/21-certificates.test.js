@@ -10,7 +10,7 @@
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { itest, pki, run } = require('./lib/harness');
+const { itest, pki, run, isCall, startUploadServer } = require('./lib/harness');
 
 const CSMS_ROOT = 'CSMSRootCertificate';
 
@@ -99,6 +99,42 @@ itest('M03/M04/M05: list, install and delete roots; TLS trusts what the store ho
   assert.notEqual(ctx.csms, oldCsms);
   await ctx.startStation({ csmsUrl: ctx.csms.url });
   await ctx.waitBooted();
+});
+
+// COM-9: GetLog uploads trust the roots of the certificate store (what the CSMS
+// installed and deleted), not the csms.ca_file they were seeded from.
+itest('COM-9: GetLog uploads trust the certificate store\'s CSMS roots, not csms.ca_file', { timeout: 45000 }, async (ctx) => {
+  const main = await pki('main');
+  const other = await pki('other');
+  const oldSrv = await startUploadServer(); // certificate of the PKI of csms.ca_file
+  const newSrv = await startUploadServer({ pki: 'other' });
+  try {
+    await ctx.startCsms();
+    await ctx.startStation();
+    await ctx.waitBooted();
+    const lsn = (id, status) => isCall('LogStatusNotification', (p) => p.requestId === id && p.status === status);
+    const getLog = (id, url) => ctx.call('GetLog', { logType: 'SecurityLog', requestId: id, log: { remoteLocation: url } });
+
+    // The CSMS replaces its root: the other PKI's root in, the seeded one out.
+    let r = await ctx.call('InstallCertificate', { certificateType: CSMS_ROOT, certificate: fs.readFileSync(other.rootCa, 'utf8') });
+    assert.equal(r.status, 'Accepted');
+    r = await ctx.call('DeleteCertificate', { certificateHashData: await opensslHashData(ctx, main.rootCa) });
+    assert.equal(r.status, 'Accepted');
+
+    // A server of the deleted root gets nothing, though csms.ca_file still names it …
+    let from = ctx.mark();
+    assert.equal((await getLog(41, oldSrv.url())).status, 'Accepted');
+    await ctx.waitFor(lsn(41, 'UploadFailure'), { from, timeoutMs: 15000 });
+    assert.equal(oldSrv.requests.length, 0, 'no data sent to a server of a deleted root');
+    // … and one of the installed root gets the log.
+    from = ctx.mark();
+    assert.equal((await getLog(42, newSrv.url())).status, 'Accepted');
+    await ctx.waitFor(lsn(42, 'Uploaded'), { from, timeoutMs: 15000 });
+    assert.equal(newSrv.requests.length, 1);
+  } finally {
+    await oldSrv.close();
+    await newSrv.close();
+  }
 });
 
 itest('M05: no root certificate over security profile 1', async (ctx) => {
