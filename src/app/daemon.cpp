@@ -393,6 +393,23 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
     if (!ca_file_change.empty())
       audit_log->record(audit::Event::ReconfigurationOfSecurityParameters, audit::Outcome::Success,
                         audit::Source::system(), audit::Details().text("change", "csmsRoots").text("result", ca_file_change));
+    // COM-6: the downgrade permission is a local setting; a change of it (the
+    // configuration file edited between starts) is a security reconfiguration.
+    const std::string downgrade = cfg.allow_security_profile_downgrade ? "true" : "false";
+    const auto seen = db->meta("config.allow_security_profile_downgrade");
+    if (seen.value_or("false") != downgrade) {
+      audit_log->record(audit::Event::ReconfigurationOfSecurityParameters, audit::Outcome::Success,
+                        audit::Source{"LocalMaintenance", "", "configuration file"},
+                        audit::Details()
+                            .text("change", "allowSecurityProfileDowngrade")
+                            .text("setting", "csms.allow_security_profile_downgrade")
+                            .text("value", downgrade)
+                            .text("previous", seen.value_or("false")));
+      log::warn("station", "csms.allow_security_profile_downgrade is now ", downgrade,
+                cfg.allow_security_profile_downgrade ? ": the CSMS may move the station from security profile 3 to 2"
+                                                     : "");
+    }
+    if (seen != downgrade) db->set_meta("config.allow_security_profile_downgrade", downgrade);
   }
   st.recover();
 

@@ -109,6 +109,7 @@ std::optional<Error> parse(const std::string& text, const std::string& source_na
     r.get("client_ca_file", out.client_ca_file);
     r.get("certificate_renewal_days", out.certificate_renewal_days);
     r.get("allow_insecure_transport", out.allow_insecure_transport);
+    r.get("allow_security_profile_downgrade", out.allow_security_profile_downgrade);
     r.get("max_frame_bytes", out.max_frame_bytes);
     r.finish();
     if (r.err) return r.err;

@@ -46,6 +46,11 @@ struct Config {
   // COM-10: renewal of the station certificate starts this many days before it expires.
   int certificate_renewal_days = 30;
   bool allow_insecure_transport = false;  // profile 1 (ws://) only with this set
+  // COM-6: whether the CSMS may move the station from security profile 3 to 2
+  // (SetNetworkProfile, NetworkConfigurationPriority). A local decision: the
+  // CSMS cannot change it (SecurityCtrlr.AllowSecurityProfileDowngrade is
+  // ReadOnly and reports it); a change is audited at the next start.
+  bool allow_security_profile_downgrade = false;
   std::size_t max_frame_bytes = 65536;    // inbound OCPP frames above this are refused unparsed
   // [[evse]]
   std::vector<Evse> evses;

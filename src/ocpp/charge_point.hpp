@@ -159,7 +159,8 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
   Reply on_set_network_profile(const boost::json::object& req);
   DeviceModel::SetResult set_network_priority(std::string_view value, std::string& info);
   Credentials credentials() const;
-  bool allow_downgrade() const { return d_.dm.boolean("SecurityCtrlr.AllowSecurityProfileDowngrade"); }
+  // COM-6: a local setting (configuration file), never one the CSMS can change.
+  bool allow_downgrade() const { return d_.cfg.allow_security_profile_downgrade; }
   void begin_network_rotation();
   // A connection attempt with the current network profile failed (B10 fallback).
   void network_attempt_failed(const std::string& reason);

@@ -197,9 +197,15 @@ DeviceModel::DeviceModel(storage::Db& db, const config::Config& cfg) : db_(db) {
   add(var("SecurityCtrlr", "MaxCertificateChainSize", M::ReadOnly, T::Integer, "10000"));
   add(unit(limits(var("SecurityCtrlr", "CertSigningWaitMinimum", M::ReadWrite, T::Integer, "60"), 1, 86400), "s"));
   add(limits(var("SecurityCtrlr", "CertSigningRepeatTimes", M::ReadWrite, T::Integer, "3"), 0, 100));
-  // Errata 2025: only when true may a network profile go from 3 to 2 (never to 1).
-  add(with(var("SecurityCtrlr", "AllowSecurityProfileDowngrade", M::ReadWrite, T::Boolean, "false"),
-           [](Variable& v) { v.security_relevant = true; }));
+  // Errata 2025: only when true may a network profile go from 3 to 2 (never to
+  // 1). COM-6: a security profile is never lowered remotely, so the CSMS cannot
+  // grant itself the downgrade: ReadOnly, from csms.allow_security_profile_downgrade.
+  add(with(var("SecurityCtrlr", "AllowSecurityProfileDowngrade", M::ReadOnly, T::Boolean,
+               cfg.allow_security_profile_downgrade ? "true" : "false"),
+           [](Variable& v) {
+             v.security_relevant = true;
+             v.persistent = false;  // the configuration file is the source, not a value stored before
+           }));
 
   // --- SampledDataCtrlr
   add(var("SampledDataCtrlr", "Enabled", M::ReadWrite, T::Boolean, "true"));
@@ -273,7 +279,10 @@ DeviceModel::DeviceModel(storage::Db& db, const config::Config& cfg) : db_(db) {
     Variable* var_ptr = find_mut(k);
     if (!var_ptr) throw std::runtime_error("device_model." + k + ": unknown variable");
     if (var_ptr->mutability == Mutability::ReadOnly)
-      throw std::runtime_error("device_model." + k + ": read-only; only writable variables can be seeded");
+      throw std::runtime_error("device_model." + k + ": read-only; only writable variables can be seeded" +
+                               std::string(k == "SecurityCtrlr.AllowSecurityProfileDowngrade"
+                                               ? " (the downgrade permission is csms.allow_security_profile_downgrade)"
+                                               : ""));
     // A write-only value (BasicAuthPassword) seeded here would be silently ignored.
     if (var_ptr->mutability == Mutability::WriteOnly)
       throw std::runtime_error("device_model." + k + ": write-only; it cannot be set in the configuration");

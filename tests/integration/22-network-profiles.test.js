@@ -1,7 +1,7 @@
 // Network connection profiles (issue 4, OCPP B09/B10 and the A05 upgrade):
 // SetNetworkProfile stores a profile in slot 1-3 after checking it (no profile 1
 // over OCPP, no downgrade below the active profile unless
-// AllowSecurityProfileDowngrade allows 3 -> 2, preconditions); the CSMS moves
+// the local csms.allow_security_profile_downgrade allows 3 -> 2, preconditions); the CSMS moves
 // the station with NetworkConfigurationPriority + Reset; a profile that cannot
 // connect falls back to the last working one after
 // NetworkProfileConnectionAttempts; every step is audited.
@@ -169,7 +169,7 @@ itest('B10: a new profile that cannot connect gets NetworkProfileConnectionAttem
   }
 });
 
-itest('A05: upgrade from profile 2 to 3 over OCPP, then no way back to 2 unless AllowSecurityProfileDowngrade', { timeout: 60000 }, async (ctx) => {
+itest('A05: upgrade from profile 2 to 3 over OCPP, then no way back to 2 unless the local configuration allows it', { timeout: 90000 }, async (ctx) => {
   const p = await pki('main');
   const operatorCa = path.join(p.dir, 'operator-root-ca.pem');
   // One CSMS for both: Basic auth without a client certificate (profile 2),
@@ -245,8 +245,22 @@ itest('A05: upgrade from profile 2 to 3 over OCPP, then no way back to 2 unless 
   await ctx.waitBooted({ timeoutMs: 15000 });
   assert.equal(session().profile, 3);
 
-  // The operator may allow 3 -> 2 explicitly; profile 1 stays refused.
-  assert.equal((await setVar(ctx, 'SecurityCtrlr', 'AllowSecurityProfileDowngrade', 'true')).attributeStatus, 'Accepted');
+  // COM-6: the CSMS cannot grant itself the downgrade (the permission is a
+  // local setting, ReadOnly over OCPP) …
+  const grant = await setVar(ctx, 'SecurityCtrlr', 'AllowSecurityProfileDowngrade', 'true');
+  assert.equal(grant.attributeStatus, 'Rejected');
+  assert.equal(grant.attributeStatusInfo.reasonCode, 'ReadOnly');
+  assert.equal(await getVar(ctx, 'SecurityCtrlr', 'AllowSecurityProfileDowngrade'), 'false');
+  expectRejected(await ctx.call('SetNetworkProfile', { configurationSlot: 2, connectionData: profile(url, 2) }), 'NoSecurityDowngrade');
+
+  // … the local admin can, in the configuration file: audited at the next
+  // start; then 3 -> 2 is accepted, profile 1 still refused.
+  await ctx.stopStation();
+  fs.appendFileSync(ctx.configFile, '\n[csms]\nallow_security_profile_downgrade = true\n');
+  const local = ctx.mark();
+  await ctx.startStation();
+  await ctx.waitBooted({ from: local });
+  assert.equal(await getVar(ctx, 'SecurityCtrlr', 'AllowSecurityProfileDowngrade'), 'true');
   assert.deepEqual(await ctx.call('SetNetworkProfile', { configurationSlot: 2, connectionData: profile(url, 2) }), { status: 'Accepted' });
   expectRejected(await ctx.call('SetNetworkProfile', { configurationSlot: 3, connectionData: profile(url.replace('wss:', 'ws:'), 1) }),
     'NoSecurityDowngrade');
@@ -256,6 +270,61 @@ itest('A05: upgrade from profile 2 to 3 over OCPP, then no way back to 2 unless 
   assert.ok(up, 'the upgrade is audited');
   assert.equal(up.details.securityProfile, 3);
   assert.equal(up.details.previousSecurityProfile, 2);
-  assert.ok(ex.records.some((r) => r.details.variable?.includes('AllowSecurityProfileDowngrade') && r.details.status === 'Accepted'));
+  const refused = ex.records.find((r) => r.details.variable?.includes('AllowSecurityProfileDowngrade'));
+  assert.equal(refused?.details.status, 'Rejected', 'the CSMS\'s attempt is audited as refused');
+  const allowed = ex.records.filter((r) => r.details.change === 'allowSecurityProfileDowngrade');
+  assert.equal(allowed.length, 1, 'the local change is audited once');
+  assert.equal(allowed[0].type, 'ReconfigurationOfSecurityParameters');
+  assert.equal(allowed[0].details.value, 'true');
+  assert.equal(allowed[0].source.interface, 'LocalMaintenance');
+  await ctx.assertAuditOk();
+});
+
+// COM-6: a security profile is raised, never lowered remotely. At profile 3
+// (reached by the A05 upgrade) every request a CSMS could try towards profile
+// 2 or 1 is refused, and after a reset the station still connects at 3.
+itest('COM-6: no sequence of CSMS requests lowers the active security profile', { timeout: 90000 }, async (ctx) => {
+  const p = await pki('main');
+  const operatorCa = path.join(p.dir, 'operator-root-ca.pem');
+  await ctx.startCsms({
+    tls: { cert: p.cert, key: p.key, ca: operatorCa },
+    organization: ORG,
+    stations: { [ctx.identity]: { serial: ctx.serial } },
+    signer: { caCert: operatorCa, caKey: path.join(p.dir, 'operator-root-ca.key'), days: 30 },
+  });
+  ctx.clientCaFile = operatorCa;
+  await ctx.startStation();
+  await ctx.waitBooted();
+  const url = ctx.csms.url;
+  const session = () => ctx.csms.clients.get(ctx.identity).session;
+  // Up to profile 3: certificate (A02), slot 1 at profile 3 first, reset.
+  let from = ctx.mark();
+  assert.equal((await ctx.call('TriggerMessage', { requestedMessage: 'SignChargingStationCertificate' })).status, 'Accepted');
+  const signed = await ctx.waitFor((m) => m.direction === 'out' && m.type === 'CALL' && m.action === 'CertificateSigned', { from });
+  assert.equal((await ctx.stationReply(signed.id, { from })).payload.status, 'Accepted');
+  assert.deepEqual(await ctx.call('SetNetworkProfile', { configurationSlot: 1, connectionData: profile(url, 3) }), { status: 'Accepted' });
+  assert.equal((await setVar(ctx, 'OCPPCommCtrlr', 'NetworkConfigurationPriority', '1,0')).attributeStatus, 'Accepted');
+  from = ctx.mark();
+  await ctx.call('Reset', { type: 'Immediate' });
+  await ctx.waitBooted({ from, timeoutMs: 15000 });
+  assert.equal(session().profile, 3);
+
+  // Everything a CSMS could send to get back to profile 2 or 1.
+  assert.equal((await setVar(ctx, 'SecurityCtrlr', 'AllowSecurityProfileDowngrade', 'true')).attributeStatus, 'Rejected');
+  assert.equal((await setVar(ctx, 'SecurityCtrlr', 'SecurityProfile', '2')).attributeStatus, 'Rejected');
+  for (const [slot, sp] of [[2, 2], [3, 1], [1, 2], [0, 2]]) {
+    const u = sp === 1 ? url.replace('wss:', 'ws:') : url;
+    const r = await ctx.call('SetNetworkProfile', { configurationSlot: slot, connectionData: profile(u, sp) });
+    assert.equal(r.status, 'Rejected', `slot ${slot} at profile ${sp}`);
+  }
+  // Slot 0 (the configuration file's profile 2) cannot be in the list at profile 3.
+  for (const prio of ['0', '0,1', '1,0', '2,1']) {
+    assert.equal((await setVar(ctx, 'OCPPCommCtrlr', 'NetworkConfigurationPriority', prio)).attributeStatus, 'Rejected', prio);
+  }
+  from = ctx.mark();
+  await ctx.call('Reset', { type: 'Immediate' });
+  await ctx.waitBooted({ from, timeoutMs: 15000 });
+  assert.equal(session().profile, 3, 'still mutual TLS after every attempt and a reset');
+  assert.equal(await getVar(ctx, 'SecurityCtrlr', 'SecurityProfile'), '3');
   await ctx.assertAuditOk();
 });

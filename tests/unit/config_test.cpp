@@ -162,6 +162,7 @@ TEST(Config, DefaultsApplyWhenKeysAreAbsent) {
   EXPECT_EQ(c.control_period_ms, 100);
   EXPECT_EQ(c.max_frame_bytes, 65536u);
   EXPECT_FALSE(c.allow_insecure_transport);
+  EXPECT_FALSE(c.allow_security_profile_downgrade);  // COM-6: never lowered remotely by default
   ASSERT_EQ(c.evses.size(), 1u);
   EXPECT_EQ(c.evses[0].connectors, 1);
   EXPECT_EQ(c.evses[0].phases, 3);
@@ -230,6 +231,18 @@ TEST(Config, WrongTypeIsNamed) {
     Doc d;
     d.csms["allow_insecure_transport"] = R"("yes")";
     expect_error(check(d), "csms.allow_insecure_transport", "must be true or false");
+  }
+  {
+    Doc d;
+    d.csms["allow_security_profile_downgrade"] = "1";
+    expect_error(check(d), "csms.allow_security_profile_downgrade", "must be true or false");
+  }
+  {
+    Config c;
+    Doc d;
+    d.csms["allow_security_profile_downgrade"] = "true";
+    ASSERT_FALSE(check(d.text(), &c).has_value());
+    EXPECT_TRUE(c.allow_security_profile_downgrade);
   }
   {
     Doc d;

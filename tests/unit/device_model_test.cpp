@@ -231,6 +231,33 @@ TEST_F(DeviceModelTest, SetReadOnlyIsRejected) {
   EXPECT_EQ(stored("SecurityCtrlr.SecurityProfile"), "<absent>");
 }
 
+// COM-6: the CSMS cannot grant itself a security profile downgrade. The
+// permission is csms.allow_security_profile_downgrade, reported ReadOnly; a
+// value a CSMS stored when the variable was writable no longer counts.
+TEST_F(DeviceModelTest, AllowSecurityProfileDowngradeIsTheLocalSettingAndReadOnly) {
+  const auto r = ref("SecurityCtrlr", "AllowSecurityProfileDowngrade");
+  EXPECT_EQ(dm_->get(r, "Actual").value, "false");
+  const auto res = dm_->set(r, "Actual", "true");
+  EXPECT_EQ(res.status, SetStatus::Rejected);
+  EXPECT_EQ(res.reason, "ReadOnly");
+  EXPECT_FALSE(dm_->boolean("SecurityCtrlr.AllowSecurityProfileDowngrade"));
+  EXPECT_EQ(stored("SecurityCtrlr.AllowSecurityProfileDowngrade"), "<absent>");
+  // A row from a build where the CSMS could write it.
+  db_->prepare("INSERT INTO variables(name,value) VALUES('SecurityCtrlr.AllowSecurityProfileDowngrade','true')").run();
+  EXPECT_EQ(reopen()->get(r, "Actual").value, "false");
+  auto cfg = cfg_;
+  cfg.allow_security_profile_downgrade = true;
+  EXPECT_EQ(DeviceModel(*db_, cfg).get(r, "Actual").value, "true");
+  // Nor can it be seeded through [device_model]; the error names the setting to use.
+  cfg.device_model = {{"SecurityCtrlr.AllowSecurityProfileDowngrade", "true"}};
+  try {
+    DeviceModel dm(*db_, cfg);
+    ADD_FAILURE() << "seeded";
+  } catch (const std::runtime_error& e) {
+    EXPECT_TRUE(cg::test::has(e.what(), "csms.allow_security_profile_downgrade"));
+  }
+}
+
 TEST_F(DeviceModelTest, SetBasicAuthPasswordIsRejected) {
   const std::string pw = "a-valid-password-of-24ch";
   auto res = dm_->set(ref("SecurityCtrlr", "BasicAuthPassword"), "Actual", pw);
