@@ -50,6 +50,7 @@
 #include <vector>
 
 #include "audit/audit_log.hpp"
+#include "security/key_store.hpp"
 #include "security/secret_file.hpp"
 
 namespace fs = std::filesystem;
@@ -141,11 +142,13 @@ int main(int argc, char** argv) try {
 
   Options big;
   big.max_bytes = std::uint64_t{1} << 40;  // capacity is not what is measured here
+  // The development key store seals the log's MAC key (unsealed once at open).
+  auto keys = cg::security::open_file_key_store({work / "keys"});
 
   // The line length of a sample record, for baselines of the same size.
   std::size_t line_bytes = 0;
   {
-    auto log = AuditLog::open(work / "probe", big);
+    auto log = AuditLog::open(work / "probe", *keys, big);
     auto [e, o, s, d] = sample(0);
     if (!log->record(e, o, s, d).stored) throw std::runtime_error("record() failed");
     line_bytes = fs::file_size(log_file(work / "probe"));
@@ -163,7 +166,7 @@ int main(int argc, char** argv) try {
     std::cerr << "==> audit rep " << r + 1 << "/" << reps << "\n";
     const fs::path d1 = work / ("single-" + std::to_string(r)), d2 = work / ("batch-" + std::to_string(r));
     {
-      auto log = AuditLog::open(d1, big);
+      auto log = AuditLog::open(d1, *keys, big);
       single.push_back(rate(seconds, 20, [&](long long i) {
         auto [e, o, s, d] = sample(i);
         if (!log->record(e, o, s, d).stored) throw std::runtime_error("record() failed");
@@ -179,7 +182,7 @@ int main(int argc, char** argv) try {
       ::close(fd);
     }
     {
-      auto log = AuditLog::open(d2, big);
+      auto log = AuditLog::open(d2, *keys, big);
       batched.push_back(batch * rate(seconds, 5, [&](long long) {
         for (const auto& res : log->record_batch(items))
           if (!res.stored) throw std::runtime_error("record_batch() failed");
@@ -206,7 +209,7 @@ int main(int argc, char** argv) try {
   std::cerr << "==> audit: writing " << verify_records << " records for verification\n";
   const fs::path vd = work / "verify";
   {
-    auto log = AuditLog::open(vd, big);
+    auto log = AuditLog::open(vd, *keys, big);
     std::vector<std::tuple<Event, Outcome, Source, Details>> chunk;
     const auto t0 = Clock::now();
     for (long long i = 0; i < verify_records;) {
@@ -218,7 +221,7 @@ int main(int argc, char** argv) try {
     std::cout << "audit.fill.per_s " << static_cast<double>(verify_records) / secs_since(t0) << "\n";
   }
   const fs::path vf = log_file(vd);
-  const auto key = cg::security::load_or_create_secret((vd / "audit.key").string());
+  const auto key = cg::audit::load_key(vd, *keys);
   const double file_mb = static_cast<double>(fs::file_size(vf)) / 1048576.0;
   std::cout << "audit.verify.file_mb " << file_mb << "\n";
   (void)read_file(vf);  // page cache warm for all contenders

@@ -6,11 +6,14 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <openssl/crypto.h>
 #include <iostream>
 
+#include "app/pki_cli.hpp"
 #include "audit/audit_log.hpp"
+#include "core/config.hpp"
 #include "policy/policy.hpp"
-#include "security/secret_file.hpp"
+#include "security/key_store.hpp"
 
 namespace cg::app {
 namespace fs = std::filesystem;
@@ -22,6 +25,39 @@ bool allowed(policy::Operation op) {
   std::cerr << "error: " << policy::to_string(op) << " is not permitted\n";
   return false;
 }
+
+// The station's key store (the log's MAC key is sealed by it) and its state
+// directory; prints the problem and returns nullptr when it cannot be opened.
+std::unique_ptr<security::KeyStore> open_keys(const AuditTarget& t, fs::path& state_dir) {
+  config::Config cfg;
+  if (!t.config_file.empty()) {
+    // Only the key store and the state directory are needed: the file is
+    // parsed (strictly), not checked for what running the station takes.
+    if (auto err = config::load_file(t.config_file, cfg)) {
+      std::cerr << "error: " << err->text() << "\n";
+      return nullptr;
+    }
+  }
+  if (!t.state_dir.empty()) cfg.state_dir = t.state_dir;
+  if (cfg.state_dir.empty()) {
+    std::cerr << "error: give --state-dir, or --config with station.state_dir\n";
+    return nullptr;
+  }
+  state_dir = cfg.state_dir;
+  if (!fs::is_directory(state_dir)) {
+    std::cerr << "error: no state directory " << state_dir.string() << "\n";
+    return nullptr;
+  }
+  try {
+    return open_configured_key_store(cfg);
+  } catch (const std::exception& e) {
+    std::cerr << "error: key store: " << e.what() << "\n";
+    return nullptr;
+  }
+}
+
+const char* kKeyHint =
+    " (the log's key is sealed by the station's key store: for a PKCS#11 store pass --config with its [key_store])";
 
 std::string range(const audit::VerifyResult& r) {
   if (r.records == 0) return "no records";
@@ -49,20 +85,25 @@ int try_lock_state_dir(const fs::path& state_dir) {
   return fd;
 }
 
-int audit_verify(const fs::path& state_dir, const std::string& export_file) {
+int audit_verify(const AuditTarget& t, const std::string& export_file) {
   if (!allowed(policy::Operation::ReadSecurityLog)) return 1;
+  fs::path state_dir;
+  auto keys = open_keys(t, state_dir);
+  if (!keys) return 1;
   const auto dir = state_dir / "audit";
   audit::VerifyResult r;
   if (export_file.empty()) {
-    r = audit::verify_dir(dir);
+    r = audit::verify_dir(dir, *keys);
   } else {
     try {
-      const auto key = security::load_or_create_secret((dir / "audit.key").string());
+      auto key = audit::load_key(dir, *keys);
       r = audit::verify_file(export_file, &key);
+      OPENSSL_cleanse(key.data(), key.size());
     } catch (const std::exception& e) {
       r.problem = e.what();
     }
   }
+  if (!r.ok && r.problem.find("key") != std::string::npos && t.config_file.empty()) r.problem += kKeyHint;
   if (r.ok) {
     std::cout << "audit log OK: " << range(r);
     if (r.first_seq > 1) std::cout << "; records before " << r.first_seq << " are not part of it (exported and dropped, "
@@ -76,12 +117,16 @@ int audit_verify(const fs::path& state_dir, const std::string& export_file) {
   return 1;
 }
 
-int audit_export(const fs::path& state_dir, const std::string& out_file) {
+int audit_export(const AuditTarget& t, const std::string& out_file) {
   if (!allowed(policy::Operation::ReadSecurityLog)) return 1;
+  fs::path state_dir;
+  auto keys = open_keys(t, state_dir);
+  if (!keys) return 1;
   const auto dir = state_dir / "audit";
   // Verify first: what is exported is at least the records proven here (the
   // daemon may append while we copy; those follow in the copy).
-  const auto r = audit::verify_dir(dir);
+  auto r = audit::verify_dir(dir, *keys);
+  if (!r.ok && r.problem.find("key") != std::string::npos && t.config_file.empty()) r.problem += kKeyHint;
   std::ifstream in(audit::log_file(dir), std::ios::binary);
   if (!in) {
     std::cerr << "error: cannot read " << audit::log_file(dir) << "\n";
@@ -109,7 +154,7 @@ int audit_export(const fs::path& state_dir, const std::string& out_file) {
   // Records that left the station: full_policy = overwrite_exported may drop them.
   if (r.records) {
     try {
-      audit::mark_exported(dir, r.first_seq, r.last_seq);
+      audit::mark_exported(dir, *keys, r.first_seq, r.last_seq);
     } catch (const std::exception& e) {
       std::cerr << "warning: the export is complete but could not be noted: " << e.what() << "\n";
     }
@@ -118,10 +163,13 @@ int audit_export(const fs::path& state_dir, const std::string& out_file) {
   return 0;
 }
 
-int audit_clear(const fs::path& state_dir, bool discard_unexported) {
+int audit_clear(const AuditTarget& t, bool discard_unexported) {
   if (!allowed(policy::Operation::ClearSecurityLog)) return 1;
+  fs::path state_dir;
+  auto keys = open_keys(t, state_dir);
+  if (!keys) return 1;
   const auto dir = state_dir / "audit";
-  if (!fs::exists(dir / "audit.key")) {
+  if (!fs::exists(dir / "audit.key.sealed") && !fs::exists(dir / "audit.key")) {
     std::cerr << "error: no security log in " << state_dir.string() << " (is this a chargeguard state directory?)\n";
     return 1;
   }
@@ -133,7 +181,7 @@ int audit_clear(const fs::path& state_dir, bool discard_unexported) {
   }
   int rc = 1;
   try {
-    auto log = audit::AuditLog::open(dir);
+    auto log = audit::AuditLog::open(dir, *keys);
     const auto exported = log->exported_seq();
     if (!discard_unexported && log->last_seq() >= log->first_seq() && exported < log->last_seq()) {
       std::cerr << "error: records " << std::max(exported + 1, log->first_seq()) << ".." << log->last_seq()

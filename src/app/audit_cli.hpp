@@ -11,11 +11,20 @@
 
 namespace cg::app {
 
-int audit_verify(const std::filesystem::path& state_dir, const std::string& export_file);
-int audit_export(const std::filesystem::path& state_dir, const std::string& out_file);
+// Which station: its state directory and, for a key store other than the
+// development file store in <state_dir>/keys (PKCS#11), its configuration file
+// ([key_store]; its station.state_dir when no state directory is given). The
+// log's MAC key is sealed by that key store (LOG-2).
+struct AuditTarget {
+  std::filesystem::path state_dir;
+  std::string config_file;
+};
+
+int audit_verify(const AuditTarget& t, const std::string& export_file);
+int audit_export(const AuditTarget& t, const std::string& out_file);
 // Refuses while a daemon owns the state directory, and refuses to drop records
 // that never left the station unless discard_unexported.
-int audit_clear(const std::filesystem::path& state_dir, bool discard_unexported);
+int audit_clear(const AuditTarget& t, bool discard_unexported);
 
 // The person at the console of a CLI command: a local admin (file access to
 // the state directory is what the OS granted), named by the OS account.

@@ -335,7 +335,7 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
     ao.max_bytes = cfg.audit_max_bytes;
     ao.full_policy = cfg.audit_full_policy == "overwrite_exported" ? audit::FullPolicy::OverwriteExported
                                                                    : audit::FullPolicy::RefuseNonCritical;
-    audit_log = audit::AuditLog::open(cfg.state_dir / "audit", ao);
+    audit_log = audit::AuditLog::open(cfg.state_dir / "audit", *key_store, ao);
     db = std::make_unique<storage::Db>(cfg.state_dir / "station.db");
     dm = std::make_unique<ocpp::DeviceModel>(*db, cfg);
   } catch (const std::exception& e) {
@@ -343,7 +343,8 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
     return 1;
   }
   ocpp::Outbox outbox(*db);
-  station::AuthStore auth(*db, station::AuthStore::load_or_create_key((cfg.state_dir / "token.key").string()));
+  // CHG-2: the badge-hash key, sealed by the key store (a plain token.key of an older release is sealed and removed).
+  station::AuthStore auth(*db, station::AuthStore::load_or_create_key(*key_store, cfg.state_dir));
   station::ControlLoop loop(cfg.evses, std::chrono::milliseconds(cfg.control_period_ms),
                             station::Station::stored_meter_registers(*db, cfg.evses.size()));
   station::Station st(cfg, *db, *dm, outbox, auth, loop);

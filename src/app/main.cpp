@@ -138,24 +138,31 @@ int main(int argc, char** argv) {
   auto* audit = app.add_subcommand("audit", "Security audit log tools (need read access to the state directory)");
   audit->require_subcommand(1);
   auto* verify = audit->add_subcommand("verify", "Check the whole hash chain and MACs; report the first broken record");
-  std::string audit_state, export_out, verify_file;
-  verify->add_option("--state-dir", audit_state, "State directory of the station")->required();
+  std::string audit_state, audit_config, export_out, verify_file;
+  const char* kAuditConfigHelp =
+      "The station's configuration file: its [key_store] unseals the log's key (needed for PKCS#11), "
+      "and its station.state_dir is used when --state-dir is not given";
+  verify->add_option("--state-dir", audit_state, "State directory of the station");
+  verify->add_option("--config", audit_config, kAuditConfigHelp)->check(CLI::ExistingFile);
   verify->add_option("--file", verify_file, "Verify this export instead of the station's log (checked with the station's key)");
   auto* exp = audit->add_subcommand("export", "Write the log as JSON lines with the chain fields (hash, MAC), verifiable");
-  exp->add_option("--state-dir", audit_state, "State directory of the station")->required();
+  exp->add_option("--state-dir", audit_state, "State directory of the station");
+  exp->add_option("--config", audit_config, kAuditConfigHelp)->check(CLI::ExistingFile);
   exp->add_option("--out", export_out, "Output file (default: standard output)");
   auto* clear = audit->add_subcommand(
       "clear", "Remove every record; a new chain starts with SecurityLogWasCleared (local admin; station stopped)");
   bool discard_unexported = false;
-  clear->add_option("--state-dir", audit_state, "State directory of the station")->required();
+  clear->add_option("--state-dir", audit_state, "State directory of the station");
+  clear->add_option("--config", audit_config, kAuditConfigHelp)->check(CLI::ExistingFile);
   clear->add_flag("--discard-unexported", discard_unexported,
                   "Clear even though some records were never exported (they are lost)");
 
   CLI11_PARSE(app, argc, argv);
 
-  if (verify->parsed()) return cg::app::audit_verify(audit_state, verify_file);
-  if (exp->parsed()) return cg::app::audit_export(audit_state, export_out);
-  if (clear->parsed()) return cg::app::audit_clear(audit_state, discard_unexported);
+  const cg::app::AuditTarget audit_target{audit_state, audit_config};
+  if (verify->parsed()) return cg::app::audit_verify(audit_target, verify_file);
+  if (exp->parsed()) return cg::app::audit_export(audit_target, export_out);
+  if (clear->parsed()) return cg::app::audit_clear(audit_target, discard_unexported);
 
   if (provision->parsed() || install->parsed() || install_root->parsed() || show->parsed()) {
     cg::config::Config cfg;

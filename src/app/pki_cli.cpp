@@ -52,7 +52,8 @@ struct Session {
   ~Session() {
     if (lock >= 0) ::close(lock);
   }
-  // with_identity: also the key store and the station identity (not needed to install a root).
+  // with_identity: also the station identity (not needed to install a root).
+  // The key store is always opened: the audit log's key is sealed by it.
   bool open(const config::Config& cfg, bool with_identity = true) {
     if (policy::authorize(local_admin(), policy::Operation::ManageSecuritySettings) != policy::Decision::Allow) {
       std::cerr << "error: ManageSecuritySettings is not permitted\n";
@@ -74,12 +75,12 @@ struct Session {
       return false;
     }
     try {
+      store = open_configured_key_store(cfg);
       if (with_identity) {
-        store = open_configured_key_store(cfg);
         identity = std::make_unique<security::StationIdentity>(*store, cfg.state_dir);
         identity->recover();
       }
-      audit_log = audit::AuditLog::open(cfg.state_dir / "audit");
+      audit_log = audit::AuditLog::open(cfg.state_dir / "audit", *store);
     } catch (const std::exception& e) {
       std::cerr << "error: " << e.what() << "\n";
       return false;

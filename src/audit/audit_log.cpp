@@ -18,6 +18,7 @@
 
 #include "core/log.hpp"
 #include "security/redact.hpp"
+#include "security/sealed_secret.hpp"
 
 namespace cg::audit {
 namespace json = boost::json;
@@ -323,13 +324,24 @@ AuditLog::~AuditLog() {
   OPENSSL_cleanse(key_.data(), key_.size());
 }
 
-std::unique_ptr<AuditLog> AuditLog::open(const fs::path& dir, Options opt) {
+namespace {
+fs::path sealed_key_file(const fs::path& dir) { return dir / "audit.key.sealed"; }
+fs::path legacy_key_file(const fs::path& dir) { return dir / "audit.key"; }
+}  // namespace
+
+security::Secret32 load_key(const fs::path& audit_dir, security::KeyStore& keys) {
+  return security::load_sealed_secret(keys, sealed_key_file(audit_dir), security::kAuditMacKeyPurpose,
+                                      legacy_key_file(audit_dir));
+}
+
+std::unique_ptr<AuditLog> AuditLog::open(const fs::path& dir, security::KeyStore& keys, Options opt) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw std::runtime_error("cannot create " + dir.string() + ": " + ec.message());
   ::chmod(dir.c_str(), 0700);
   std::unique_ptr<AuditLog> log(new AuditLog(dir, opt));
-  log->key_ = security::load_or_create_secret((dir / "audit.key").string());
+  log->key_ = security::load_or_create_sealed_secret(keys, sealed_key_file(dir), security::kAuditMacKeyPurpose,
+                                                     legacy_key_file(dir));
   log->crypto_ = std::make_unique<Crypto>(&log->key_);
   const fs::path file = log_file(dir);
   ::unlink((dir / "security.log.tmp").c_str());  // left by a crash during a reclaim; the log is whole
@@ -433,8 +445,8 @@ std::uint64_t AuditLog::exported_seq() const {
   return ExportedMark(dir_).read(*crypto_);
 }
 
-void mark_exported(const fs::path& audit_dir, std::uint64_t first, std::uint64_t last) {
-  security::Secret32 key = security::load_or_create_secret((audit_dir / "audit.key").string());
+void mark_exported(const fs::path& audit_dir, security::KeyStore& keys, std::uint64_t first, std::uint64_t last) {
+  security::Secret32 key = load_key(audit_dir, keys);
   Crypto c(&key);
   OPENSSL_cleanse(key.data(), key.size());
   ExportedMark(audit_dir).update(c, first, first, last);
@@ -926,17 +938,16 @@ void for_each_record(const fs::path& file, std::uint64_t from, const std::functi
   }
 }
 
-VerifyResult verify_dir(const fs::path& audit_dir) {
+VerifyResult verify_dir(const fs::path& audit_dir, security::KeyStore& keys) {
   VerifyResult r;
-  const fs::path keyfile = audit_dir / "audit.key";
-  if (!fs::exists(keyfile)) {
+  if (!fs::exists(sealed_key_file(audit_dir)) && !fs::exists(legacy_key_file(audit_dir))) {
     r.problem = "no audit key in " + audit_dir.string() + " (is this a chargeguard state directory?)";
     return r;
   }
   security::Secret32 key{};
   try {
-    key = security::load_or_create_secret(keyfile.string());
-  } catch (const std::exception& e) {  // damaged or unreadable key: a finding, not a crash
+    key = load_key(audit_dir, keys);
+  } catch (const std::exception& e) {  // damaged, unreadable or not ours: a finding, not a crash
     r.problem = e.what();
     return r;
   }

@@ -6,6 +6,8 @@
 // hash = SHA-256 of the JSON body (which carries the previous hash), so anyone
 // holding an export can check the chain; mac = HMAC-SHA256(device audit key,
 // hash), so someone with file access but without the key cannot rewrite it.
+// The key is sealed by the key store in <dir>/audit.key.sealed (LOG-2: never in
+// plain text next to the log; security/sealed_secret.hpp).
 // A record is on disk (fdatasync) before record() returns. Redaction (LOG-5)
 // happens here, once, through the typed Details builder.
 //
@@ -31,6 +33,10 @@
 #include "core/clock.hpp"
 #include "policy/policy.hpp"
 #include "security/secret_file.hpp"
+
+namespace cg::security {
+class KeyStore;
+}
 
 namespace cg::audit {
 
@@ -88,9 +94,10 @@ struct RecordView {
 
 class AuditLog {
  public:
-  // Opens <dir> (created 0700), its key (created on first use) and recovers a
-  // torn last line (possible after a power loss; never after kill -9).
-  static std::unique_ptr<AuditLog> open(const std::filesystem::path& dir, Options opt = {});
+  // Opens <dir> (created 0700), its key (sealed by `keys`; created on first
+  // use, a plain audit.key of an older release sealed and removed) and
+  // recovers a torn last line (possible after a power loss; never after kill -9).
+  static std::unique_ptr<AuditLog> open(const std::filesystem::path& dir, security::KeyStore& keys, Options opt = {});
   ~AuditLog();
 
   struct Result {
@@ -171,14 +178,19 @@ struct VerifyResult {
 };
 VerifyResult verify_file(const std::filesystem::path& log_file, const security::Secret32* key,
                          std::optional<std::uint64_t> anchor_seq = std::nullopt);
-// Verifies <state>/audit with its key and anchor.
-VerifyResult verify_dir(const std::filesystem::path& audit_dir);
+// Verifies <state>/audit with its key (unsealed by `keys`) and anchor.
+VerifyResult verify_dir(const std::filesystem::path& audit_dir, security::KeyStore& keys);
+
+// The MAC key of the log in audit_dir (tools beside the daemon: never created
+// here). Throws security::KeyStoreError.
+security::Secret32 load_key(const std::filesystem::path& audit_dir, security::KeyStore& keys);
 
 std::filesystem::path log_file(const std::filesystem::path& audit_dir);
 
 // For tools running beside the daemon (the CLI export): the same as
 // AuditLog::mark_exported, on the files of <state>/audit.
-void mark_exported(const std::filesystem::path& audit_dir, std::uint64_t first, std::uint64_t last);
+void mark_exported(const std::filesystem::path& audit_dir, security::KeyStore& keys, std::uint64_t first,
+                   std::uint64_t last);
 
 // Reads the records with seq >= from, oldest first, calling fn until it
 // returns false. Unreadable lines are skipped (verify reports them).

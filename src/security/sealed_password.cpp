@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "security/base64.hpp"
+#include "security/sealed_secret.hpp"
 #include "security/secret_file.hpp"
 
 namespace cg::security {
@@ -36,30 +36,10 @@ bool SealedPassword::has_previous() const {
   return fs::exists(previous_file(), ec);
 }
 
-std::vector<std::uint8_t> SealedPassword::read_blob(const fs::path& f) const {
-  const int fd = ::open(f.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) {
-    if (errno == ENOENT) throw KeyStoreError(KeyStoreErrc::KeyNotFound, f.string() + ": no sealed password");
-    throw KeyStoreError(KeyStoreErrc::Backend, f.string() + ": cannot read (" + std::strerror(errno) + ")");
-  }
-  std::string text(2 * kMaxSealBlob + 16, '\0');
-  const auto n = ::read(fd, text.data(), text.size());
-  ::close(fd);
-  if (n <= 0 || static_cast<std::size_t>(n) >= text.size())
-    throw KeyStoreError(KeyStoreErrc::UnsealFailed, f.string() + ": damaged sealed password");
-  text.resize(static_cast<std::size_t>(n));
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-  const auto raw = text.empty() ? std::nullopt : base64_decode(text);
-  if (!raw) throw KeyStoreError(KeyStoreErrc::UnsealFailed, f.string() + ": damaged sealed password");
-  std::vector<std::uint8_t> blob(raw->begin(), raw->end());
-  return blob;
-}
+std::vector<std::uint8_t> SealedPassword::read_blob(const fs::path& f) const { return read_sealed_file(f); }
 
 void SealedPassword::write_blob(const fs::path& f, std::span<const std::uint8_t> blob) const {
-  const std::string text =
-      base64_encode(std::string_view(reinterpret_cast<const char*>(blob.data()), blob.size())) + "\n";
-  // The rename itself must survive a power loss before we answer Accepted.
-  if (auto err = write_file_durably(f.string(), text); !err.empty()) throw KeyStoreError(KeyStoreErrc::Backend, err);
+  write_sealed_file(f, blob);
 }
 
 void SealedPassword::remove_file(const fs::path& f) const {

@@ -1,7 +1,6 @@
 #include "security/secret_file.hpp"
 
 #include <fcntl.h>
-#include <openssl/rand.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,24 +8,6 @@
 #include <stdexcept>
 
 namespace cg::security {
-
-Secret32 load_or_create_secret(const std::string& file) {
-  Secret32 key{};
-  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0 && errno != ENOENT)
-    throw std::runtime_error(file + ": cannot read the key (" + std::strerror(errno) + ")");
-  if (fd >= 0) {
-    const auto n = ::read(fd, key.data(), key.size());
-    ::close(fd);
-    if (n != static_cast<ssize_t>(key.size())) throw std::runtime_error(file + ": key file is damaged");
-    return key;
-  }
-  if (RAND_bytes(key.data(), static_cast<int>(key.size())) != 1) throw std::runtime_error("CSPRNG failure");
-  const std::string err =
-      write_file_durably(file, std::string_view(reinterpret_cast<const char*>(key.data()), key.size()));
-  if (!err.empty()) throw std::runtime_error(err);
-  return key;
-}
 
 std::string write_file_durably(const std::string& file, std::string_view data) {
   const std::string tmp = file + ".tmp";

@@ -16,7 +16,7 @@
 
 #include "core/clock.hpp"
 #include "security/redact.hpp"
-#include "security/secret_file.hpp"
+#include "security/sealed_secret.hpp"
 
 namespace cg::station {
 namespace json = boost::json;
@@ -103,8 +103,9 @@ AuthStore::UpdateStatus AuthStore::update_list(int version, bool full, const std
   return UpdateStatus::Accepted;
 }
 
-std::array<std::uint8_t, 32> AuthStore::load_or_create_key(const std::string& file) {
-  return security::load_or_create_secret(file);
+std::array<std::uint8_t, 32> AuthStore::load_or_create_key(security::KeyStore& keys, const std::filesystem::path& state_dir) {
+  return security::load_or_create_sealed_secret(keys, state_dir / "token.key.sealed", security::kTokenHashKeyPurpose,
+                                                state_dir / "token.key");
 }
 
 }  // namespace cg::station

@@ -5,11 +5,16 @@
 #include <array>
 #include <boost/json/object.hpp>
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "core/storage.hpp"
+
+namespace cg::security {
+class KeyStore;
+}
 
 namespace cg::station {
 
@@ -44,8 +49,10 @@ class AuthStore {
   enum class UpdateStatus { Accepted, Failed, VersionMismatch };
   UpdateStatus update_list(int version, bool full, const std::vector<Entry>& entries);
 
-  // Loads the per-device key from FILE, creating it (0600, CSPRNG) if missing.
-  static std::array<std::uint8_t, 32> load_or_create_key(const std::string& file);
+  // The per-device key of the hashes, sealed by the key store in
+  // <state_dir>/token.key.sealed; created (CSPRNG) when missing; a plain
+  // token.key of an older release is sealed and removed (security/sealed_secret.hpp).
+  static std::array<std::uint8_t, 32> load_or_create_key(security::KeyStore& keys, const std::filesystem::path& state_dir);
 
  private:
   storage::Db& db_;

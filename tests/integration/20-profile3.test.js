@@ -224,6 +224,71 @@ itest('profile 3 (PKCS#11, SoftHSM2): the private key never lands in the state d
   assert.deepEqual([...after.stdout.matchAll(/label:\s+(\S+)/g)].map((m) => m[1]), ['station'], after.stdout);
 });
 
+// The first 32-byte window of any of `files` that is a key K with
+// HMAC-SHA256(K, message) equal to one of `macs` (Buffers or lowercase hex
+// strings), or null. Every byte offset is tried.
+function findHmacKey(files, tries) {
+  for (const f of files) {
+    const data = fs.readFileSync(f);
+    for (let i = 0; i + 32 <= data.length; i++) {
+      const k = data.subarray(i, i + 32);
+      for (const { message, macs } of tries) {
+        const m = crypto.createHmac('sha256', k).update(message).digest();
+        if (macs.has(m.toString('hex'))) return { file: f, offset: i };
+      }
+    }
+  }
+  return null;
+}
+
+// LOG-2, COM-4, CHG-2: the audit log's MAC key and the badge-hash key are
+// sealed by the token (an AES key that never leaves it): no file of the state
+// directory holds either — not even as 32 raw bytes somewhere: every 32-byte
+// window of every file is tried as the key of a stored MAC.
+itest('PKCS#11 (SoftHSM2): the audit MAC key and the badge-hash key are in no file of the state directory', { timeout: 60000 }, async (ctx) => {
+  const p = await operatorPki();
+  const hsm = await softhsmToken(ctx);
+  await startProfile3Csms(ctx, p);
+  writeProfile3Config(ctx, p, hsm.toml);
+  await provision(ctx, p);
+  await ctx.startStation({ securityProfile: 3 });
+  await ctx.waitBooted();
+  const badge = { idToken: 'AABBCCDD11', type: 'ISO14443' };
+  const sl = await ctx.call('SendLocalList', {
+    versionNumber: 3, updateType: 'Full',
+    localAuthorizationList: [{ idToken: badge, idTokenInfo: { status: 'Accepted' } }],
+  });
+  assert.equal(sl.status, 'Accepted');
+  const ex = await ctx.auditExport();
+  assert.equal(ex.code, 0, ex.stderr);
+  assert.ok(ex.records.length >= 3);
+  await ctx.stopStation();
+  await ctx.assertAuditOk('audit verify with the key unsealed by the token');
+
+  for (const plain of ['audit/audit.key', 'token.key']) assert.ok(!fs.existsSync(path.join(ctx.stateDir, plain)), plain);
+  for (const sealed of ['audit/audit.key.sealed', 'token.key.sealed']) assert.ok(fs.existsSync(path.join(ctx.stateDir, sealed)), sealed);
+
+  // What the keys computed: the audit records' MACs over their hashes, and the
+  // badge's keyed hash stored in the local list (hex in station.db).
+  const auditTry = { message: null, macs: new Set() };
+  const rec = ex.records[0];
+  auditTry.message = Buffer.from(rec.hash, 'hex');
+  auditTry.macs.add(rec.mac);
+  const dbHex = new Set(fs.readFileSync(path.join(ctx.stateDir, 'station.db')).toString('latin1').match(/[0-9a-f]{64}/g) ?? []);
+  assert.ok(dbHex.size >= 1, 'the keyed hash of the badge is in station.db');
+  const badgeTry = { message: Buffer.from(`${badge.type}\x1f${badge.idToken}`, 'latin1'), macs: dbHex };
+  const files = filesUnder(ctx.stateDir);
+
+  // The search finds a key that is there (the same search over a file that holds one).
+  const planted = crypto.randomBytes(32);
+  const control = path.join(ctx.dir, 'control.bin');
+  fs.writeFileSync(control, Buffer.concat([crypto.randomBytes(1001), planted, crypto.randomBytes(77)]));
+  const plantedMac = crypto.createHmac('sha256', planted).update(badgeTry.message).digest('hex');
+  assert.deepEqual(findHmacKey([control], [{ message: badgeTry.message, macs: new Set([plantedMac]) }]), { file: control, offset: 1001 });
+
+  assert.equal(findHmacKey(files, [auditTry, badgeTry]), null);
+});
+
 itest('A02: TriggerMessage(SignChargingStationCertificate) renews the certificate with a new key, end to end', { timeout: 45000 }, async (ctx) => {
   const p = await operatorPki();
   await bootProvisioned(ctx, p);

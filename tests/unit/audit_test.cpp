@@ -37,6 +37,7 @@
 #include "audit/catalog.hpp"
 #include "core/clock.hpp"
 #include "policy/policy.hpp"
+#include "security/key_store.hpp"
 #include "security/secret_file.hpp"
 #include "test_util.hpp"
 
@@ -138,10 +139,11 @@ class Audit : public ::testing::Test {
   void SetUp() override {
     root_ = cg::test::make_temp_dir("audit");
     dir_ = root_ / "audit";
+    keys_ = cg::security::open_file_key_store({root_ / "keys"});
   }
   void TearDown() override { fs::remove_all(root_); }
 
-  std::unique_ptr<AuditLog> open(Options o = {}) { return AuditLog::open(dir_, o); }
+  std::unique_ptr<AuditLog> open(Options o = {}) { return AuditLog::open(dir_, *keys_, o); }
   fs::path file() const { return log_file(dir_); }
 
   // N records "record-1".."record-N" (a mix of types), log closed afterwards.
@@ -155,9 +157,11 @@ class Audit : public ::testing::Test {
     }
   }
 
-  cg::security::Secret32 key() const { return cg::security::load_or_create_secret((dir_ / "audit.key").string()); }
+  cg::security::Secret32 key() const { return cg::audit::load_key(dir_, *keys_); }
 
   fs::path root_, dir_;
+  // The development key store of the state directory: it seals the log's key (LOG-2).
+  std::unique_ptr<cg::security::KeyStore> keys_;
 };
 
 // ---- catalog
@@ -266,7 +270,7 @@ TEST_F(Audit, RecordsAreNumberedFromOneAndTheChainVerifies) {
     EXPECT_EQ(l.mac.size(), 64u);
     prev = l.hash;
   }
-  const auto v = verify_dir(dir_);
+  const auto v = verify_dir(dir_, *keys_);
   EXPECT_TRUE(v.ok) << v.problem;
   EXPECT_EQ(v.records, 10u);
   EXPECT_EQ(v.last_seq, 10u);
@@ -279,7 +283,7 @@ TEST_F(Audit, FilesArePrivate) {
   struct stat st {};
   ASSERT_EQ(::stat(dir_.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0700u);
-  for (const char* f : {"security.log", "audit.key", "anchor"}) {
+  for (const char* f : {"security.log", "audit.key.sealed", "anchor"}) {
     ASSERT_EQ(::stat((dir_ / f).c_str(), &st), 0) << f;
     EXPECT_EQ(st.st_mode & 0077, 0u) << f << " is readable by others";
   }
@@ -301,7 +305,7 @@ TEST_F(Audit, ARecordIsInTheFileWhenRecordReturns) {
     EXPECT_EQ(seen.back().seq, i);
     EXPECT_EQ(seen.back().type, Event::TamperDetectionActivated);
     EXPECT_EQ(seen.back().line, lines.back());
-    const auto v = verify_dir(dir_);
+    const auto v = verify_dir(dir_, *keys_);
     EXPECT_TRUE(v.ok) << v.problem;
     EXPECT_EQ(v.records, i);
   }
@@ -324,7 +328,7 @@ TEST_F(Audit, ReopeningContinuesTheChain) {
   ASSERT_EQ(lines.size(), 5u);
   EXPECT_EQ(prev_of(lines[3]), split(lines[2]).hash);
   EXPECT_EQ(prev_of(lines[4]), split(lines[3]).hash);
-  const auto v = verify_dir(dir_);
+  const auto v = verify_dir(dir_, *keys_);
   EXPECT_TRUE(v.ok) << v.problem;
   EXPECT_EQ(v.records, 5u);
 }
@@ -349,14 +353,14 @@ TEST_F(Audit, RecordBatchStoresAllInOneCall) {
   const auto lines = read_lines(file());
   ASSERT_EQ(lines.size(), 51u);
   EXPECT_EQ(body_of(lines[50]).at("details").at("note").as_string(), "b49");
-  const auto v = verify_dir(dir_);
+  const auto v = verify_dir(dir_, *keys_);
   EXPECT_TRUE(v.ok) << v.problem;
   EXPECT_EQ(v.records, 51u);
 }
 
 TEST_F(Audit, EmptyLogVerifies) {
   open();
-  const auto v = verify_dir(dir_);
+  const auto v = verify_dir(dir_, *keys_);
   EXPECT_TRUE(v.ok) << v.problem;
   EXPECT_EQ(v.records, 0u);
 }
@@ -364,16 +368,48 @@ TEST_F(Audit, EmptyLogVerifies) {
 TEST_F(Audit, ADirectoryWithoutKeyIsNotVerifiedAsOk) {
   fs::create_directories(dir_);
   write_file(file(), "");
-  const auto v = verify_dir(dir_);
+  const auto v = verify_dir(dir_, *keys_);
   EXPECT_FALSE(v.ok);
   EXPECT_NE(v.problem.find("key"), std::string::npos) << v.problem;
 }
 
+// LOG-2: the MAC key is sealed by the key store, never a plain file next to the
+// log. A log of an older release (plain audit.key) goes on with the same key,
+// now sealed: its records still verify and the plain file is gone.
+TEST_F(Audit, TheKeyIsSealedAndAPlainKeyOfAnOlderReleaseIsTakenOver) {
+  make_log(4);
+  EXPECT_FALSE(fs::exists(dir_ / "audit.key"));
+  ASSERT_TRUE(fs::exists(dir_ / "audit.key.sealed"));
+  const auto k = key();
+  std::string all;
+  for (const auto& e : fs::recursive_directory_iterator(root_)) {
+    if (!e.is_regular_file()) continue;
+    std::ifstream in(e.path(), std::ios::binary);
+    all.append(std::istreambuf_iterator<char>(in), {});
+  }
+  EXPECT_EQ(all.find(std::string(reinterpret_cast<const char*>(k.data()), k.size())), std::string::npos)
+      << "the key is in a file in plain text";
+  // The layout of an older release: the same key as a plain file, no sealed one.
+  fs::remove(dir_ / "audit.key.sealed");
+  write_file(dir_ / "audit.key", std::string(reinterpret_cast<const char*>(k.data()), k.size()));
+  EXPECT_TRUE(verify_dir(dir_, *keys_).ok) << "read-only tools take the plain key as it is";
+  {
+    auto log = open();
+    ASSERT_TRUE(log->record(Event::StartupOfTheDevice, Outcome::Success, Source::system()).stored);
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "audit.key"));
+  EXPECT_TRUE(fs::exists(dir_ / "audit.key.sealed"));
+  EXPECT_EQ(key(), k);
+  const auto v = verify_dir(dir_, *keys_);
+  EXPECT_TRUE(v.ok) << v.problem;
+  EXPECT_EQ(v.records, 5u);
+}
+
 TEST_F(Audit, DamagedKeyIsReportedNotThrown) {
   make_log(2);
-  write_file(dir_ / "audit.key", "short");
+  write_file(dir_ / "audit.key.sealed", "short");
   VerifyResult v;
-  EXPECT_NO_THROW(v = verify_dir(dir_));
+  EXPECT_NO_THROW(v = verify_dir(dir_, *keys_));
   EXPECT_FALSE(v.ok);
   EXPECT_NE(v.problem.find("key"), std::string::npos) << v.problem;
 }
@@ -387,7 +423,7 @@ TEST_F(Audit, EditedByteIsAContentHashMismatch) {
   ASSERT_NE(pos, std::string::npos);
   lines[2][pos + 7] = '9';  // record-3 -> record-9
   write_lines(file(), lines);
-  const auto v = verify_dir(dir_);
+  const auto v = verify_dir(dir_, *keys_);
   EXPECT_FALSE(v.ok);
   EXPECT_EQ(v.bad_seq, 3u);
   EXPECT_EQ(v.bad_line, 3u);
@@ -407,7 +443,7 @@ TEST_F(Audit, EditWithRecomputedHashIsAnInvalidMac) {
   l.hash = sha256_hex(l.body);
   lines[2] = join(l);
   write_lines(file(), lines);
-  const auto v = verify_dir(dir_);
+  const auto v = verify_dir(dir_, *keys_);
   EXPECT_FALSE(v.ok);
   EXPECT_EQ(v.bad_seq, 3u);
   EXPECT_NE(v.problem.find("record 3"), std::string::npos) << v.problem;
@@ -435,7 +471,7 @@ TEST_F(Audit, RewrittenChainWithoutTheKeyIsAnInvalidMacAtTheEditedRecord) {
   const auto chain_only = verify_file(file(), nullptr);
   EXPECT_TRUE(chain_only.ok) << "without the key only the chain is checked: " << chain_only.problem;
   // …but not the MACs.
-  const auto v = verify_dir(dir_);
+  const auto v = verify_dir(dir_, *keys_);
   EXPECT_FALSE(v.ok);
   EXPECT_EQ(v.bad_seq, 3u);
   EXPECT_NE(v.problem.find("record 3"), std::string::npos) << v.problem;
@@ -453,7 +489,7 @@ TEST_F(Audit, EditedRecordWithNextPrevFixedIsStillAnInvalidMac) {
   n.body = with_prev(n.body, l.hash);
   lines[3] = join(n);  // its own hash left as it was
   write_lines(file(), lines);
-  const auto v = verify_dir(dir_);
+  const auto v = verify_dir(dir_, *keys_);
   EXPECT_FALSE(v.ok);
   EXPECT_EQ(v.bad_seq, 3u);
   EXPECT_NE(v.problem.find("MAC"), std::string::npos) << v.problem;
@@ -476,7 +512,7 @@ TEST_F(Audit, DeletedMiddleRecordBreaksAtTheFollowingRecord) {
   auto lines = read_lines(file());
   lines.erase(lines.begin() + 2);  // record 3
   write_lines(file(), lines);
-  const auto v = verify_dir(dir_);
+  const auto v = verify_dir(dir_, *keys_);
   EXPECT_FALSE(v.ok);
   EXPECT_EQ(v.bad_seq, 4u);
   EXPECT_EQ(v.bad_line, 3u);
@@ -498,7 +534,7 @@ TEST_F(Audit, DeletedMiddleRecordWithRenumberingIsAChainBreak) {
     lines[i] = join(l);
   }
   write_lines(file(), lines);
-  const auto v = verify_dir(dir_);
+  const auto v = verify_dir(dir_, *keys_);
   EXPECT_FALSE(v.ok);
   EXPECT_EQ(v.bad_seq, 3u);
   EXPECT_NE(v.problem.find("does not chain to record 2"), std::string::npos) << v.problem;
@@ -509,7 +545,7 @@ TEST_F(Audit, SwappedRecordsAreReportedOutOfOrder) {
   auto lines = read_lines(file());
   std::swap(lines[2], lines[3]);  // records 3 and 4
   write_lines(file(), lines);
-  const auto v = verify_dir(dir_);
+  const auto v = verify_dir(dir_, *keys_);
   EXPECT_FALSE(v.ok);
   EXPECT_EQ(v.bad_line, 3u);
   EXPECT_EQ(v.bad_seq, 4u) << "record 4 stands where record 3 belongs";
@@ -522,7 +558,7 @@ TEST_F(Audit, SwappedDistantRecordsAreReportedOutOfOrder) {
   auto lines = read_lines(file());
   std::swap(lines[1], lines[4]);  // records 2 and 5
   write_lines(file(), lines);
-  const auto v = verify_dir(dir_);
+  const auto v = verify_dir(dir_, *keys_);
   EXPECT_FALSE(v.ok);
   EXPECT_EQ(v.bad_seq, 5u);
   EXPECT_EQ(v.bad_line, 2u);
@@ -534,7 +570,7 @@ TEST_F(Audit, DuplicatedRecordIsReported) {
   auto lines = read_lines(file());
   lines.insert(lines.begin() + 3, lines[2]);  // record 3 twice
   write_lines(file(), lines);
-  const auto v = verify_dir(dir_);
+  const auto v = verify_dir(dir_, *keys_);
   EXPECT_FALSE(v.ok);
   EXPECT_EQ(v.bad_seq, 3u);
   EXPECT_EQ(v.bad_line, 4u);
@@ -547,7 +583,7 @@ TEST_F(Audit, TruncationInsideTheLastLineIsIncomplete) {
   const auto size = fs::file_size(file());
   const auto last_len = read_lines(file()).back().size() + 1;
   fs::resize_file(file(), size - last_len / 2);
-  const auto v = verify_dir(dir_);
+  const auto v = verify_dir(dir_, *keys_);
   EXPECT_FALSE(v.ok);
   EXPECT_EQ(v.bad_seq, 6u);
   EXPECT_EQ(v.bad_line, 6u);
@@ -560,7 +596,7 @@ TEST_F(Audit, TruncationOfWholeRecordsIsCaughtByTheAnchor) {
   auto lines = read_lines(file());
   lines.resize(4);  // records 5 and 6 removed
   write_lines(file(), lines);
-  const auto v = verify_dir(dir_);
+  const auto v = verify_dir(dir_, *keys_);
   EXPECT_FALSE(v.ok);
   EXPECT_EQ(v.bad_seq, 5u);
   EXPECT_EQ(v.records, 4u);
@@ -569,7 +605,7 @@ TEST_F(Audit, TruncationOfWholeRecordsIsCaughtByTheAnchor) {
   EXPECT_NE(v.problem.find("removed from the end"), std::string::npos) << v.problem;
   // All records removed.
   write_file(file(), "");
-  const auto empty = verify_dir(dir_);
+  const auto empty = verify_dir(dir_, *keys_);
   EXPECT_FALSE(empty.ok);
   EXPECT_NE(empty.problem.find("removed from the end"), std::string::npos) << empty.problem;
 }
@@ -579,7 +615,7 @@ TEST_F(Audit, DeletedFirstRecordIsReported) {
   auto lines = read_lines(file());
   lines.erase(lines.begin());
   write_lines(file(), lines);
-  const auto v = verify_dir(dir_);
+  const auto v = verify_dir(dir_, *keys_);
   EXPECT_FALSE(v.ok);
   EXPECT_EQ(v.bad_seq, 2u);
   EXPECT_EQ(v.bad_line, 1u);
@@ -591,7 +627,7 @@ TEST_F(Audit, DamagedLineIsReported) {
   auto lines = read_lines(file());
   lines[1] = lines[1].substr(0, lines[1].size() - 10);  // MAC field cut
   write_lines(file(), lines);
-  const auto v = verify_dir(dir_);
+  const auto v = verify_dir(dir_, *keys_);
   EXPECT_FALSE(v.ok);
   EXPECT_EQ(v.bad_line, 2u);
   EXPECT_EQ(v.bad_seq, 2u);
@@ -614,7 +650,7 @@ TEST_F(Audit, ExportIsCheckedWithoutTheKey) {
   EXPECT_FALSE(v.ok);
   EXPECT_EQ(v.bad_seq, 5u);
   EXPECT_NE(v.problem.find("hash"), std::string::npos) << v.problem;
-  EXPECT_TRUE(verify_dir(dir_).ok) << "the station's own log is untouched";
+  EXPECT_TRUE(verify_dir(dir_, *keys_).ok) << "the station's own log is untouched";
 }
 
 TEST_F(Audit, ForgedAnchorIsReported) {
@@ -627,7 +663,7 @@ TEST_F(Audit, ForgedAnchorIsReported) {
   in >> word >> seq >> hash >> mac;
   for (const std::string& forged_seq : {std::string("00000000000000000004"), std::string("00000000000000000009")}) {
     write_file(dir_ / "anchor", word + " " + forged_seq + " " + hash + " " + mac + "\n");
-    const auto v = verify_dir(dir_);
+    const auto v = verify_dir(dir_, *keys_);
     EXPECT_FALSE(v.ok) << forged_seq;
     EXPECT_NE(v.problem.find("anchor"), std::string::npos) << v.problem;
     EXPECT_NE(v.problem.find("forged"), std::string::npos) << v.problem;
@@ -638,13 +674,13 @@ TEST_F(Audit, ForgedAnchorIsReported) {
                                   "anchor -1 " + hash + " " + mac + "\n"}) {
     write_file(dir_ / "anchor", junk);
     VerifyResult v;
-    EXPECT_NO_THROW(v = verify_dir(dir_)) << junk;
+    EXPECT_NO_THROW(v = verify_dir(dir_, *keys_)) << junk;
     EXPECT_FALSE(v.ok) << junk;
     EXPECT_NE(v.problem.find("anchor"), std::string::npos) << v.problem;
   }
   write_file(dir_ / "anchor", good);
-  EXPECT_TRUE(verify_dir(dir_).ok);
-  EXPECT_TRUE(verify_dir(dir_).warning.empty());
+  EXPECT_TRUE(verify_dir(dir_, *keys_).ok);
+  EXPECT_TRUE(verify_dir(dir_, *keys_).warning.empty());
 }
 
 TEST_F(Audit, AMissingAnchorIsAWarningNotABreak) {
@@ -655,11 +691,11 @@ TEST_F(Audit, AMissingAnchorIsAWarningNotABreak) {
   lines.resize(4);
   write_lines(file(), lines);
   fs::remove(dir_ / "anchor");
-  auto v = verify_dir(dir_);
+  auto v = verify_dir(dir_, *keys_);
   EXPECT_TRUE(v.ok) << v.problem;
   EXPECT_NE(v.warning.find("anchor file is missing"), std::string::npos) << v.warning;
   write_file(dir_ / "anchor", "");  // a power loss may leave it empty
-  v = verify_dir(dir_);
+  v = verify_dir(dir_, *keys_);
   EXPECT_TRUE(v.ok);
   EXPECT_FALSE(v.warning.empty());
 }
@@ -674,7 +710,7 @@ TEST_F(Audit, TornTailIsDroppedAndTheChainContinues) {
     std::ofstream out(file(), std::ios::binary | std::ios::app);
     out << "{\"seq\":6,\"time\":\"2025-01-01T00:00:00.000Z\",\"type\":\"Invalid";
   }
-  const auto before = verify_dir(dir_);
+  const auto before = verify_dir(dir_, *keys_);
   EXPECT_FALSE(before.ok) << "the torn line is visible to verify until the log is reopened";
   EXPECT_NE(before.problem.find("incomplete"), std::string::npos) << before.problem;
 
@@ -686,7 +722,7 @@ TEST_F(Audit, TornTailIsDroppedAndTheChainContinues) {
   const auto lines = read_lines(file());
   ASSERT_EQ(lines.size(), 6u);
   EXPECT_EQ(prev_of(lines[5]), last_hash);
-  const auto v = verify_dir(dir_);
+  const auto v = verify_dir(dir_, *keys_);
   EXPECT_TRUE(v.ok) << v.problem;
   EXPECT_EQ(v.records, 6u);
 }
@@ -697,7 +733,7 @@ TEST_F(Audit, TornOnlyRecordIsDropped) {
   auto log = open();
   EXPECT_EQ(log->last_seq(), 0u);
   EXPECT_EQ(log->record(Event::StartupOfTheDevice, Outcome::Success, Source::system()).seq, 1u);
-  const auto v = verify_dir(dir_);
+  const auto v = verify_dir(dir_, *keys_);
   EXPECT_TRUE(v.ok) << v.problem;
   EXPECT_EQ(v.records, 1u);
 }
@@ -739,7 +775,7 @@ TEST_F(Audit, BadgeIdsAreMaskedWithAKeyedHash) {
   EXPECT_EQ(sha256_hex("ISO14443\x1f" + id).find(h1), std::string::npos);
   for (const auto& e : fs::directory_iterator(dir_))
     EXPECT_EQ(read_file(e.path()).find(id), std::string::npos) << e.path();
-  EXPECT_TRUE(verify_dir(dir_).ok);
+  EXPECT_TRUE(verify_dir(dir_, *keys_).ok);
 }
 
 TEST_F(Audit, ShortAndOddBadgeIdsAreNeverStoredInFull) {
@@ -754,7 +790,7 @@ TEST_F(Audit, ShortAndOddBadgeIdsAreNeverStoredInFull) {
   const std::string bytes = read_file(file());
   for (const auto& id : ids) EXPECT_EQ(bytes.find(id), std::string::npos) << id;
   EXPECT_EQ(count_of(bytes, "\n"), ids.size());
-  EXPECT_TRUE(verify_dir(dir_).ok);
+  EXPECT_TRUE(verify_dir(dir_, *keys_).ok);
 }
 
 TEST_F(Audit, SecretsAreNeverStored) {
@@ -789,7 +825,7 @@ TEST_F(Audit, TextHasNoControlCharacters) {
   EXPECT_EQ(details.at("tab").as_string().size(), 3u);
   EXPECT_EQ(details.at("soh").as_string().size(), 3u);
   EXPECT_EQ(details.at("cr").as_string().size(), 4u);
-  EXPECT_TRUE(verify_dir(dir_).ok);
+  EXPECT_TRUE(verify_dir(dir_, *keys_).ok);
 }
 
 TEST_F(Audit, TextIsCappedAt256BytesOnACharacterBoundary) {
@@ -836,7 +872,7 @@ TEST_F(Audit, TextIsCappedAt256BytesOnACharacterBoundary) {
     EXPECT_TRUE(valid_utf8(v)) << "case " << i << ": cut inside a character";
     EXPECT_EQ(cases[i].in.rfind(v, 0), 0u) << "case " << i << ": the stored text is a prefix of the input";
   }
-  EXPECT_TRUE(verify_dir(dir_).ok);
+  EXPECT_TRUE(verify_dir(dir_, *keys_).ok);
 }
 
 TEST_F(Audit, InvalidUtf8InTextKeepsTheRecordReadable) {
@@ -852,7 +888,7 @@ TEST_F(Audit, InvalidUtf8InTextKeepsTheRecordReadable) {
   const auto details = body_of(line).at("details").as_object();
   EXPECT_EQ(details.at("ok").as_string(), "gr\xC3\xBC\xC3\x9F" "e") << "valid UTF-8 is kept";
   EXPECT_EQ(std::string(details.at("t").as_string()).rfind("bad", 0), 0u);
-  EXPECT_TRUE(verify_dir(dir_).ok);
+  EXPECT_TRUE(verify_dir(dir_, *keys_).ok);
 }
 
 TEST_F(Audit, SourceFieldsAreCleanedLikeText) {
@@ -878,7 +914,7 @@ TEST_F(Audit, SourceFieldsAreCleanedLikeText) {
   EXPECT_EQ(of.interface, "LocalMaintenance");
   EXPECT_EQ(of.address, "10.0.0.2");
   EXPECT_EQ(of.principal.find('\n'), std::string::npos);
-  EXPECT_TRUE(verify_dir(dir_).ok);
+  EXPECT_TRUE(verify_dir(dir_, *keys_).ok);
 }
 
 TEST_F(Audit, EveryEventTypeAcceptsDetailsAndVerifies) {
@@ -912,7 +948,7 @@ TEST_F(Audit, EveryEventTypeAcceptsDetailsAndVerifies) {
     EXPECT_EQ(b.at("critical").as_bool(), info(static_cast<Event>(i)).critical);
     EXPECT_EQ(b.at("details").at("n").as_int64(), -i);
   }
-  const auto v = verify_dir(dir_);
+  const auto v = verify_dir(dir_, *keys_);
   EXPECT_TRUE(v.ok) << v.problem;
   EXPECT_EQ(v.records, static_cast<std::uint64_t>(kEventCount));
 }
@@ -972,7 +1008,7 @@ TEST_F(Audit, CapacityAlarmAtEightyPercentThenRefusesNonCriticalOnly) {
   log.reset();
   log = open(o);
   EXPECT_FALSE(log->record(Event::InvalidMessages, Outcome::Failure, Source::system()).stored);
-  const auto v = verify_dir(dir_);
+  const auto v = verify_dir(dir_, *keys_);
   EXPECT_TRUE(v.ok) << v.problem;
   EXPECT_EQ(v.records, stored.size() + 2) << "every accepted record, the alarm and the critical one";
   std::set<std::uint64_t> on_disk;
@@ -1004,7 +1040,7 @@ TEST_F(Audit, ABatchCrossingEightyPercentRaisesOneAlarm) {
   int alarms = 0;
   for_each_record(file(), 1, [&](const RecordView& r) { return alarms += r.type == Event::MemoryExhaustion, true; });
   EXPECT_EQ(alarms, 1);
-  const auto v = verify_dir(dir_);
+  const auto v = verify_dir(dir_, *keys_);
   EXPECT_TRUE(v.ok) << v.problem;
   EXPECT_EQ(v.records, static_cast<std::uint64_t>(stored + 1));
 }
@@ -1019,7 +1055,7 @@ TEST_F(Audit, AFailedWriteLeavesNoPartialRecord) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     ::signal(SIGXFSZ, SIG_IGN);
-    auto log = AuditLog::open(dir_);
+    auto log = AuditLog::open(dir_, *keys_);
     struct rlimit rl {};
     ::getrlimit(RLIMIT_FSIZE, &rl);
     const rlimit small{static_cast<rlim_t>(size + 100), rl.rlim_max};
@@ -1035,7 +1071,7 @@ TEST_F(Audit, AFailedWriteLeavesNoPartialRecord) {
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
-  const auto v = verify_dir(dir_);
+  const auto v = verify_dir(dir_, *keys_);
   ASSERT_TRUE(v.ok) << v.problem;
   EXPECT_EQ(v.records, 4u);
   const auto lines = read_lines(file());
@@ -1121,7 +1157,7 @@ TEST_F(Audit, ConcurrentRecordersGetDistinctConsecutiveNumbers) {
   EXPECT_EQ(all.size(), 100u);
   EXPECT_EQ(*all.begin(), 1u);
   EXPECT_EQ(*all.rbegin(), 100u);
-  const auto v = verify_dir(dir_);
+  const auto v = verify_dir(dir_, *keys_);
   EXPECT_TRUE(v.ok) << v.problem;
   EXPECT_EQ(v.records, 100u);
 }
@@ -1137,7 +1173,7 @@ TEST_F(Audit, KillNineLosesNoAcknowledgedRecord) {
   std::uint64_t acked = 0;
   {
     // An installed station: the state directory and its key exist.
-    auto log = AuditLog::open(dir_);
+    auto log = AuditLog::open(dir_, *keys_);
     acked = log->record(Event::StartupOfTheDevice, Outcome::Success, Source::system()).seq;
   }
   const auto started = std::chrono::steady_clock::now();
@@ -1150,7 +1186,7 @@ TEST_F(Audit, KillNineLosesNoAcknowledgedRecord) {
     if (pid == 0) {
       ::close(fds[0]);
       try {
-        auto log = AuditLog::open(dir_);
+        auto log = AuditLog::open(dir_, *keys_);
         for (std::uint64_t i = 0;; ++i) {
           Details d;
           d.text("note", "heavy logging").number("i", static_cast<long long>(i));
@@ -1188,13 +1224,13 @@ TEST_F(Audit, KillNineLosesNoAcknowledgedRecord) {
     }
     // Before the reopen, only an unacknowledged last line may be incomplete
     // (SIGKILL can cut a write() between two pages).
-    const auto before = verify_dir(dir_);
+    const auto before = verify_dir(dir_, *keys_);
     if (!before.ok) {
       ASSERT_NE(before.problem.find("incomplete"), std::string::npos) << "round " << round << ": " << before.problem;
       ASSERT_GT(before.bad_seq, acked) << "round " << round << ": " << before.problem;
     }
-    auto log = AuditLog::open(dir_);  // the daemon restarts
-    const auto res = verify_dir(dir_);
+    auto log = AuditLog::open(dir_, *keys_);  // the daemon restarts
+    const auto res = verify_dir(dir_, *keys_);
     ASSERT_TRUE(res.ok) << "round " << round << ": " << res.problem;
     ASSERT_GE(res.last_seq, acked) << "round " << round << ": an acknowledged record was lost";
     ASSERT_EQ(res.records, res.last_seq);
@@ -1203,10 +1239,10 @@ TEST_F(Audit, KillNineLosesNoAcknowledgedRecord) {
   }
   EXPECT_GE(kills, 5);
   EXPECT_GT(acked, 0u) << "the children never acknowledged a record";
-  auto log = AuditLog::open(dir_);
+  auto log = AuditLog::open(dir_, *keys_);
   const auto r = log->record(Event::StartupOfTheDevice, Outcome::Success, Source::system());
-  EXPECT_EQ(r.seq, verify_dir(dir_).last_seq);
-  EXPECT_TRUE(verify_dir(dir_).ok);
+  EXPECT_EQ(r.seq, verify_dir(dir_, *keys_).last_seq);
+  EXPECT_TRUE(verify_dir(dir_, *keys_).ok);
 }
 
 }  // namespace
@@ -1215,8 +1251,9 @@ namespace {
 
 TEST(AuditClear, StartsANewChainWithSecurityLogWasCleared) {
   const auto dir = cg::test::make_temp_dir("audit-clear");
+  auto keys = cg::security::open_file_key_store({dir / "keys"});
   {
-    auto log = AuditLog::open(dir / "audit");
+    auto log = AuditLog::open(dir / "audit", *keys);
     for (int i = 0; i < 5; ++i) ASSERT_TRUE(log->record(Event::InvalidMessages, Outcome::Failure, Source::system()).stored);
     std::vector<cg::audit::RecordView> seen;
     log->on_record([&](const cg::audit::RecordView& r) { seen.push_back(r); });
@@ -1227,7 +1264,7 @@ TEST(AuditClear, StartsANewChainWithSecurityLogWasCleared) {
     EXPECT_EQ(seen[0].type, Event::SecurityLogWasCleared);  // critical: reaches the CSMS
     ASSERT_TRUE(log->record(Event::InvalidMessages, Outcome::Failure, Source::system()).stored);
   }
-  const auto v = cg::audit::verify_dir(dir / "audit");
+  const auto v = cg::audit::verify_dir(dir / "audit", *keys);
   EXPECT_TRUE(v.ok) << v.problem;
   EXPECT_EQ(v.records, 2u);
   EXPECT_EQ(v.last_seq, 7u);
@@ -1240,7 +1277,7 @@ TEST(AuditClear, StartsANewChainWithSecurityLogWasCleared) {
   EXPECT_NE(first.find("\"principal\":\"admin\""), std::string::npos) << first;
   // Reopening continues the new chain.
   {
-    auto log = AuditLog::open(dir / "audit");
+    auto log = AuditLog::open(dir / "audit", *keys);
     EXPECT_EQ(log->last_seq(), 7u);
   }
   std::filesystem::remove_all(dir);
@@ -1321,7 +1358,7 @@ TEST_F(AuditOverwrite, DropsOnlyExportedRecordsAndTheLogStillVerifies) {
   const auto lines = read_lines(file());
   ASSERT_FALSE(lines.empty());
   EXPECT_EQ(lines[0].rfind("#continues ", 0), 0u) << lines[0];
-  const auto v = verify_dir(dir_);
+  const auto v = verify_dir(dir_, *keys_);
   EXPECT_TRUE(v.ok) << v.problem;
   EXPECT_EQ(v.first_seq, mark + 1);
   EXPECT_EQ(v.last_seq, log->last_seq());
@@ -1332,7 +1369,7 @@ TEST_F(AuditOverwrite, DropsOnlyExportedRecordsAndTheLogStillVerifies) {
   EXPECT_EQ(log->first_seq(), mark + 1);
   EXPECT_EQ(log->last_seq(), last);
   EXPECT_TRUE(log->record(Event::TamperDetectionActivated, Outcome::Success, Source::system()).stored);
-  EXPECT_TRUE(verify_dir(dir_).ok);
+  EXPECT_TRUE(verify_dir(dir_, *keys_).ok);
 }
 
 TEST_F(AuditOverwrite, WithEverythingExportedTheLogRunsForeverWithoutRefusing) {
@@ -1346,7 +1383,7 @@ TEST_F(AuditOverwrite, WithEverythingExportedTheLogRunsForeverWithoutRefusing) {
   EXPECT_EQ(refused, 0);
   EXPECT_LE(log->size_bytes(), log->options().max_bytes);
   EXPECT_GT(log->first_seq(), 1u);
-  const auto v = verify_dir(dir_);
+  const auto v = verify_dir(dir_, *keys_);
   EXPECT_TRUE(v.ok) << v.problem;
   EXPECT_EQ(v.last_seq, log->last_seq());
 }
@@ -1363,7 +1400,7 @@ TEST_F(AuditOverwrite, AnExportThatLeavesAGapDoesNotMoveTheMark) {
   log->mark_exported(1, 5);  // never moves back
   EXPECT_EQ(log->exported_seq(), 25u);
   // The CLI (another process) uses the same mark.
-  mark_exported(dir_, 1, 30);
+  mark_exported(dir_, *keys_, 1, 30);
   EXPECT_EQ(log->exported_seq(), 30u);
 }
 
@@ -1389,7 +1426,7 @@ TEST_F(AuditOverwrite, ADamagedOrForgedContinuationLineFailsVerification) {
     }
     ASSERT_GT(log->first_seq(), 1u);
   }
-  ASSERT_TRUE(verify_dir(dir_).ok);
+  ASSERT_TRUE(verify_dir(dir_, *keys_).ok);
   auto lines = read_lines(file());
   const auto original = lines;
   // Someone deletes more records and moves the continuation line on, without the key.
@@ -1399,7 +1436,7 @@ TEST_F(AuditOverwrite, ADamagedOrForgedContinuationLineFailsVerification) {
              lines[0].substr(lines[0].size() - 65);
   lines.erase(lines.begin() + 1);
   write_lines(file(), lines);
-  auto v = verify_dir(dir_);
+  auto v = verify_dir(dir_, *keys_);
   EXPECT_FALSE(v.ok);
   EXPECT_NE(v.problem.find("continuation line"), std::string::npos) << v.problem;
   EXPECT_EQ(v.bad_line, 1u);
@@ -1411,7 +1448,7 @@ TEST_F(AuditOverwrite, ADamagedOrForgedContinuationLineFailsVerification) {
   lines = original;
   lines.erase(lines.begin());
   write_lines(file(), lines);
-  v = verify_dir(dir_);
+  v = verify_dir(dir_, *keys_);
   EXPECT_FALSE(v.ok);
   EXPECT_NE(v.problem.find("does not start at record 1"), std::string::npos) << v.problem;
 }
@@ -1440,7 +1477,7 @@ TEST_F(AuditOverwrite, ALeftoverTemporaryFileFromACrashIsRemovedAtOpen) {
   auto log = open(overwrite(8 * 1024));
   EXPECT_FALSE(fs::exists(dir_ / "security.log.tmp"));
   EXPECT_EQ(log->last_seq(), 5u);
-  EXPECT_TRUE(verify_dir(dir_).ok);
+  EXPECT_TRUE(verify_dir(dir_, *keys_).ok);
 }
 
 }  // namespace
@@ -1532,7 +1569,7 @@ TEST_F(AuditVerifyBlocks, MacsAnchorAndBadgeHashesAreHmacSha256WithTheDeviceKey)
   EXPECT_EQ(anchor.substr(0, 27), "anchor 00000000000000000003");
   EXPECT_EQ(anchor.substr(28, 64), split(lines.back()).hash);
   EXPECT_EQ(anchor.substr(93, 64), hmac_hex(k, anchor.substr(0, 92), false));
-  EXPECT_TRUE(verify_dir(dir_).ok);
+  EXPECT_TRUE(verify_dir(dir_, *keys_).ok);
 }
 
 TEST_F(AuditVerifyBlocks, ALogOfManyBlocksVerifiesWholeAndReadsBackInOrder) {
@@ -1562,7 +1599,7 @@ TEST_F(AuditVerifyBlocks, ALogOfManyBlocksVerifiesWholeAndReadsBackInOrder) {
   EXPECT_EQ(v.records, static_cast<std::uint64_t>(kRecords));
   EXPECT_EQ(v.first_seq, 1u);
   EXPECT_EQ(v.last_seq, static_cast<std::uint64_t>(kRecords));
-  EXPECT_TRUE(verify_dir(dir_).ok);
+  EXPECT_TRUE(verify_dir(dir_, *keys_).ok);
   const auto all = seqs();
   ASSERT_EQ(all.size(), static_cast<std::size_t>(kRecords));
   for (std::size_t i = 0; i < all.size(); ++i) ASSERT_EQ(all[i], i + 1);

@@ -19,6 +19,7 @@
 #include "core/storage.hpp"
 #include "ocpp/message_queue.hpp"
 #include "ocpp/schema.hpp"
+#include "security/key_store.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -55,7 +56,8 @@ class SecurityEvent : public ::testing::Test {
   void open_all() {
     db_ = std::make_unique<Db>(dir_ / "station.db");
     outbox_ = std::make_unique<Outbox>(*db_);
-    log_ = AuditLog::open(dir_ / "audit");
+    if (!keys_) keys_ = cg::security::open_file_key_store({dir_ / "keys"});
+    log_ = AuditLog::open(dir_ / "audit", *keys_);
     fw_ = std::make_unique<SecurityEventForwarder>(*db_, *outbox_, cg::audit::log_file(dir_ / "audit"));
   }
   void close_all() {
@@ -95,6 +97,7 @@ class SecurityEvent : public ::testing::Test {
   fs::path dir_;
   std::unique_ptr<Db> db_;
   std::unique_ptr<Outbox> outbox_;
+  std::unique_ptr<cg::security::KeyStore> keys_;  // seals the log's key, as the daemon's
   std::unique_ptr<AuditLog> log_;
   std::unique_ptr<SecurityEventForwarder> fw_;
   std::vector<RecordView> views_;

@@ -39,6 +39,8 @@
 #include "station/auth.hpp"
 #include "station/control_loop.hpp"
 
+#include "security/key_store.hpp"
+#include "security/sealed_secret.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -340,7 +342,8 @@ class StationTest : public ::testing::Test {
     db_ = std::make_unique<cg::storage::Db>(dir_ / "station.db");
     dm_ = std::make_unique<cg::ocpp::DeviceModel>(*db_, cfg_);
     outbox_ = std::make_unique<cg::ocpp::Outbox>(*db_);
-    auth_ = std::make_unique<AuthStore>(*db_, AuthStore::load_or_create_key((dir_ / "token.key").string()));
+    if (!keys_) keys_ = cg::security::open_file_key_store({dir_ / "keys"});
+    auth_ = std::make_unique<AuthStore>(*db_, AuthStore::load_or_create_key(*keys_, dir_));
     loop_ = std::make_unique<ControlLoop>(cfg_.evses, std::chrono::milliseconds(100),
                                           Station::stored_meter_registers(*db_, cfg_.evses.size()));
     st_ = std::make_unique<Station>(cfg_, *db_, *dm_, *outbox_, *auth_, *loop_);
@@ -436,6 +439,7 @@ class StationTest : public ::testing::Test {
   std::unique_ptr<cg::storage::Db> db_;
   std::unique_ptr<cg::ocpp::DeviceModel> dm_;
   std::unique_ptr<cg::ocpp::Outbox> outbox_;
+  std::unique_ptr<cg::security::KeyStore> keys_;  // seals the badge-hash key
   std::unique_ptr<AuthStore> auth_;
   std::unique_ptr<ControlLoop> loop_;
   std::unique_ptr<Station> st_;
@@ -745,26 +749,32 @@ TEST_F(StationTest, LocalListVersioning) {
   EXPECT_EQ(auth_->from_list(bob_)->at("status"), "Blocked");
 }
 
-TEST(TokenKey, FileIs0600AndStableAcrossLoads) {
+// CHG-2: the badge-hash key is sealed by the key store (token.key.sealed,
+// 0600), never a plain file next to the hashes; stable across loads, random,
+// one per device. (The sealing itself: sealed_secret_test.cpp.)
+TEST(TokenKey, SealedFileIs0600AndStableAcrossLoads) {
   const fs::path dir = make_temp_dir("token-key");
-  const std::string file = (dir / "token.key").string();
+  auto keys = cg::security::open_file_key_store({dir / "keys"});
+  const std::string file = (dir / "token.key.sealed").string();
   const mode_t old = ::umask(0);
-  const auto k1 = AuthStore::load_or_create_key(file);
+  const auto k1 = AuthStore::load_or_create_key(*keys, dir);
   ::umask(old);
   EXPECT_EQ(mode_of(file), 0600u);
-  EXPECT_EQ(fs::file_size(file), 32u);
+  EXPECT_FALSE(fs::exists(dir / "token.key")) << "no plain key file";
   EXPECT_FALSE(fs::exists(file + ".tmp"));
-  const auto k2 = AuthStore::load_or_create_key(file);
+  const auto k2 = AuthStore::load_or_create_key(*keys, dir);
   EXPECT_EQ(k1, k2);
   EXPECT_NE(k1, (std::array<std::uint8_t, 32>{}));  // random, not zeros
   // another device gets another key
-  const auto k3 = AuthStore::load_or_create_key((dir / "other.key").string());
-  EXPECT_NE(k1, k3);
+  const fs::path other = make_temp_dir("token-key-other");
+  auto other_keys = cg::security::open_file_key_store({other / "keys"});
+  EXPECT_NE(k1, AuthStore::load_or_create_key(*other_keys, other));
   // a damaged key file is an error, not silently replaced
   fs::resize_file(file, 10);
-  EXPECT_THROW(AuthStore::load_or_create_key(file), std::runtime_error);
+  EXPECT_THROW(AuthStore::load_or_create_key(*keys, dir), std::runtime_error);
   EXPECT_EQ(fs::file_size(file), 10u);
   fs::remove_all(dir);
+  fs::remove_all(other);
 }
 
 // Only a missing key file may be created: a key file that exists but cannot be
@@ -772,15 +782,32 @@ TEST(TokenKey, FileIs0600AndStableAcrossLoads) {
 // and cache, while the list version still tells the CSMS all is well).
 TEST(TokenKey, KeyFileThatCannotBeOpenedIsNotReplaced) {
   const fs::path dir = make_temp_dir("token-key-link");
-  const fs::path real = dir / "real.key", link = dir / "token.key";
-  const auto k = AuthStore::load_or_create_key(real.string());
-  fs::create_symlink(real, link);
+  auto keys = cg::security::open_file_key_store({dir / "keys"});
+  const fs::path real_dir = dir / "real";
+  fs::create_directory(real_dir);
+  const auto k = AuthStore::load_or_create_key(*keys, real_dir);
+  fs::create_symlink(real_dir / "token.key.sealed", dir / "token.key.sealed");
   try {
-    const auto other = AuthStore::load_or_create_key(link.string());
+    const auto other = AuthStore::load_or_create_key(*keys, dir);
     ADD_FAILURE() << "an unreadable key file was replaced by a new key (same key: " << (other == k) << ")";
   } catch (const std::runtime_error&) {
   }
-  EXPECT_TRUE(fs::is_symlink(link)) << "the key file was replaced";
+  EXPECT_TRUE(fs::is_symlink(dir / "token.key.sealed")) << "the key file was replaced";
+  fs::remove_all(dir);
+}
+
+// A station of an older release kept the key in plain text (token.key): it is
+// sealed at the first start and removed, and the badges hashed with it still match.
+TEST(TokenKey, APlainKeyOfAnOlderReleaseIsSealedAndRemoved) {
+  const fs::path dir = make_temp_dir("token-key-legacy");
+  auto keys = cg::security::open_file_key_store({dir / "keys"});
+  std::array<std::uint8_t, 32> plain{};
+  for (std::size_t i = 0; i < plain.size(); ++i) plain[i] = static_cast<std::uint8_t>(i * 7 + 1);
+  cg::test::write_file(dir / "token.key", std::string(reinterpret_cast<const char*>(plain.data()), plain.size()));
+  EXPECT_EQ(AuthStore::load_or_create_key(*keys, dir), plain);
+  EXPECT_FALSE(fs::exists(dir / "token.key"));
+  EXPECT_TRUE(fs::exists(dir / "token.key.sealed"));
+  EXPECT_EQ(AuthStore::load_or_create_key(*keys, dir), plain) << "the same key from the sealed file";
   fs::remove_all(dir);
 }
 

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "audit/audit_log.hpp"
+#include "security/key_store.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -23,7 +24,8 @@ class StorageWatchTest : public ::testing::Test {
  protected:
   void SetUp() override {
     root_ = cg::test::make_temp_dir("storage-watch");
-    log_ = AuditLog::open(root_ / "audit");
+    keys_ = cg::security::open_file_key_store({root_ / "keys"});
+    log_ = AuditLog::open(root_ / "audit", *keys_);
     log_->on_record([this](const RecordView& v) {
       if (v.type != Event::MemoryExhaustion) return;
       ++seen_.alarms;
@@ -35,6 +37,7 @@ class StorageWatchTest : public ::testing::Test {
     fs::remove_all(root_);
   }
   fs::path root_;
+  std::unique_ptr<cg::security::KeyStore> keys_;
   std::unique_ptr<AuditLog> log_;
   Seen seen_;
 };

@@ -31,6 +31,7 @@
 #include "audit/audit_log.hpp"
 #include "audit/catalog.hpp"
 #include "security/dev_pki.hpp"
+#include "security/key_store.hpp"
 #include "programs.hpp"
 #include "test_util.hpp"
 
@@ -369,7 +370,9 @@ TEST(SyslogEndToEnd, DeliversInOrderAndResendsAfterTheCollectorWasDown) {
   rs.write_config(pki / "operator-root-ca.pem", pki / "csms-server.pem", pki / "csms-server.key");
   ASSERT_TRUE(rs.start()) << "rsyslogd did not listen on " << port << ":\n" << rs.output();
 
-  auto audit = AuditLog::open(dir / "state" / "audit");
+  fs::create_directories(dir / "state");
+  auto keys = cg::security::open_file_key_store({dir / "state" / "keys"});
+  auto audit = AuditLog::open(dir / "state" / "audit", *keys);
   ASSERT_TRUE(audit);
 
   SyslogSettings s;

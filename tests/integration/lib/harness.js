@@ -406,8 +406,10 @@ class Ctx {
 
   // Parsed records of `audit export`: [{seq, time, type, critical, outcome, source,
   // details, prev, hash, mac, line}]; raw is the whole export (stdout).
+  // The configuration file goes along: the log's key is sealed by the station's
+  // key store, which it names (a PKCS#11 token needs it).
   async auditExport() {
-    const r = await run(CG_BIN, ['audit', 'export', '--state-dir', this.stateDir]);
+    const r = await this.cli(['audit', 'export', '--state-dir', this.stateDir, '--config', this.configFile]);
     const records = [];
     for (const line of r.stdout.split('\n')) {
       if (!line || line.startsWith('#continues ')) continue; // the signed continuation line
@@ -419,7 +421,7 @@ class Ctx {
 
   // `audit verify` -> {code, stdout, stderr} (code 0 = chain OK).
   auditVerify() {
-    return run(CG_BIN, ['audit', 'verify', '--state-dir', this.stateDir]);
+    return this.cli(['audit', 'verify', '--state-dir', this.stateDir, '--config', this.configFile]);
   }
 
   async assertAuditOk(what = 'audit verify') {
