@@ -129,10 +129,12 @@ void ChargePoint::log_finish(const std::shared_ptr<LogJob>& job, std::string_vie
     job->put.reset();
   }
   log::info("ocpp", "GetLog ", job->request_id, ": ", status, " (", detail, ")");
-  if (status != "Canceled") queue_log_status(status, job->request_id);
-  // Records that left the station: full_policy = overwrite_exported may drop them.
+  // Records that left the station: full_policy = overwrite_exported may drop
+  // them. Noted before the CSMS hears "Uploaded", so that what it was told is
+  // already true here.
   if (status == "Uploaded" && !job->diagnostics && job->meta.records)
     d_.audit->mark_exported(job->meta.first_seq, job->meta.last_seq);
+  if (status != "Canceled") queue_log_status(status, job->request_id);
   // One record per export. The destination is the host only: the URL may carry tokens.
   audit(audit::Event::SecurityLogExported, status == "Uploaded" ? audit::Outcome::Success : audit::Outcome::Failure,
         audit::Details()

@@ -14,6 +14,11 @@ const { execFileSync, spawn } = require('child_process');
 const { RPCClient, createValidator } = require('ocpp-rpc');
 const { startCsms } = require('./csms');
 
+// The dev CSMS listens on 127.0.0.1 and names itself wss://localhost:…; where
+// /etc/hosts lists ::1 for localhost too (a stock Debian), Node's clients would
+// try ::1 first and not fall back. The station (Asio) tries every address.
+require('dns').setDefaultResultOrder('ipv4first');
+
 const PW1 = 'CS001-dev-password-0123456789';
 const ORG = 'ChargeGuard Ops, Inc.'; // the operator (O); the comma tests name escaping
 const SERIAL10 = 'SN-0010'; // serial number (CN) of station CS010
