@@ -342,9 +342,10 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;
   }
-  ocpp::Outbox outbox(*db);
   // CHG-2: the badge-hash key, sealed by the key store (a plain token.key of an older release is sealed and removed).
   station::AuthStore auth(*db, station::AuthStore::load_or_create_key(*key_store, cfg.state_dir));
+  // Messages the CSMS refused keep masked ids and keyed hashes only (CHG-2, LOG-5).
+  ocpp::Outbox outbox(*db, [&auth](const std::string& payload) { return auth.redact_id_tokens(payload); });
   station::ControlLoop loop(cfg.evses, std::chrono::milliseconds(cfg.control_period_ms),
                             station::Station::stored_meter_registers(*db, cfg.evses.size()));
   station::Station st(cfg, *db, *dm, outbox, auth, loop);

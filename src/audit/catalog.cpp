@@ -37,6 +37,8 @@ constexpr std::array<EventInfo, kEventCount> kCatalog{{
     {E::FactoryReset, "FactoryReset", false, true},
     {E::SecurityLogExported, "SecurityLogExported", false, true},
     {E::TamperCleared, "TamperCleared", false, false},
+    {E::AccessDenied, "AccessDenied", false, false},
+    {E::DataPurged, "DataPurged", false, false},
 }};
 
 constexpr bool catalog_in_order() {

@@ -41,9 +41,11 @@ enum class Event : std::uint8_t {
   FactoryReset,
   SecurityLogExported,
   TamperCleared,
+  AccessDenied,  // a request the one policy refused (AUTHZ-1): who, over which interface, what
+  DataPurged,    // stored data dropped by its retention limit (e.g. refused outbox messages, LOG-5)
 };
 
-inline constexpr int kEventCount = static_cast<int>(Event::TamperCleared) + 1;
+inline constexpr int kEventCount = static_cast<int>(Event::DataPurged) + 1;
 
 struct EventInfo {
   Event event;

@@ -69,6 +69,14 @@ constexpr const char* kMigrations[] = {
     R"sql(
     ALTER TABLE transactions DROP COLUMN ended;
     )sql",
+    // v5 (CHG-2): an open transaction keeps only the keyed hash of its idToken
+    // (the Started event in the outbox carries the id until the CSMS has it;
+    // after a crash the Ended event, PowerLoss, carries none). secure_delete
+    // zeroes the dropped column's pages.
+    R"sql(
+    ALTER TABLE transactions DROP COLUMN id_token;
+    ALTER TABLE transactions ADD COLUMN token_hash TEXT;
+    )sql",
 };
 }  // namespace
 

@@ -61,8 +61,31 @@ ChargePoint::Reply ChargePoint::status_reply(std::string_view status, std::strin
 
 std::string ChargePoint::next_id() { return id_prefix_ + "-" + std::to_string(++id_counter_); }
 
+void ChargePoint::retain_rejected() {
+  // CHG-2, LOG-5: outbox_rejected is bounded in count and age; what goes is audited.
+  try {
+    d_.outbox.redact_rejected();
+    const auto p = d_.outbox.purge_rejected();
+    if (p.rows == 0) return;
+    log::info("ocpp", "dropped ", p.rows, " refused message(s) past their retention (", p.by_age, " by age)");
+    if (!d_.audit) return;
+    d_.audit->record(audit::Event::DataPurged, audit::Outcome::Success, audit::Source::system(),
+          audit::Details()
+              .text("data", "outboxRejected")
+              .number("rows", p.rows)
+              .number("byAge", p.by_age)
+              .number("firstSeq", p.first_seq)
+              .number("lastSeq", p.last_seq)
+              .number("maxRows", Outbox::kMaxRejectedRows)
+              .number("maxAgeDays", Outbox::kMaxRejectedAge.count() / 24));
+  } catch (const std::exception& e) {
+    log::error("ocpp", "cannot apply the retention of refused messages: ", e.what());
+  }
+}
+
 void ChargePoint::start() {
   running_ = true;
+  retain_rejected();
   update_certificate_entries();
   // A renewal key without a certificate is left from a renewal that a restart
   // interrupted: with its stored request it goes on (the CSMS may be signing
@@ -461,7 +484,10 @@ void ChargePoint::send_call(const std::string& action, const json::object& paylo
   if (auto v = schema::validate(action, schema::Kind::Request, payload)) {
     log::error("ocpp", "BUG: outgoing ", action, " violates the schema at ", v->path, ": ", v->message);
     // Kept for diagnosis (never silently deleted), out of the way of the queue.
-    if (outbox_seq) d_.outbox.quarantine(outbox_seq, "schema violation at " + v->path);
+    if (outbox_seq) {
+      d_.outbox.quarantine(outbox_seq, "schema violation at " + v->path);
+      retain_rejected();
+    }
     if (cb) cb(Outcome{false, {}, "schema violation"});
     return pump();
   }
@@ -498,6 +524,7 @@ void ChargePoint::finish_inflight(const Outcome& o) {
       if (m && m->seq == f.outbox_seq && m->attempts >= max_attempts) {
         log::error("ocpp", "giving up on queued ", f.action, " after ", m->attempts, " attempts (", o.error, ")");
         d_.outbox.quarantine(f.outbox_seq, "refused " + std::to_string(m->attempts) + " times: " + o.error);
+        retain_rejected();
       } else {
         const long long wait = d_.dm.integer("OCPPCommCtrlr.MessageAttemptInterval[TransactionEvent]", 10);
         outbox_retry_at_ = std::chrono::steady_clock::now() + std::chrono::seconds(wait);

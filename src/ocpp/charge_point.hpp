@@ -118,6 +118,8 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
     std::string tx_id;
   };
   void call(std::string action, boost::json::object payload, Callback cb = {});
+  // outbox_rejected within its retention (count, age), redacted; audited.
+  void retain_rejected();
   void pump();
   void send_call(const std::string& action, const boost::json::object& payload, Callback cb, std::int64_t outbox_seq,
                  const std::string& tx_id);

@@ -42,6 +42,34 @@ std::string AuthStore::token_key(const IdToken& t) const {
   return out;
 }
 
+void AuthStore::redact_id_tokens(json::value& v) const {
+  if (auto* a = v.if_array()) {
+    for (auto& e : *a) redact_id_tokens(e);
+    return;
+  }
+  auto* o = v.if_object();
+  if (!o) return;
+  auto* id = o->if_contains("idToken");
+  auto* type = o->if_contains("type");
+  // Once: an object that carries its hash was redacted before.
+  if (id && id->is_string() && type && type->is_string() && !o->contains("hash")) {
+    const IdToken t{std::string(id->as_string()), std::string(type->as_string())};
+    (*o)["idToken"] = security::mask_identifier(t.id);
+    (*o)["hash"] = token_key(t);
+  }
+  for (auto& [k, child] : *o) {
+    if (child.is_object() || child.is_array()) redact_id_tokens(child);
+  }
+}
+
+std::string AuthStore::redact_id_tokens(std::string_view json_text) const {
+  json::error_code ec;
+  auto v = json::parse(json_text, ec);
+  if (ec) return "(unreadable; removed)";  // never keep what cannot be checked
+  redact_id_tokens(v);
+  return json::serialize(v);
+}
+
 std::optional<json::object> AuthStore::from_list(const IdToken& t) {
   auto st = db_.prepare("SELECT info FROM auth_list WHERE token_key=?");
   st.bind(1, token_key(t));
@@ -68,7 +96,9 @@ void AuthStore::cache_put(const IdToken& t, const json::object& info) {
   auto st = db_.prepare(
       "INSERT INTO auth_cache(token_key,info,updated_at) VALUES(?,?,?) "
       "ON CONFLICT(token_key) DO UPDATE SET info=excluded.info, updated_at=excluded.updated_at");
-  st.bind(1, token_key(t)).bind(2, json::serialize(info)).bind(3, static_cast<std::int64_t>(now_s)).run();
+  json::value kept = info;  // groupIdToken only as masked id + keyed hash (CHG-2)
+  redact_id_tokens(kept);
+  st.bind(1, token_key(t)).bind(2, json::serialize(kept)).bind(3, static_cast<std::int64_t>(now_s)).run();
 }
 
 void AuthStore::clear_cache() { db_.exec("DELETE FROM auth_cache"); }
@@ -93,7 +123,9 @@ AuthStore::UpdateStatus AuthStore::update_list(int version, bool full, const std
   auto del = db_.prepare("DELETE FROM auth_list WHERE token_key=?");
   for (const auto& e : entries) {
     if (e.info) {
-      ins.bind(1, token_key(e.token)).bind(2, json::serialize(*e.info)).run();
+      json::value kept = *e.info;  // groupIdToken only as masked id + keyed hash (CHG-2)
+      redact_id_tokens(kept);
+      ins.bind(1, token_key(e.token)).bind(2, json::serialize(kept)).run();
     } else {
       del.bind(1, token_key(e.token)).run();
     }

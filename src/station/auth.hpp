@@ -32,6 +32,12 @@ class AuthStore {
   AuthStore(storage::Db& db, std::array<std::uint8_t, 32> key);
 
   std::string token_key(const IdToken& t) const;
+  // CHG-2, LOG-5: every IdTokenType object ({"idToken": id, "type": t}) in `v`,
+  // at any depth (groupIdToken included), gets its id replaced by the masked
+  // form and the keyed hash added ("hash"), so that what is kept after the
+  // CSMS has the message can still be matched, never read.
+  void redact_id_tokens(boost::json::value& v) const;
+  std::string redact_id_tokens(std::string_view json_text) const;
 
   // idTokenInfo from the local list / the cache (cache entries older than
   // lifetime_s or past their cacheExpiryDateTime are ignored).

@@ -99,14 +99,13 @@ void Station::recover() {
     }
   }
   // E: transactions that were running when the station lost power end now.
-  struct Open { std::string id; int evse; int seq; double energy; std::string token; long long remote_id; bool has_remote; };
+  struct Open { std::string id; int evse; int seq; double energy; long long remote_id; bool has_remote; };
   std::vector<Open> open;
   {
-    auto st = db_.prepare(
-        "SELECT tx_id, evse_id, seq_no, energy_wh, id_token, remote_start_id FROM transactions");
+    auto st = db_.prepare("SELECT tx_id, evse_id, seq_no, energy_wh, remote_start_id FROM transactions");
     while (st.step()) {
       open.push_back({st.col_text(0), static_cast<int>(st.col_int(1)), static_cast<int>(st.col_int(2)),
-                      st.col_double(3), st.col_text(4), st.col_int(5), !st.col_null(5)});
+                      st.col_double(3), st.col_int(4), !st.col_null(4)});
     }
   }
   for (const auto& o : open) {
@@ -117,10 +116,7 @@ void Station::recover() {
     Transaction tx;
     tx.id = o.id;
     tx.seq_no = o.seq;
-    if (!o.token.empty()) {
-      auto t = json::parse(o.token).as_object();
-      tx.token = IdToken{std::string(t["idToken"].as_string()), std::string(t["type"].as_string())};
-    }
+    // The idToken is not needed: an Ended(PowerLoss) event does not carry it (E06).
     if (o.has_remote) tx.remote_start_id = o.remote_id;
     e->tx = tx;
     e->energy_wh = std::max(e->energy_wh, o.energy);
@@ -491,10 +487,12 @@ void Station::start_transaction(EvseState& e, const std::string& trigger) {
   tx.charging_state = e.cp == CpState::C ? "Charging" : "EVConnected";
   {
     auto st = db_.prepare(
-        "INSERT INTO transactions(tx_id,evse_id,connector_id,seq_no,started_at,energy_wh,id_token,remote_start_id) "
+        "INSERT INTO transactions(tx_id,evse_id,connector_id,seq_no,started_at,energy_wh,token_hash,remote_start_id) "
         "VALUES(?,?,1,0,?,?,?,?)");
     st.bind(1, tx.id).bind(2, static_cast<std::int64_t>(e.id)).bind(3, now_text()).bind(4, e.energy_wh);
-    if (tx.token) st.bind(5, json::serialize(tx.token->to_json()));
+    // CHG-2: only the keyed hash is stored; the Started event carries the id
+    // until the CSMS has it, and memory keeps it for the badge that stops.
+    if (tx.token) st.bind(5, auth_.token_key(*tx.token));
     else st.bind_null(5);
     if (tx.remote_start_id) st.bind(6, static_cast<std::int64_t>(*tx.remote_start_id));
     else st.bind_null(6);

@@ -40,6 +40,7 @@
 #include "station/control_loop.hpp"
 
 #include "security/key_store.hpp"
+#include "security/redact.hpp"
 #include "security/sealed_secret.hpp"
 #include "test_util.hpp"
 
@@ -341,9 +342,10 @@ class StationTest : public ::testing::Test {
   void boot() {
     db_ = std::make_unique<cg::storage::Db>(dir_ / "station.db");
     dm_ = std::make_unique<cg::ocpp::DeviceModel>(*db_, cfg_);
-    outbox_ = std::make_unique<cg::ocpp::Outbox>(*db_);
     if (!keys_) keys_ = cg::security::open_file_key_store({dir_ / "keys"});
     auth_ = std::make_unique<AuthStore>(*db_, AuthStore::load_or_create_key(*keys_, dir_));
+    outbox_ = std::make_unique<cg::ocpp::Outbox>(
+        *db_, [a = auth_.get()](const std::string& payload) { return a->redact_id_tokens(payload); });
     loop_ = std::make_unique<ControlLoop>(cfg_.evses, std::chrono::milliseconds(100),
                                           Station::stored_meter_registers(*db_, cfg_.evses.size()));
     st_ = std::make_unique<Station>(cfg_, *db_, *dm_, *outbox_, *auth_, *loop_);
@@ -717,6 +719,115 @@ TEST_F(StationTest, TokensAreStoredOnlyAsHmac) {
   shutdown();
   scan("after closing");
   boot();
+}
+
+// The bytes of the database files (after a checkpoint and as they are).
+std::string database_bytes(const fs::path& dir) {
+  std::string bytes;
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    const fs::path p = dir / (std::string("station.db") + suffix);
+    if (fs::exists(p)) bytes += read_file(p);
+  }
+  return bytes;
+}
+
+// CHG-2, LOG-5: the plain badge id is kept only until the CSMS has the message
+// that carries it; the open transaction keeps only its keyed hash.
+TEST_F(StationTest, APlainIdTokenLeavesTheDatabaseOnceTheCsmsHasTheMessage) {
+  const IdToken t{"BADGE-IN-FLIGHT-SECRET-01", "ISO14443"};
+  start_charging(t);
+  {
+    auto s = db_->prepare("SELECT token_hash FROM transactions");
+    ASSERT_TRUE(s.step());
+    EXPECT_EQ(s.col_text(0), auth_->token_key(t));
+  }
+  // Queued for the CSMS: the Started event must carry it.
+  ASSERT_FALSE(outbox().empty());
+  EXPECT_EQ(outbox()[0].p.at("idToken").at("idToken"), json::value(t.id));
+  // The CSMS has every message; the driver badges to stop (Ended carries the id), acknowledged too.
+  auto ack_all = [&] {
+    while (auto m = outbox_->front()) outbox_->remove(m->seq);
+  };
+  ack_all();
+  badge(t);
+  ASSERT_FALSE(evse(1).tx.has_value());
+  ASSERT_EQ(outbox().back().p.at("idToken").at("idToken"), json::value(t.id));
+  ack_all();
+  db_->set_meta("control", "CONTROL-PLAIN-TEXT-MARKER");  // proves the scan sees what is stored
+  db_->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  const std::string bytes = database_bytes(dir_);
+  EXPECT_NE(bytes.find("CONTROL-PLAIN-TEXT-MARKER"), std::string::npos);
+  EXPECT_EQ(bytes.find(t.id.substr(0, 12)), std::string::npos) << "the badge id stayed in the database files";
+}
+
+// A message the CSMS refused is kept for diagnosis with masked ids and keyed
+// hashes, never the plain id; the kept rows are bounded in count and age.
+TEST_F(StationTest, RefusedMessagesKeepOnlyMaskedIdsAndAreBounded) {
+  const IdToken t{"BADGE-REFUSED-SECRET-0002", "ISO14443"};
+  start_charging(t);
+  const auto first = outbox_->front();
+  ASSERT_TRUE(first.has_value());
+  outbox_->quarantine(first->seq, "refused 3 times: FormatViolation");
+  {
+    auto s = db_->prepare("SELECT payload, reason FROM outbox_rejected");
+    ASSERT_TRUE(s.step());
+    const auto p = json::parse(s.col_text(0)).as_object();
+    EXPECT_EQ(p.at("eventType"), "Started") << "the rest of the message is kept";
+    EXPECT_EQ(p.at("idToken").at("hash"), json::value(auth_->token_key(t)));
+    EXPECT_EQ(p.at("idToken").at("idToken"), json::value(cg::security::mask_identifier(t.id)));
+    EXPECT_EQ(s.col_text(1), "refused 3 times: FormatViolation");
+  }
+  // Redacting again changes nothing (rows of an older release are redacted at start).
+  outbox_->redact_rejected();
+  {
+    auto s = db_->prepare("SELECT payload FROM outbox_rejected");
+    ASSERT_TRUE(s.step());
+    EXPECT_EQ(json::parse(s.col_text(0)).at("idToken").at("hash"), json::value(auth_->token_key(t)));
+  }
+  // A row of an older release with the plain id is redacted too.
+  db_->prepare("INSERT INTO outbox_rejected(seq,action,payload,reason) VALUES(100000,'TransactionEvent',?,'old')")
+      .bind(1, std::string(R"({"eventType":"Ended","idToken":{"idToken":"BADGE-OLD-RELEASE-0003","type":"ISO14443"}})"))
+      .run();
+  outbox_->redact_rejected();
+  while (auto m = outbox_->front()) outbox_->remove(m->seq);
+  db_->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  const std::string bytes = database_bytes(dir_);
+  EXPECT_EQ(bytes.find(t.id.substr(0, 12)), std::string::npos);
+  EXPECT_EQ(bytes.find("BADGE-OLD-RE"), std::string::npos);
+
+  // Count: beyond the limit the oldest go.
+  for (int i = 0; i < 4; ++i) {
+    const auto seq = outbox_->push("Heartbeat", "{}");
+    outbox_->quarantine(seq, "test");
+  }
+  ASSERT_EQ(outbox_->rejected_count(), 6);
+  auto p = outbox_->purge_rejected(3, std::chrono::hours(24));
+  EXPECT_EQ(p.rows, 3);
+  EXPECT_EQ(p.by_age, 0);
+  EXPECT_EQ(p.first_seq, first->seq);
+  EXPECT_EQ(outbox_->rejected_count(), 3);
+  // Age: rows older than the limit go, whatever their number.
+  db_->exec("UPDATE outbox_rejected SET at='2020-01-01T00:00:00Z' WHERE seq=(SELECT MIN(seq) FROM outbox_rejected)");
+  p = outbox_->purge_rejected(1000, std::chrono::hours(24 * 90));
+  EXPECT_EQ(p.rows, 1);
+  EXPECT_EQ(p.by_age, 1);
+  EXPECT_EQ(outbox_->rejected_count(), 2);
+  EXPECT_EQ(outbox_->purge_rejected().rows, 0) << "nothing beyond the defaults";
+}
+
+// The cache and the local list keep the CSMS's idTokenInfo, whose groupIdToken
+// is a badge id too: stored masked with its keyed hash.
+TEST_F(StationTest, GroupIdTokensAreStoredOnlyMaskedAndHashed) {
+  const IdToken member{"BADGE-MEMBER-0004", "ISO14443"};
+  json::object with_group = info("Accepted");
+  with_group["groupIdToken"] = json::object{{"idToken", "GROUP-SECRET-0005"}, {"type", "Central"}};
+  auth_->cache_put(member, with_group);
+  ASSERT_EQ(auth_->update_list(1, true, {{member, with_group}}), AuthStore::UpdateStatus::Accepted);
+  EXPECT_EQ(auth_->from_cache(member, 86400)->at("status"), "Accepted");
+  EXPECT_EQ(auth_->from_list(member)->at("groupIdToken").at("hash"),
+            json::value(auth_->token_key(IdToken{"GROUP-SECRET-0005", "Central"})));
+  db_->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  EXPECT_EQ(database_bytes(dir_).find("GROUP-SECRET"), std::string::npos);
 }
 
 TEST_F(StationTest, TokenKeyIsAKeyedHash) {

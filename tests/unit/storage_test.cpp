@@ -49,7 +49,7 @@ class Storage : public ::testing::Test {
 
 TEST_F(Storage, MigrationsCreateTheSchemaAndSetUserVersion) {
   Db db(file_);
-  EXPECT_EQ(user_version(db), 4);
+  EXPECT_EQ(user_version(db), 5);
   for (const char* t : {"meta", "variables", "outbox", "transactions", "auth_list", "auth_cache", "availability",
                         "outbox_rejected", "network_profiles"}) {
     auto s = db.prepare("SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name=?");
@@ -65,7 +65,7 @@ TEST_F(Storage, ReopeningDoesNotMigrateAgain) {
     db.set_meta("k", "v");
   }
   Db db(file_);  // CREATE TABLE again would throw
-  EXPECT_EQ(user_version(db), 4);
+  EXPECT_EQ(user_version(db), 5);
   EXPECT_EQ(db.meta("k"), "v");
 }
 
@@ -177,7 +177,7 @@ TEST_F(Storage, CommittedDataSurvivesCloseAndReopen) {
   EXPECT_TRUE(s.col_null(2));
   EXPECT_FALSE(s.step());
 
-  auto t = db.prepare("SELECT seq_no, energy_wh, id_token FROM transactions WHERE tx_id=?");
+  auto t = db.prepare("SELECT seq_no, energy_wh, token_hash FROM transactions WHERE tx_id=?");
   t.bind(1, std::string_view("tx-1"));
   ASSERT_TRUE(t.step());
   EXPECT_EQ(t.col_int(0), 3);
