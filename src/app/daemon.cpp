@@ -32,8 +32,8 @@
 #include "core/storage.hpp"
 #include "hal/sim_socket.hpp"
 #include "ocpp/charge_point.hpp"
-#include "ocpp/device_model.hpp"
-#include "ocpp/message_queue.hpp"
+#include "core/device_model.hpp"
+#include "core/outbox.hpp"
 #include "ocpp/security_events.hpp"
 #include "policy/policy.hpp"
 #include "security/key_store.hpp"
@@ -147,7 +147,7 @@ void close_descriptors_from(int first) {
   for (int fd : fds) ::close(fd);
 }
 
-std::string status_json(const station::Station& st, const ocpp::ChargePoint& cp, ocpp::Outbox& outbox) {
+std::string status_json(const station::Station& st, const ocpp::ChargePoint& cp, core::Outbox& outbox) {
   json::array evses;
   for (const auto& e : st.evses()) {
     json::object o{{"id", e.id},
@@ -328,7 +328,7 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
   // Declared before the audit log: its listener must outlive every record().
   std::unique_ptr<audit::SyslogForwarder> syslog_fwd;
   std::unique_ptr<storage::Db> db;
-  std::unique_ptr<ocpp::DeviceModel> dm;
+  std::unique_ptr<core::DeviceModel> dm;
   std::unique_ptr<audit::AuditLog> audit_log;
   try {
     audit::Options ao;
@@ -337,7 +337,7 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
                                                                    : audit::FullPolicy::RefuseNonCritical;
     audit_log = audit::AuditLog::open(cfg.state_dir / "audit", *key_store, ao);
     db = std::make_unique<storage::Db>(cfg.state_dir / "station.db");
-    dm = std::make_unique<ocpp::DeviceModel>(*db, cfg);
+    dm = std::make_unique<core::DeviceModel>(*db, cfg);
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;
@@ -345,7 +345,7 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
   // CHG-2: the badge-hash key, sealed by the key store (a plain token.key of an older release is sealed and removed).
   station::AuthStore auth(*db, station::AuthStore::load_or_create_key(*key_store, cfg.state_dir));
   // Messages the CSMS refused keep masked ids and keyed hashes only (CHG-2, LOG-5).
-  ocpp::Outbox outbox(*db, [&auth](const std::string& payload) { return auth.redact_id_tokens(payload); });
+  core::Outbox outbox(*db, [&auth](const std::string& payload) { return auth.redact_id_tokens(payload); });
   station::ControlLoop loop(cfg.evses, std::chrono::milliseconds(cfg.control_period_ms),
                             station::Station::stored_meter_registers(*db, cfg.evses.size()));
   station::Station st(cfg, *db, *dm, outbox, auth, loop);

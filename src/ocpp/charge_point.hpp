@@ -23,9 +23,9 @@
 #include "core/config.hpp"
 #include "core/storage.hpp"
 #include "ocpp/connection.hpp"
-#include "ocpp/device_model.hpp"
+#include "core/device_model.hpp"
 #include "ocpp/errors.hpp"
-#include "ocpp/message_queue.hpp"
+#include "core/outbox.hpp"
 #include "ocpp/network_profiles.hpp"
 #include "policy/policy.hpp"
 #include "security/sealed_password.hpp"
@@ -34,6 +34,15 @@
 #include "station/station.hpp"
 
 namespace cg::ocpp {
+
+using core::DeviceModel;
+using core::Outbox;
+using core::SetStatus;
+using core::GetStatus;
+using core::VarRef;
+using core::Variable;
+using core::Mutability;
+using core::DataType;
 
 class ChargePoint : public ConnectionHandler, public station::Uplink {
  public:

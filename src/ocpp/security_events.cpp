@@ -5,7 +5,7 @@
 namespace cg::ocpp {
 namespace json = boost::json;
 
-SecurityEventForwarder::SecurityEventForwarder(storage::Db& db, Outbox& outbox, std::filesystem::path file)
+SecurityEventForwarder::SecurityEventForwarder(storage::Db& db, core::Outbox& outbox, std::filesystem::path file)
     : db_(db), outbox_(outbox), file_(std::move(file)) {
   if (auto c = db_.meta("audit.csms_cursor")) cursor_ = std::stoull(*c);
 }

@@ -11,13 +11,13 @@
 
 #include "audit/audit_log.hpp"
 #include "core/storage.hpp"
-#include "ocpp/message_queue.hpp"
+#include "core/outbox.hpp"
 
 namespace cg::ocpp {
 
 class SecurityEventForwarder {
  public:
-  SecurityEventForwarder(storage::Db& db, Outbox& outbox, std::filesystem::path audit_log_file);
+  SecurityEventForwarder(storage::Db& db, core::Outbox& outbox, std::filesystem::path audit_log_file);
   // Queues every critical OCPP event recorded after the cursor. Returns how many.
   int catch_up();
   // A record was just stored (called on the I/O thread). Returns true when queued.
@@ -26,7 +26,7 @@ class SecurityEventForwarder {
  private:
   bool queue(const audit::RecordView& r);
   storage::Db& db_;
-  Outbox& outbox_;
+  core::Outbox& outbox_;
   std::filesystem::path file_;
   std::uint64_t cursor_ = 0;
 };

@@ -45,7 +45,7 @@ json::object sampled(double value, std::string_view measurand, std::string_view 
 }
 }  // namespace
 
-Station::Station(const config::Config& cfg, storage::Db& db, ocpp::DeviceModel& dm, ocpp::Outbox& outbox,
+Station::Station(const config::Config& cfg, storage::Db& db, core::DeviceModel& dm, core::Outbox& outbox,
                  AuthStore& auth, ControlLoop& loop)
     : cfg_(cfg), db_(db), dm_(dm), outbox_(outbox), auth_(auth), loop_(loop) {
   const auto regs = stored_meter_registers(db, cfg.evses.size());

@@ -13,8 +13,8 @@
 
 #include "core/config.hpp"
 #include "core/storage.hpp"
-#include "ocpp/device_model.hpp"
-#include "ocpp/message_queue.hpp"
+#include "core/device_model.hpp"
+#include "core/outbox.hpp"
 #include "station/auth.hpp"
 #include "station/control_loop.hpp"
 
@@ -59,7 +59,7 @@ struct EvseState {
 
 class Station {
  public:
-  Station(const config::Config& cfg, storage::Db& db, ocpp::DeviceModel& dm, ocpp::Outbox& outbox, AuthStore& auth,
+  Station(const config::Config& cfg, storage::Db& db, core::DeviceModel& dm, core::Outbox& outbox, AuthStore& auth,
           ControlLoop& loop);
 
   void set_uplink(Uplink* u) { uplink_ = u; }
@@ -115,8 +115,8 @@ class Station {
 
   const config::Config& cfg_;
   storage::Db& db_;
-  ocpp::DeviceModel& dm_;
-  ocpp::Outbox& outbox_;
+  core::DeviceModel& dm_;
+  core::Outbox& outbox_;
   AuthStore& auth_;
   ControlLoop& loop_;
   Uplink* uplink_ = nullptr;

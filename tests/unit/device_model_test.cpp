@@ -1,7 +1,7 @@
 // The OCPP device model as the CSMS sees it through GetVariables/SetVariables:
 // statuses, type and limit checks, mutability, persistence, configuration seeds
 // and change listeners.
-#include "ocpp/device_model.hpp"
+#include "core/device_model.hpp"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -20,10 +20,10 @@
 namespace {
 
 namespace fs = std::filesystem;
-using cg::ocpp::DeviceModel;
-using cg::ocpp::GetStatus;
-using cg::ocpp::SetStatus;
-using cg::ocpp::VarRef;
+using cg::core::DeviceModel;
+using cg::core::GetStatus;
+using cg::core::SetStatus;
+using cg::core::VarRef;
 
 VarRef ref(std::string component, std::string name, std::string instance = {}, int evse = 0, int connector = 0) {
   VarRef r;
@@ -377,8 +377,8 @@ TEST_F(DeviceModelTest, WriteOnlySeedIsRefused) {
 
 TEST_F(DeviceModelTest, OnChangeListenersFire) {
   std::vector<std::string> a, b;
-  dm_->on_change([&](const cg::ocpp::Variable& v) { a.push_back(v.key() + "=" + v.value); });
-  dm_->on_change([&](const cg::ocpp::Variable& v) { b.push_back(v.key()); });
+  dm_->on_change([&](const cg::core::Variable& v) { a.push_back(v.key() + "=" + v.value); });
+  dm_->on_change([&](const cg::core::Variable& v) { b.push_back(v.key()); });
   ASSERT_EQ(set(ref("OCPPCommCtrlr", "HeartbeatInterval"), "45"), SetStatus::Accepted);
   ASSERT_EQ(set(ref("OCPPCommCtrlr", "MessageAttempts", "TransactionEvent"), "4"), SetStatus::Accepted);
   EXPECT_EQ(a, (std::vector<std::string>{"OCPPCommCtrlr.HeartbeatInterval=45",
@@ -395,7 +395,7 @@ TEST_F(DeviceModelTest, OnChangeListenersFire) {
 
 TEST_F(DeviceModelTest, ListenerSeesThePersistedValue) {
   std::string seen;
-  dm_->on_change([&](const cg::ocpp::Variable& v) { seen = stored(v.key()); });
+  dm_->on_change([&](const cg::core::Variable& v) { seen = stored(v.key()); });
   ASSERT_EQ(set(ref("OCPPCommCtrlr", "HeartbeatInterval"), "77"), SetStatus::Accepted);
   EXPECT_EQ(seen, "77");
 }
@@ -406,7 +406,7 @@ TEST_F(DeviceModelTest, KeysAreUniqueAndFindable) {
     EXPECT_TRUE(keys.insert(v.key()).second) << "duplicate " << v.key();
     EXPECT_EQ(dm_->find(v.key()), &v);
     // what is reported ReadWrite must accept its own current value
-    if (v.mutability == cg::ocpp::Mutability::ReadWrite) {
+    if (v.mutability == cg::core::Mutability::ReadWrite) {
       VarRef r{v.component, v.component_instance, v.evse, v.connector, v.name, v.instance};
       EXPECT_EQ(dm_->set(r, "Actual", dm_->current_value(v)).status, SetStatus::Accepted) << v.key();
     }

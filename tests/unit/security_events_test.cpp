@@ -17,7 +17,7 @@
 #include "audit/audit_log.hpp"
 #include "audit/catalog.hpp"
 #include "core/storage.hpp"
-#include "ocpp/message_queue.hpp"
+#include "core/outbox.hpp"
 #include "ocpp/schema.hpp"
 #include "security/key_store.hpp"
 #include "test_util.hpp"
@@ -32,7 +32,7 @@ using cg::audit::Event;
 using cg::audit::Outcome;
 using cg::audit::RecordView;
 using cg::audit::Source;
-using cg::ocpp::Outbox;
+using cg::core::Outbox;
 using cg::ocpp::SecurityEventForwarder;
 using cg::storage::Db;
 

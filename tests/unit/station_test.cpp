@@ -34,8 +34,8 @@
 #include "core/config.hpp"
 #include "core/log.hpp"
 #include "core/storage.hpp"
-#include "ocpp/device_model.hpp"
-#include "ocpp/message_queue.hpp"
+#include "core/device_model.hpp"
+#include "core/outbox.hpp"
 #include "station/auth.hpp"
 #include "station/control_loop.hpp"
 
@@ -341,10 +341,10 @@ class StationTest : public ::testing::Test {
   // Builds everything on the state directory, as the daemon does at start.
   void boot() {
     db_ = std::make_unique<cg::storage::Db>(dir_ / "station.db");
-    dm_ = std::make_unique<cg::ocpp::DeviceModel>(*db_, cfg_);
+    dm_ = std::make_unique<cg::core::DeviceModel>(*db_, cfg_);
     if (!keys_) keys_ = cg::security::open_file_key_store({dir_ / "keys"});
     auth_ = std::make_unique<AuthStore>(*db_, AuthStore::load_or_create_key(*keys_, dir_));
-    outbox_ = std::make_unique<cg::ocpp::Outbox>(
+    outbox_ = std::make_unique<cg::core::Outbox>(
         *db_, [a = auth_.get()](const std::string& payload) { return a->redact_id_tokens(payload); });
     loop_ = std::make_unique<ControlLoop>(cfg_.evses, std::chrono::milliseconds(100),
                                           Station::stored_meter_registers(*db_, cfg_.evses.size()));
@@ -406,10 +406,10 @@ class StationTest : public ::testing::Test {
     return s.col_int(0);
   }
   void set_var(const std::string& comp, const std::string& name, const std::string& value) {
-    cg::ocpp::VarRef r;
+    cg::core::VarRef r;
     r.component = comp;
     r.name = name;
-    ASSERT_EQ(dm_->set(r, "Actual", value).status, cg::ocpp::SetStatus::Accepted) << comp << "." << name;
+    ASSERT_EQ(dm_->set(r, "Actual", value).status, cg::core::SetStatus::Accepted) << comp << "." << name;
   }
   // Puts TOKEN on the local list with STATUS (full update, next version).
   void local_list(const IdToken& t, std::string_view status) {
@@ -439,8 +439,8 @@ class StationTest : public ::testing::Test {
   fs::path dir_;
   cg::config::Config cfg_;
   std::unique_ptr<cg::storage::Db> db_;
-  std::unique_ptr<cg::ocpp::DeviceModel> dm_;
-  std::unique_ptr<cg::ocpp::Outbox> outbox_;
+  std::unique_ptr<cg::core::DeviceModel> dm_;
+  std::unique_ptr<cg::core::Outbox> outbox_;
   std::unique_ptr<cg::security::KeyStore> keys_;  // seals the badge-hash key
   std::unique_ptr<AuthStore> auth_;
   std::unique_ptr<ControlLoop> loop_;
@@ -1083,13 +1083,13 @@ TEST_F(StationTest, TriggeredStatusOfASecondConnectorFollowsStationAvailability)
 // GetVariables sees the live state of the station.
 TEST_F(StationTest, DeviceModelReportsLiveAvailabilityAndPower) {
   auto get = [&](const std::string& comp, const std::string& name, int evse_id, int connector) {
-    cg::ocpp::VarRef r;
+    cg::core::VarRef r;
     r.component = comp;
     r.name = name;
     r.evse = evse_id;
     r.connector = connector;
     auto res = dm_->get(r, "Actual");
-    EXPECT_EQ(res.status, cg::ocpp::GetStatus::Accepted) << comp << "@" << evse_id << ":" << connector << "." << name;
+    EXPECT_EQ(res.status, cg::core::GetStatus::Accepted) << comp << "@" << evse_id << ":" << connector << "." << name;
     return res.value;
   };
   EXPECT_EQ(get("EVSE", "AvailabilityState", 1, 0), "Available");

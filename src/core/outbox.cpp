@@ -1,11 +1,11 @@
-#include "ocpp/message_queue.hpp"
+#include "core/outbox.hpp"
 
 #include <algorithm>
 #include <array>
 #include <utility>
 #include <vector>
 
-namespace cg::ocpp {
+namespace cg::core {
 
 std::int64_t Outbox::push(const std::string& action, const std::string& payload, const std::string& tx_id) {
   auto st = db_.prepare("INSERT INTO outbox(action,payload,tx_id) VALUES(?,?,?)");
@@ -116,4 +116,4 @@ std::int64_t Outbox::size_for_tx(const std::string& tx_id) {
   return st.col_int(0);
 }
 
-}  // namespace cg::ocpp
+}  // namespace cg::core

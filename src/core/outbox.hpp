@@ -10,7 +10,7 @@
 
 #include "core/storage.hpp"
 
-namespace cg::ocpp {
+namespace cg::core {
 
 struct QueuedMessage {
   std::int64_t seq = 0;
@@ -64,4 +64,4 @@ class Outbox {
   Redactor redact_;
 };
 
-}  // namespace cg::ocpp
+}  // namespace cg::core

@@ -12,7 +12,7 @@
 #include "core/config.hpp"
 #include "core/storage.hpp"
 
-namespace cg::ocpp {
+namespace cg::core {
 
 enum class Mutability { ReadOnly, ReadWrite, WriteOnly };
 enum class DataType { Integer, Decimal, Boolean, String, OptionList, MemberList, SequenceList, DateTime };
@@ -98,4 +98,4 @@ class DeviceModel {
   std::vector<std::function<void(const Variable&)>> listeners_;
 };
 
-}  // namespace cg::ocpp
+}  // namespace cg::core

@@ -1,4 +1,4 @@
-#include "ocpp/device_model.hpp"
+#include "core/device_model.hpp"
 
 #include <charconv>
 #include <cmath>
@@ -7,7 +7,7 @@
 #include "core/clock.hpp"
 #include "core/log.hpp"
 
-namespace cg::ocpp {
+namespace cg::core {
 namespace {
 
 using M = Mutability;
@@ -439,4 +439,4 @@ void DeviceModel::set_dynamic(std::string_view short_key, std::function<std::str
   if (Variable* v = find_mut(short_key)) v->dynamic = std::move(fn);
 }
 
-}  // namespace cg::ocpp
+}  // namespace cg::core
