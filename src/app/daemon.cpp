@@ -35,6 +35,7 @@
 #include "core/device_model.hpp"
 #include "core/outbox.hpp"
 #include "ocpp/security_events.hpp"
+#include "ocpp/station_messages.hpp"
 #include "policy/policy.hpp"
 #include "security/key_store.hpp"
 #include "security/secret_file.hpp"
@@ -152,7 +153,7 @@ std::string status_json(const station::Station& st, const ocpp::ChargePoint& cp,
   for (const auto& e : st.evses()) {
     json::object o{{"id", e.id},
                    {"state", std::string(station::to_string(e.cp))},
-                   {"status", st.connector_status(e)},
+                   {"status", station::to_string(st.connector_status(e))},
                    {"energyWh", static_cast<std::int64_t>(e.energy_wh)},
                    {"powerW", static_cast<std::int64_t>(e.power_w)},
                    {"operative", e.operative}};
@@ -348,7 +349,8 @@ int run_daemon_unguarded(const config::Config& cfg, char** argv) {
   core::Outbox outbox(*db, [&auth](const std::string& payload) { return auth.redact_id_tokens(payload); });
   station::ControlLoop loop(cfg.evses, std::chrono::milliseconds(cfg.control_period_ms),
                             station::Station::stored_meter_registers(*db, cfg.evses.size()));
-  station::Station st(cfg, *db, *dm, outbox, auth, loop);
+  ocpp::TransactionEventQueue tx_events(outbox);  // the station's events, as OCPP messages, into the outbox
+  station::Station st(cfg, *db, *dm, tx_events, auth, loop);
 
   if (cfg.syslog) {
     // LOG-4: the audit log to the operator's SIEM, RFC 5424 over TLS (RFC 5425).

@@ -12,6 +12,7 @@
 #include "core/log.hpp"
 #include "ocpp/frame.hpp"
 #include "ocpp/schema.hpp"
+#include "ocpp/station_messages.hpp"
 
 namespace cg::ocpp {
 namespace json = boost::json;
@@ -539,15 +540,12 @@ void ChargePoint::finish_inflight(const Outcome& o) {
   pump();
 }
 
-void ChargePoint::send_status(int evse, int connector, std::string_view status) {
-  call("StatusNotification", json::object{{"timestamp", clock::format_rfc3339(clock::now_utc(), true)},
-                                          {"connectorStatus", status},
-                                          {"evseId", evse},
-                                          {"connectorId", connector}});
+void ChargePoint::send_status(int evse, int connector, station::ConnectorStatus status) {
+  call("StatusNotification", status_notification_json(evse, connector, status));
 }
 
-void ChargePoint::send_meter_values(int evse, json::array meter_value) {
-  call("MeterValues", json::object{{"evseId", evse}, {"meterValue", std::move(meter_value)}});
+void ChargePoint::send_meter_values(int evse, std::vector<station::MeterValue> meter_value) {
+  call("MeterValues", meter_values_json(evse, meter_value));
 }
 
 void ChargePoint::authorize(const station::IdToken& t, std::function<void(std::optional<json::object>)> cb) {

@@ -76,8 +76,8 @@ class ChargePoint : public ConnectionHandler, public station::Uplink {
     return connected_ && (boot_status_ == BootStatus::Pending || boot_status_ == BootStatus::Rejected);
   }
   void outbox_changed() override { pump(); }
-  void send_status(int evse, int connector, std::string_view status) override;
-  void send_meter_values(int evse, boost::json::array meter_value) override;
+  void send_status(int evse, int connector, station::ConnectorStatus status) override;
+  void send_meter_values(int evse, std::vector<station::MeterValue> meter_value) override;
   void authorize(const station::IdToken& t, std::function<void(std::optional<boost::json::object>)> cb) override;
 
   void tick();  // once per second (scheduled resets)

@@ -24,30 +24,33 @@ std::string new_transaction_id() {
   return out;
 }
 
+std::string_view to_string(ConnectorStatus s) {
+  switch (s) {
+    case ConnectorStatus::Available: return "Available";
+    case ConnectorStatus::Occupied: return "Occupied";
+    case ConnectorStatus::Reserved: return "Reserved";
+    case ConnectorStatus::Unavailable: return "Unavailable";
+    case ConnectorStatus::Faulted: return "Faulted";
+  }
+  return "Unavailable";
+}
+
+std::string_view to_string(TxEventType t) {
+  switch (t) {
+    case TxEventType::Started: return "Started";
+    case TxEventType::Updated: return "Updated";
+    case TxEventType::Ended: return "Ended";
+  }
+  return "Updated";
+}
+
 namespace {
 std::string now_text() { return clock::format_rfc3339(clock::now_utc(), true); }
-
-// A JSON number as a reader expects it: whole numbers as integers (Boost.JSON
-// writes every double in exponent form, e.g. 1.104E4), others to 0.1.
-json::value number(double v) {
-  const double r = std::round(v * 10.0) / 10.0;
-  if (r == std::floor(r) && std::fabs(r) < 9e15) return static_cast<std::int64_t>(r);
-  return r;
-}
-
-json::object sampled(double value, std::string_view measurand, std::string_view context, std::string_view unit) {
-  // Energy register in whole Wh, as meters report it.
-  const double v = measurand == "Energy.Active.Import.Register" ? std::floor(value) : value;
-  return json::object{{"value", number(v)},
-                      {"context", context},
-                      {"measurand", measurand},
-                      {"unitOfMeasure", json::object{{"unit", unit}}}};
-}
 }  // namespace
 
-Station::Station(const config::Config& cfg, storage::Db& db, core::DeviceModel& dm, core::Outbox& outbox,
+Station::Station(const config::Config& cfg, storage::Db& db, core::DeviceModel& dm, TxEventSink& events,
                  AuthStore& auth, ControlLoop& loop)
-    : cfg_(cfg), db_(db), dm_(dm), outbox_(outbox), auth_(auth), loop_(loop) {
+    : cfg_(cfg), db_(db), dm_(dm), events_(events), auth_(auth), loop_(loop) {
   const auto regs = stored_meter_registers(db, cfg.evses.size());
   for (std::size_t i = 0; i < cfg.evses.size(); ++i) {
     EvseState e;
@@ -60,7 +63,7 @@ Station::Station(const config::Config& cfg, storage::Db& db, core::DeviceModel& 
   for (auto& e : evses_) {
     const std::string k = "EVSE@" + std::to_string(e.id);
     const int id = e.id;
-    dm_.set_dynamic(k + ".AvailabilityState", [this, id] { return connector_status(*evse(id)); });
+    dm_.set_dynamic(k + ".AvailabilityState", [this, id] { return std::string(to_string(connector_status(*evse(id)))); });
     dm_.set_dynamic(k + ".Power", [this, id] {
       char b[32];
       std::snprintf(b, sizeof b, "%.1f", evse(id)->power_w);
@@ -68,7 +71,7 @@ Station::Station(const config::Config& cfg, storage::Db& db, core::DeviceModel& 
     });
     for (int c = 1; c <= e.connectors; ++c) {
       dm_.set_dynamic("Connector@" + std::to_string(id) + ":" + std::to_string(c) + ".AvailabilityState",
-                      [this, id, c] { return connector_status(*evse(id), c); });
+                      [this, id, c] { return std::string(to_string(connector_status(*evse(id), c))); });
     }
   }
   dm_.set_dynamic("ChargingStation.AvailabilityState",
@@ -138,21 +141,21 @@ std::optional<int> Station::evse_of_transaction(const std::string& tx_id) const 
   return std::nullopt;
 }
 
-std::string Station::connector_status(const EvseState& e, int connector) const {
+ConnectorStatus Station::connector_status(const EvseState& e, int connector) const {
   // The simulated EV always uses connector 1; the others of the EVSE are free.
   if (connector == 1) {
-    if (e.cp == CpState::F || e.cp == CpState::E) return "Faulted";
-    if (e.tx || e.cp != CpState::A) return "Occupied";
+    if (e.cp == CpState::F || e.cp == CpState::E) return ConnectorStatus::Faulted;
+    if (e.tx || e.cp != CpState::A) return ConnectorStatus::Occupied;
   }
-  if (!e.operative || !station_operative_) return "Unavailable";
-  return "Available";
+  if (!e.operative || !station_operative_) return ConnectorStatus::Unavailable;
+  return ConnectorStatus::Available;
 }
 
 void Station::update_status(EvseState& e) {
-  const std::string s = connector_status(e);
+  const ConnectorStatus s = connector_status(e);
   if (s == e.last_status) return;
   e.last_status = s;
-  log::info("station", "EVSE ", e.id, " connector 1 is ", s);
+  log::info("station", "EVSE ", e.id, " connector 1 is ", to_string(s));
   // While offline nothing is sent: on_online() reports every connector afterwards.
   if (uplink_ && uplink_->online()) uplink_->send_status(e.id, 1, s);
 }
@@ -208,7 +211,7 @@ void Station::on_loop_event(const LoopEvent& ev) {
     const std::string cs = ev.state == CpState::C ? "Charging" : "SuspendedEV";
     if (cs != e->tx->charging_state) {
       e->tx->charging_state = cs;
-      transaction_event(*e, "Updated", "ChargingStateChanged", std::nullopt);
+      transaction_event(*e, TxEventType::Updated, "ChargingStateChanged", {});
     }
   }
   update_status(*e);
@@ -415,43 +418,44 @@ void Station::on_transaction_event_result(const std::string& tx_id, const json::
   }
 }
 
-json::array Station::meter_value(const EvseState& e, std::string_view context, std::string_view key) const {
-  json::array sv;
+std::vector<MeterValue> Station::meter_value(const EvseState& e, std::string_view context, std::string_view key) const {
+  MeterValue mv{now_text(), std::string(context), {}};
   const std::string list = dm_.text(key);
   auto has = [&](std::string_view m) { return list.find(m) != std::string::npos; };
-  if (has("Energy.Active.Import.Register")) sv.push_back(sampled(e.energy_wh, "Energy.Active.Import.Register", context, "Wh"));
-  if (has("Power.Active.Import")) sv.push_back(sampled(e.power_w, "Power.Active.Import", context, "W"));
-  if (has("Current.Import")) sv.push_back(sampled(e.current_a, "Current.Import", context, "A"));
-  if (has("Voltage")) sv.push_back(sampled(e.voltage_v, "Voltage", context, "V"));
-  if (sv.empty()) sv.push_back(sampled(e.energy_wh, "Energy.Active.Import.Register", context, "Wh"));
-  return json::array{json::object{{"timestamp", now_text()}, {"sampledValue", std::move(sv)}}};
+  if (has("Energy.Active.Import.Register")) mv.samples.push_back({e.energy_wh, "Energy.Active.Import.Register", "Wh"});
+  if (has("Power.Active.Import")) mv.samples.push_back({e.power_w, "Power.Active.Import", "W"});
+  if (has("Current.Import")) mv.samples.push_back({e.current_a, "Current.Import", "A"});
+  if (has("Voltage")) mv.samples.push_back({e.voltage_v, "Voltage", "V"});
+  if (mv.samples.empty()) mv.samples.push_back({e.energy_wh, "Energy.Active.Import.Register", "Wh"});
+  return {std::move(mv)};
 }
 
-void Station::transaction_event(EvseState& e, std::string_view type, const std::string& trigger,
-                                std::optional<json::array> meter, const std::string& stopped_reason) {
+void Station::transaction_event(EvseState& e, TxEventType type, const std::string& trigger,
+                                std::vector<MeterValue> meter, const std::string& stopped_reason) {
   Transaction& tx = *e.tx;
-  json::object info{{"transactionId", tx.id}, {"chargingState", tx.charging_state}};
-  if (!stopped_reason.empty()) info["stoppedReason"] = stopped_reason;
-  if (tx.remote_start_id && type == "Started") info["remoteStartId"] = *tx.remote_start_id;
-  json::object p{{"eventType", type},
-                 {"timestamp", now_text()},
-                 {"triggerReason", trigger},
-                 {"seqNo", tx.seq_no},
-                 {"transactionInfo", std::move(info)}};
-  if (!(uplink_ && uplink_->online())) p["offline"] = true;
+  TxEvent ev;
+  ev.type = type;
+  ev.timestamp = now_text();
+  ev.trigger = trigger;
+  ev.seq_no = tx.seq_no;
+  ev.transaction_id = tx.id;
+  ev.charging_state = tx.charging_state;
+  ev.stopped_reason = stopped_reason;
+  if (tx.remote_start_id && type == TxEventType::Started) ev.remote_start_id = tx.remote_start_id;
+  ev.offline = !(uplink_ && uplink_->online());
   // The idToken goes with the event that starts the authorization, and with
   // Ended only when the driver's badge ended it (E06: not for remote stops,
   // unplugging, power loss…, which would make the CSMS authorize it again).
-  if (tx.token && (type == "Started" || (type == "Ended" && stopped_reason == "Local")))
-    p["idToken"] = tx.token->to_json();
-  if (type == "Started") p["evse"] = json::object{{"id", e.id}, {"connectorId", 1}};
-  if (meter && !meter->empty()) p["meterValue"] = std::move(*meter);
+  if (tx.token && (type == TxEventType::Started || (type == TxEventType::Ended && stopped_reason == "Local")))
+    ev.id_token = *tx.token;
+  if (type == TxEventType::Started) ev.evse_id = e.id;
+  ev.meter = std::move(meter);
   // The event and the next seqNo are stored in one SQLite transaction: after
-  // kill -9 the outbox and the counter agree.
+  // kill -9 the queued events and the counter agree.
   // Memory changes only after the commit: a failed write leaves no gap.
   storage::Db::Tx dbtx(db_);
-  outbox_.push("TransactionEvent", json::serialize(p), tx.id);
-  if (type == "Ended") {
+  events_.queue(ev);
+  if (type == TxEventType::Ended) {
     db_.prepare("DELETE FROM transactions WHERE tx_id=?").bind(1, tx.id).run();
   } else {
     db_.prepare("UPDATE transactions SET seq_no=?, energy_wh=? WHERE tx_id=?")
@@ -500,7 +504,7 @@ void Station::start_transaction(EvseState& e, const std::string& trigger) {
   }
   e.tx = tx;
   try {
-    transaction_event(e, "Started", trigger, meter_value(e, "Transaction.Begin", "SampledDataCtrlr.TxStartedMeasurands"));
+    transaction_event(e, TxEventType::Started, trigger, meter_value(e, "Transaction.Begin", "SampledDataCtrlr.TxStartedMeasurands"));
     dbtx.commit();
   } catch (...) {
     e.tx.reset();  // rolled back: no transaction in memory either
@@ -517,7 +521,7 @@ void Station::end_transaction(EvseState& e, const std::string& reason, const std
   e.tx->charging_state = e.cp == CpState::A ? "Idle" : "EVConnected";
   log::info("station", "EVSE ", e.id, ": transaction ", e.tx->id, " ended (", reason, "), ",
             static_cast<long long>(e.energy_wh - e.tx->energy_start_wh), " Wh");
-  transaction_event(e, "Ended", trigger, meter_value(e, "Transaction.End", "SampledDataCtrlr.TxEndedMeasurands"), reason);
+  transaction_event(e, TxEventType::Ended, trigger, meter_value(e, "Transaction.End", "SampledDataCtrlr.TxEndedMeasurands"), reason);
   e.tx.reset();
   apply_power(e);
 }
@@ -532,7 +536,7 @@ void Station::tick() {
       drop_authorization(e);
     }
     if (e.tx && interval.count() > 0 && dm_.boolean("SampledDataCtrlr.Enabled") && now - e.tx->last_update >= interval) {
-      transaction_event(e, "Updated", "MeterValuePeriodic",
+      transaction_event(e, TxEventType::Updated, "MeterValuePeriodic",
                         meter_value(e, "Sample.Periodic", "SampledDataCtrlr.TxUpdatedMeasurands"));
     }
   }
@@ -548,7 +552,7 @@ void Station::tick() {
       if (!first) {
         for (auto& e : evses_) {
           if (e.tx) {
-            transaction_event(e, "Updated", "MeterValueClock",
+            transaction_event(e, TxEventType::Updated, "MeterValueClock",
                               meter_value(e, "Sample.Clock", "AlignedDataCtrlr.Measurands"));
           } else if (dm_.boolean("AlignedDataCtrlr.SendDuringIdle") && uplink_ && uplink_->online()) {
             uplink_->send_meter_values(e.id, meter_value(e, "Sample.Clock", "AlignedDataCtrlr.Measurands"));
@@ -589,7 +593,7 @@ void Station::trigger_meter_values(std::optional<int> evse_id) {
 void Station::trigger_transaction_event(std::optional<int> evse_id) {
   for (auto& e : evses_) {
     if (evse_id && e.id != *evse_id) continue;
-    if (e.tx) transaction_event(e, "Updated", "Trigger", meter_value(e, "Trigger", "SampledDataCtrlr.TxUpdatedMeasurands"));
+    if (e.tx) transaction_event(e, TxEventType::Updated, "Trigger", meter_value(e, "Trigger", "SampledDataCtrlr.TxUpdatedMeasurands"));
   }
 }
 

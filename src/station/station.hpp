@@ -1,7 +1,10 @@
-// The station service: EVSE availability and status, driver authorization,
-// transactions and their TransactionEvents. Runs on the I/O thread; talks to
-// the control loop through its queues and to the CSMS through Uplink.
-// Access decisions are made by the caller through policy::authorize.
+// The station: EVSE availability and status, driver authorization,
+// transactions and their events. Runs on the I/O thread; talks to the control
+// loop through its queues, and to the outside through typed events
+// (station/events.hpp): transaction events go to a TxEventSink inside the
+// station's SQLite transaction, status and meter values to the Uplink. It
+// knows nothing of OCPP. Access decisions are made by the services in front
+// of it (services/charging.*) through the one policy.
 // REQ: CHG-1, CHG-2
 #pragma once
 #include <boost/json/object.hpp>
@@ -14,21 +17,21 @@
 #include "core/config.hpp"
 #include "core/storage.hpp"
 #include "core/device_model.hpp"
-#include "core/outbox.hpp"
 #include "station/auth.hpp"
 #include "station/control_loop.hpp"
+#include "station/events.hpp"
 
 namespace cg::station {
 
-// What the station needs from the OCPP side.
+// What the station needs from the CSMS side.
 class Uplink {
  public:
   virtual ~Uplink() = default;
   virtual bool online() const = 0;  // connected and BootNotification accepted
   virtual bool boot_refused() const = 0;  // connected, but the CSMS answered Pending/Rejected
-  virtual void outbox_changed() = 0;
-  virtual void send_status(int evse, int connector, std::string_view status) = 0;
-  virtual void send_meter_values(int evse, boost::json::array meter_value) = 0;
+  virtual void outbox_changed() = 0;  // a transaction event was committed to the queue
+  virtual void send_status(int evse, int connector, ConnectorStatus status) = 0;
+  virtual void send_meter_values(int evse, std::vector<MeterValue> meter_value) = 0;
   // cb(nullopt) when the CSMS could not be asked (offline, timeout, error).
   virtual void authorize(const IdToken& t, std::function<void(std::optional<boost::json::object>)> cb) = 0;
 };
@@ -54,12 +57,13 @@ struct EvseState {
   std::optional<long long> authorized_remote_id;   // RequestStartTransaction's remoteStartId
   std::chrono::steady_clock::time_point authorized_at{};
   bool authorizing = false;
-  std::string last_status;
+  std::optional<ConnectorStatus> last_status;
 };
 
 class Station {
  public:
-  Station(const config::Config& cfg, storage::Db& db, core::DeviceModel& dm, core::Outbox& outbox, AuthStore& auth,
+  // `events` queues transaction events (durably, in the station's commit).
+  Station(const config::Config& cfg, storage::Db& db, core::DeviceModel& dm, TxEventSink& events, AuthStore& auth,
           ControlLoop& loop);
 
   void set_uplink(Uplink* u) { uplink_ = u; }
@@ -91,11 +95,12 @@ class Station {
   bool idle() const;
   const std::vector<EvseState>& evses() const { return evses_; }
   std::optional<int> evse_of_transaction(const std::string& tx_id) const;
-  std::string connector_status(const EvseState& e, int connector = 1) const;
+  ConnectorStatus connector_status(const EvseState& e, int connector = 1) const;
   void trigger_status(std::optional<int> evse, std::optional<int> connector);
   void trigger_meter_values(std::optional<int> evse);
   void trigger_transaction_event(std::optional<int> evse);
-  boost::json::array meter_value(const EvseState& e, std::string_view context, std::string_view measurands_key) const;
+  // The measurands the device model lists under `measurands_key`, now.
+  std::vector<MeterValue> meter_value(const EvseState& e, std::string_view context, std::string_view measurands_key) const;
 
  private:
   EvseState* evse(int id);
@@ -106,8 +111,8 @@ class Station {
   bool sessions_allowed() const;
   void start_transaction(EvseState& e, const std::string& trigger);
   void end_transaction(EvseState& e, const std::string& stopped_reason, const std::string& trigger);
-  void transaction_event(EvseState& e, std::string_view type, const std::string& trigger,
-                         std::optional<boost::json::array> meter, const std::string& stopped_reason = {});
+  void transaction_event(EvseState& e, TxEventType type, const std::string& trigger, std::vector<MeterValue> meter,
+                         const std::string& stopped_reason = {});
   void update_status(EvseState& e);
   void apply_power(EvseState& e);
   void persist_meter(EvseState& e);
@@ -116,7 +121,7 @@ class Station {
   const config::Config& cfg_;
   storage::Db& db_;
   core::DeviceModel& dm_;
-  core::Outbox& outbox_;
+  TxEventSink& events_;
   AuthStore& auth_;
   ControlLoop& loop_;
   Uplink* uplink_ = nullptr;

@@ -39,6 +39,7 @@
 #include "station/auth.hpp"
 #include "station/control_loop.hpp"
 
+#include "ocpp/station_messages.hpp"
 #include "security/key_store.hpp"
 #include "security/redact.hpp"
 #include "security/sealed_secret.hpp"
@@ -296,10 +297,13 @@ class FakeUplink : public cg::station::Uplink {
   bool online() const override { return is_online; }
   bool boot_refused() const override { return refused; }
   void outbox_changed() override { ++outbox_changes; }
-  void send_status(int evse, int connector, std::string_view status) override {
-    statuses.emplace_back(evse, connector, std::string(status));
+  // Typed events, recorded in their OCPP form (ocpp/station_messages).
+  void send_status(int evse, int connector, cg::station::ConnectorStatus status) override {
+    statuses.emplace_back(evse, connector, std::string(cg::station::to_string(status)));
   }
-  void send_meter_values(int evse, json::array mv) override { meter_values.emplace_back(evse, std::move(mv)); }
+  void send_meter_values(int evse, std::vector<cg::station::MeterValue> mv) override {
+    meter_values.emplace_back(evse, cg::ocpp::meter_value_json(mv));
+  }
   void authorize(const IdToken& t, std::function<void(std::optional<json::object>)> cb) override {
     asked.push_back(t.id);
     auto it = answers.find(t.id);
@@ -348,7 +352,8 @@ class StationTest : public ::testing::Test {
         *db_, [a = auth_.get()](const std::string& payload) { return a->redact_id_tokens(payload); });
     loop_ = std::make_unique<ControlLoop>(cfg_.evses, std::chrono::milliseconds(100),
                                           Station::stored_meter_registers(*db_, cfg_.evses.size()));
-    st_ = std::make_unique<Station>(cfg_, *db_, *dm_, *outbox_, *auth_, *loop_);
+    tx_events_ = std::make_unique<cg::ocpp::TransactionEventQueue>(*outbox_);
+    st_ = std::make_unique<Station>(cfg_, *db_, *dm_, *tx_events_, *auth_, *loop_);
     up_ = FakeUplink{};
     st_->set_uplink(&up_);
   }
@@ -357,6 +362,7 @@ class StationTest : public ::testing::Test {
     st_.reset();
     loop_.reset();
     auth_.reset();
+    tx_events_.reset();
     outbox_.reset();
     dm_.reset();
     db_.reset();
@@ -441,6 +447,7 @@ class StationTest : public ::testing::Test {
   std::unique_ptr<cg::storage::Db> db_;
   std::unique_ptr<cg::core::DeviceModel> dm_;
   std::unique_ptr<cg::core::Outbox> outbox_;
+  std::unique_ptr<cg::ocpp::TransactionEventQueue> tx_events_;  // the station's events as OCPP JSON, into the outbox
   std::unique_ptr<cg::security::KeyStore> keys_;  // seals the badge-hash key
   std::unique_ptr<AuthStore> auth_;
   std::unique_ptr<ControlLoop> loop_;
@@ -1125,7 +1132,7 @@ TEST_F(StationTest, AvailabilitySurvivesARestart) {
   st_->recover();
   EXPECT_TRUE(evse(1).operative);
   EXPECT_FALSE(evse(2).operative);
-  EXPECT_EQ(st_->connector_status(evse(2)), "Unavailable");
+  EXPECT_EQ(cg::station::to_string(st_->connector_status(evse(2))), "Unavailable");
 }
 
 TEST_F(StationTest, RequestStartThenPlug) {
