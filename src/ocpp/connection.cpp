@@ -291,17 +291,18 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
     if (open_) read();
   }
 
-  void send(std::string text) {
-    if (!open_) return;
+  void send(std::string text, Connection::Written done) {
+    if (!open_) return dropped(std::move(done));
     // NET-3: a CSMS that floods requests without reading our answers cannot
     // make us buffer without bound; past the cap the connection is dropped
     // (and re-established), charging goes on.
     if (outq_bytes_ + text.size() > kMaxQueuedBytes) {
+      dropped(std::move(done));
       return fail("the CSMS does not read: more than " + std::to_string(kMaxQueuedBytes / (1024 * 1024)) +
                   " MiB of answers queued", 0);
     }
     outq_bytes_ += text.size();
-    outq_.push_back(std::move(text));
+    outq_.push_back(Out{std::move(text), std::move(done)});
     if (outq_.size() == 1) write();
   }
 
@@ -309,13 +310,20 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
     auto self = shared_from_this();
     with_ws([&](auto& ws) {
       ws.text(true);
-      ws.async_write(asio::buffer(outq_.front()), [self](beast::error_code ec, std::size_t) {
+      ws.async_write(asio::buffer(outq_.front().text), [self](beast::error_code ec, std::size_t) {
         if (ec) return self->fail("write: " + ec.message(), 0);
-        self->outq_bytes_ -= self->outq_.front().size();
+        Out o = std::move(self->outq_.front());
+        self->outq_bytes_ -= o.text.size();
         self->outq_.pop_front();
-        if (!self->outq_.empty()) self->write();
+        if (o.done) o.done(true);
+        if (!self->outq_.empty() && self->open_) self->write();
       });
     });
+  }
+
+  // A frame that will not be written: its owner hears it (after this call returns).
+  void dropped(Connection::Written done) {
+    if (done) asio::post(io_, [done = std::move(done)] { done(false); });
   }
 
   void close() {
@@ -338,6 +346,10 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
 
   void fail(const std::string& why, int status, TlsFailure tls = TlsFailure::None) {
     open_ = false;
+    // Frames still queued will not be written: tell their owners.
+    for (auto& o : outq_) dropped(std::move(o.done));
+    outq_.clear();
+    outq_bytes_ = 0;
     if (closed_reported_ || detached_) {
       closed_ = true;
       with_ws([](auto& ws) {
@@ -369,7 +381,11 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
   std::unique_ptr<std::variant<std::monostate, TlsWs, PlainWs>> ws_;
   websocket::response_type res_;
   beast::flat_buffer buf_;
-  std::deque<std::string> outq_;
+  struct Out {
+    std::string text;
+    Connection::Written done;
+  };
+  std::deque<Out> outq_;
   std::size_t outq_bytes_ = 0;
   bool tls_ = false;
   bool discarding_ = false;
@@ -398,8 +414,9 @@ void Connection::connect(const ConnectionSettings& s) {
   impl_->start();
 }
 
-void Connection::send(std::string text) {
-  if (impl_) impl_->send(std::move(text));
+void Connection::send(std::string text, Written done) {
+  if (impl_) return impl_->send(std::move(text), std::move(done));
+  if (done) boost::asio::post(io_, [done = std::move(done)] { done(false); });
 }
 
 void Connection::close() {

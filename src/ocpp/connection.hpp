@@ -55,7 +55,11 @@ class Connection {
   ~Connection();
   // Starts one connection attempt; the outcome arrives as on_open or on_closed.
   void connect(const ConnectionSettings& s);
-  void send(std::string text);
+  // Queues a frame. `done` (optional) runs once the frame was written to the
+  // socket (true), or when it never will be (false: not connected, or the
+  // connection failed first) — never from inside send().
+  using Written = std::function<void(bool written)>;
+  void send(std::string text, Written done = {});
   void close();
   bool is_open() const;
   // The CSMS certificate chain OpenSSL verified for the open TLS connection,

@@ -1,6 +1,6 @@
 // N01 GetLog, the parts without network I/O (cg_base, unit-tested): the upload
-// location check (https:// only, COM-9), the text-log export, and the
-// multipart/form-data body (RFC 7578) of an upload by POST.
+// location check (https:// only, COM-9) and the multipart/form-data body
+// (RFC 7578) of an upload by POST. What is uploaded: audit/export.hpp.
 // REQ: LOG-4, COM-9
 #pragma once
 #include <cstdint>
@@ -11,10 +11,6 @@
 #include <vector>
 
 #include "core/clock.hpp"
-
-namespace cg::audit {
-class AuditLog;
-}
 
 namespace cg::ocpp {
 
@@ -27,29 +23,6 @@ struct UploadUrl {
 // nullopt (and why in *why) unless the URL is https:// with a host, ≤ 512 characters,
 // no credentials (userinfo) and a port in 1..65535.
 std::optional<UploadUrl> parse_upload_url(std::string_view url, std::string* why = nullptr);
-
-// An exported log: the body and what is in it. Stops before max_bytes (truncated set).
-struct LogExport {
-  std::string body;
-  std::uint64_t records = 0, first_seq = 0, last_seq = 0;
-  bool truncated = false;
-};
-
-// The security log for GetLog(SecurityLog): the stored lines (with their chain
-// fields) from the first to the last record whose time lies in [oldest,
-// latest], with every record in between (the clock may have been set back, and
-// an export with gaps would not verify), each ending in '\n'. An export that
-// does not start at record 1 begins with the log's signed continuation line,
-// so `chargeguard audit verify --file` checks it. Stops before max_bytes
-// (truncated set; the export then ends at a whole record).
-LogExport build_log_export(const audit::AuditLog& log, std::optional<clock::SysTime> oldest,
-                           std::optional<clock::SysTime> latest, std::size_t max_bytes);
-
-// The lines of text log files (oldest file first) whose leading RFC 3339
-// timestamp lies in [oldest, latest]; lines without one follow their
-// predecessor's fate. Stops before max_bytes (*truncated set).
-LogExport build_text_export(const std::vector<std::filesystem::path>& files, std::optional<clock::SysTime> oldest,
-                            std::optional<clock::SysTime> latest, std::size_t max_bytes);
 
 // A multipart/form-data body (RFC 7578) with one part,
 //   Content-Disposition: form-data; name="file"; filename="<filename>"

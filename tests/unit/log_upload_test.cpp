@@ -3,6 +3,7 @@
 // the text-log export (time window, continuation lines, size cap, missing
 // files), and the multipart/form-data body (RFC 7578) of a POST upload.
 #include "ocpp/log_export.hpp"
+#include "audit/export.hpp"
 
 #include <gtest/gtest.h>
 
@@ -19,6 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::string_literals;
+using audit::build_text_export;
 
 UploadUrl ok_url(std::string_view s) {
   std::string why;
