@@ -14,17 +14,12 @@
 #include "core/config.hpp"
 #include "policy/policy.hpp"
 #include "security/key_store.hpp"
+#include "services/security_log.hpp"
 
 namespace cg::app {
 namespace fs = std::filesystem;
 
 namespace {
-
-bool allowed(policy::Operation op) {
-  if (policy::authorize(local_admin(), op) == policy::Decision::Allow) return true;
-  std::cerr << "error: " << policy::to_string(op) << " is not permitted\n";
-  return false;
-}
 
 // The station's key store (the log's MAC key is sealed by it) and its state
 // directory; prints the problem and returns nullptr when it cannot be opened.
@@ -85,24 +80,19 @@ int try_lock_state_dir(const fs::path& state_dir) {
   return fd;
 }
 
-int audit_verify(const AuditTarget& t, const std::string& export_file) {
-  if (!allowed(policy::Operation::ReadSecurityLog)) return 1;
+int audit_verify(const AuditTarget& t, const std::string& export_file, const services::PolicyFn& policy) {
   fs::path state_dir;
   auto keys = open_keys(t, state_dir);
   if (!keys) return 1;
-  const auto dir = state_dir / "audit";
-  audit::VerifyResult r;
-  if (export_file.empty()) {
-    r = audit::verify_dir(dir, *keys);
-  } else {
-    try {
-      auto key = audit::load_key(dir, *keys);
-      r = audit::verify_file(export_file, &key);
-      OPENSSL_cleanse(key.data(), key.size());
-    } catch (const std::exception& e) {
-      r.problem = e.what();
-    }
+  // Read-only beside a running daemon: nothing is recorded (the daemon owns the log).
+  services::Gate gate(nullptr, policy);
+  services::SecurityLogService log(gate, state_dir / "audit", *keys);
+  auto res = log.verify(local_admin(), export_file.empty() ? std::nullopt : std::optional<fs::path>(export_file));
+  if (!res) {
+    std::cerr << "error: " << res.error().message << "\n";
+    return 1;
   }
+  auto& r = *res;
   if (!r.ok && r.problem.find("key") != std::string::npos && t.config_file.empty()) r.problem += kKeyHint;
   if (r.ok) {
     std::cout << "audit log OK: " << range(r);
@@ -117,21 +107,12 @@ int audit_verify(const AuditTarget& t, const std::string& export_file) {
   return 1;
 }
 
-int audit_export(const AuditTarget& t, const std::string& out_file) {
-  if (!allowed(policy::Operation::ReadSecurityLog)) return 1;
+int audit_export(const AuditTarget& t, const std::string& out_file, const services::PolicyFn& policy) {
   fs::path state_dir;
   auto keys = open_keys(t, state_dir);
   if (!keys) return 1;
-  const auto dir = state_dir / "audit";
-  // Verify first: what is exported is at least the records proven here (the
-  // daemon may append while we copy; those follow in the copy).
-  auto r = audit::verify_dir(dir, *keys);
-  if (!r.ok && r.problem.find("key") != std::string::npos && t.config_file.empty()) r.problem += kKeyHint;
-  std::ifstream in(audit::log_file(dir), std::ios::binary);
-  if (!in) {
-    std::cerr << "error: cannot read " << audit::log_file(dir) << "\n";
-    return 1;
-  }
+  services::Gate gate(nullptr, policy);
+  services::SecurityLogService log(gate, state_dir / "audit", *keys);
   std::ofstream file;
   if (!out_file.empty()) {
     file.open(out_file, std::ios::binary | std::ios::trunc);
@@ -140,31 +121,23 @@ int audit_export(const AuditTarget& t, const std::string& out_file) {
       return 1;
     }
   }
-  std::ostream& out = out_file.empty() ? std::cout : file;
-  out << in.rdbuf();
-  out.flush();
-  if (!out) {
-    std::cerr << "error: export incomplete\n";
+  auto res = log.export_to(local_admin(), out_file.empty() ? std::cout : file);
+  if (!res) {
+    std::cerr << "error: " << res.error().message << "\n";
     return 1;
   }
+  auto& r = *res;
   if (!r.ok) {
+    if (r.problem.find("key") != std::string::npos && t.config_file.empty()) r.problem += kKeyHint;
     std::cerr << "exported " << r.records << " records — WARNING: " << r.problem << "\n";
     return 1;
   }
-  // Records that left the station: full_policy = overwrite_exported may drop them.
-  if (r.records) {
-    try {
-      audit::mark_exported(dir, *keys, r.first_seq, r.last_seq);
-    } catch (const std::exception& e) {
-      std::cerr << "warning: the export is complete but could not be noted: " << e.what() << "\n";
-    }
-  }
+  if (!r.warning.empty()) std::cerr << "warning: " << r.warning << "\n";
   std::cerr << "exported " << range(r) << " (chain verified)\n";
   return 0;
 }
 
-int audit_clear(const AuditTarget& t, bool discard_unexported) {
-  if (!allowed(policy::Operation::ClearSecurityLog)) return 1;
+int audit_clear(const AuditTarget& t, bool discard_unexported, const services::PolicyFn& policy) {
   fs::path state_dir;
   auto keys = open_keys(t, state_dir);
   if (!keys) return 1;
@@ -181,22 +154,20 @@ int audit_clear(const AuditTarget& t, bool discard_unexported) {
   }
   int rc = 1;
   try {
-    auto log = audit::AuditLog::open(dir, *keys);
-    const auto exported = log->exported_seq();
-    if (!discard_unexported && log->last_seq() >= log->first_seq() && exported < log->last_seq()) {
-      std::cerr << "error: records " << std::max(exported + 1, log->first_seq()) << ".." << log->last_seq()
-                << " were never exported; run `chargeguard audit export --state-dir " << state_dir.string()
-                << " --out FILE` first, or pass --discard-unexported\n";
+    auto open_log = audit::AuditLog::open(dir, *keys);
+    services::Gate gate(open_log.get(), policy);
+    services::SecurityLogService log(gate, dir, *keys, open_log.get());
+    const auto res = log.clear(local_admin(), discard_unexported);
+    if (!res && res.error().code == Errc::Conflict) {
+      std::cerr << "error: " << res.error().message << "; run `chargeguard audit export --state-dir "
+                << state_dir.string() << " --out FILE` first, or pass --discard-unexported\n";
+    } else if (!res) {
+      std::cerr << "error: " << res.error().message << "\n";
+    } else if (res->stored) {
+      std::cout << "security log cleared; the new chain starts with record " << res->seq << " (SecurityLogWasCleared)\n";
+      rc = 0;
     } else {
-      const auto p = local_admin();
-      const auto res = log->clear(audit::Source::of(p));
-      if (res.stored) {
-        std::cout << "security log cleared; the new chain starts with record " << res.seq
-                  << " (SecurityLogWasCleared)\n";
-        rc = 0;
-      } else {
-        std::cerr << "error: " << res.error << "\n";
-      }
+      std::cerr << "error: " << res->error << "\n";
     }
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";

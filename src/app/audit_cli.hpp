@@ -8,6 +8,7 @@
 #include <string>
 
 #include "policy/policy.hpp"
+#include "services/gate.hpp"
 
 namespace cg::app {
 
@@ -20,11 +21,15 @@ struct AuditTarget {
   std::string config_file;
 };
 
-int audit_verify(const AuditTarget& t, const std::string& export_file);
-int audit_export(const AuditTarget& t, const std::string& out_file);
+// Each goes through the security-log service, which asks the one policy
+// (`policy`: a test injects another to prove it is asked).
+int audit_verify(const AuditTarget& t, const std::string& export_file,
+                 const services::PolicyFn& policy = &policy::authorize);
+int audit_export(const AuditTarget& t, const std::string& out_file,
+                 const services::PolicyFn& policy = &policy::authorize);
 // Refuses while a daemon owns the state directory, and refuses to drop records
 // that never left the station unless discard_unexported.
-int audit_clear(const AuditTarget& t, bool discard_unexported);
+int audit_clear(const AuditTarget& t, bool discard_unexported, const services::PolicyFn& policy = &policy::authorize);
 
 // The person at the console of a CLI command: a local admin (file access to
 // the state directory is what the OS granted), named by the OS account.

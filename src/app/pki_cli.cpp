@@ -15,6 +15,9 @@
 #include "security/cert_store.hpp"
 #include "security/dev_pki.hpp"
 #include "security/station_identity.hpp"
+#include "services/certificates.hpp"
+#include "services/gate.hpp"
+#include "services/identity.hpp"
 
 namespace cg::app {
 namespace fs = std::filesystem;
@@ -28,10 +31,6 @@ std::optional<security::KeyType> parse_key_type(const std::string& s) {
   return std::nullopt;
 }
 
-fs::path client_ca_file(const config::Config& cfg) {
-  return cfg.client_ca_file.empty() ? cfg.ca_file : cfg.client_ca_file;
-}
-
 void print_summary(const char* what, const security::CertificateSummary& s) {
   std::cout << what << ":\n"
             << "  subject      CN=" << s.common_name << ", O=" << s.organization << "\n"
@@ -42,23 +41,21 @@ void print_summary(const char* what, const security::CertificateSummary& s) {
             << "  SHA-256      " << s.sha256_fingerprint << "\n";
 }
 
-// Everything provision and install-cert share: policy, state directory, lock,
-// key store, audit log.
+// Everything provision, install-cert and install-root share: state directory,
+// lock, key store, audit log, and the services that decide and audit (the
+// one policy is asked there, for the local admin at the console).
 struct Session {
   int lock = -1;
   std::unique_ptr<security::KeyStore> store;
   std::unique_ptr<security::StationIdentity> identity;
   std::unique_ptr<audit::AuditLog> audit_log;
+  std::unique_ptr<services::Gate> gate;
+  std::unique_ptr<services::IdentityService> identity_service;
   ~Session() {
     if (lock >= 0) ::close(lock);
   }
   // with_identity: also the station identity (not needed to install a root).
-  // The key store is always opened: the audit log's key is sealed by it.
-  bool open(const config::Config& cfg, bool with_identity = true) {
-    if (policy::authorize(local_admin(), policy::Operation::ManageSecuritySettings) != policy::Decision::Allow) {
-      std::cerr << "error: ManageSecuritySettings is not permitted\n";
-      return false;
-    }
+  bool open(const config::Config& cfg, const services::PolicyFn& policy, bool with_identity = true) {
     std::error_code ec;
     if (!fs::exists(cfg.state_dir, ec)) {
       fs::create_directories(cfg.state_dir, ec);
@@ -75,61 +72,34 @@ struct Session {
       return false;
     }
     try {
+      // The key store is always opened: the audit log's key is sealed by it.
       store = open_configured_key_store(cfg);
+      audit_log = audit::AuditLog::open(cfg.state_dir / "audit", *store);
+      gate = std::make_unique<services::Gate>(audit_log.get(), policy);
       if (with_identity) {
         identity = std::make_unique<security::StationIdentity>(*store, cfg.state_dir);
         identity->recover();
+        identity_service = std::make_unique<services::IdentityService>(*gate, *identity, cfg, nullptr);
       }
-      audit_log = audit::AuditLog::open(cfg.state_dir / "audit", *store);
     } catch (const std::exception& e) {
       std::cerr << "error: " << e.what() << "\n";
       return false;
     }
     return true;
   }
-  void record(audit::Outcome o, const audit::Details& d) {
-    const auto r = audit_log->record(audit::Event::ReconfigurationOfSecurityParameters, o,
-                                     audit::Source::of(local_admin()), d);
-    if (!r.stored) std::cerr << "warning: audit record not stored: " << r.error << "\n";
-  }
 };
 
+// A service's refusal, for the console.
+int refused(const Error& e) {
+  std::cerr << "error: " << e.message << "\n";
+  return 1;
+}
+
 // Checks and stores `pem` as the certificate of the key "station".
-int install_chain(const config::Config& cfg, Session& s, const std::string& pem, const char* how) {
-  std::string err;
-  auto chain = security::parse_pem_chain(pem, security::kMaxChainCertificates, err);
-  if (!err.empty()) {
-    std::cerr << "error: certificate chain: " << err << "\n";
-    return 1;
-  }
-  std::string why;
-  try {
-    const auto roots = security::load_roots(client_ca_file(cfg));
-    std::vector<const X509*> rp;
-    for (const auto& r : roots) rp.push_back(r.get());
-    why = s.identity->check(chain, security::kStationKeyLabel, cfg.serial, cfg.organization, rp);
-  } catch (const std::exception& e) {
-    why = e.what();
-  }
-  if (!why.empty()) {
-    std::cerr << "error: the certificate is not acceptable: " << why << "\n";
-    s.record(audit::Outcome::Failure,
-             audit::Details().text("change", "stationCertificate").text("result", "refused").text("reason", why));
-    return 1;
-  }
-  try {
-    s.identity->store_chain(security::kStationKeyLabel, chain);
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
-  }
-  const auto sum = security::summarize(chain.front().get());
-  s.record(audit::Outcome::Success, audit::Details()
-                                        .text("change", "stationCertificate")
-                                        .text("result", how)
-                                        .text("serialNumber", sum.serial_hex)
-                                        .text("notAfter", clock::format_rfc3339(sum.not_after)));
-  print_summary("station certificate installed", sum);
+int install_chain(Session& s, const std::string& pem, const char* how) {
+  const auto r = s.identity_service->install_chain(local_admin(), pem, how);
+  if (!r) return refused(r.error());
+  print_summary("station certificate installed", *r);
   std::cout << "  file         " << s.identity->chain_file(security::kStationKeyLabel).string() << "\n"
             << "  key          'station' in the " << s.store->backend() << " key store\n";
   return 0;
@@ -144,7 +114,7 @@ std::unique_ptr<security::KeyStore> open_configured_key_store(const config::Conf
   return security::open_key_store(security::FileKeyStoreOptions{cfg.state_dir / "keys"});
 }
 
-int pki_provision(const config::Config& cfg, const ProvisionOptions& opt) {
+int pki_provision(const config::Config& cfg, const ProvisionOptions& opt, const services::PolicyFn& policy) {
   const auto type = parse_key_type(opt.key_type);
   if (!type) {
     std::cerr << "error: --key-type must be ec-p256, ec-p384 or rsa-3072\n";
@@ -164,7 +134,7 @@ int pki_provision(const config::Config& cfg, const ProvisionOptions& opt) {
     return 1;
   }
   Session s;
-  if (!s.open(cfg)) return 1;
+  if (!s.open(cfg, policy)) return 1;
   if (s.identity->has_certificate(security::kStationKeyLabel)) {
     std::cerr << "error: this station is provisioned already ("
               << s.identity->chain_file(security::kStationKeyLabel).string()
@@ -176,14 +146,10 @@ int pki_provision(const config::Config& cfg, const ProvisionOptions& opt) {
       std::cerr << "using the existing key 'station' of the " << s.store->backend()
                 << " key store (a request was made before)\n";
     } else {
-      const auto info = s.store->generate_key(security::kStationKeyLabel, *type);
-      std::cerr << "generated key 'station' (" << security::to_string(info.type) << ") in the " << s.store->backend()
-                << " key store" << (info.non_exportable ? "; it cannot be exported" : "") << "\n";
-      s.record(audit::Outcome::Success, audit::Details()
-                                            .text("change", "stationKey")
-                                            .text("result", "key pair generated")
-                                            .text("keyType", security::to_string(info.type))
-                                            .text("keyStore", s.store->backend()));
+      const auto info = s.identity_service->provision_key(local_admin(), *type);
+      if (!info) return refused(info.error());
+      std::cerr << "generated key 'station' (" << security::to_string(info->type) << ") in the " << s.store->backend()
+                << " key store" << (info->non_exportable ? "; it cannot be exported" : "") << "\n";
     }
     const std::string csr =
         security::make_csr_pem(*s.store, security::kStationKeyLabel, {cfg.serial, cfg.organization});
@@ -194,7 +160,7 @@ int pki_provision(const config::Config& cfg, const ProvisionOptions& opt) {
         std::cerr << "error: " << signed_.error << "\n";
         return 1;
       }
-      return install_chain(cfg, s, signed_.certificate_pem, "provisioned (development CA)");
+      return install_chain(s, signed_.certificate_pem, "provisioned (development CA)");
     }
     if (opt.csr_out.empty() || opt.csr_out == "-") {
       std::cout << csr;
@@ -235,7 +201,8 @@ std::optional<std::string> read_pem_file(const fs::path& file) {
 }
 }  // namespace
 
-int pki_install_root(const config::Config& cfg, const std::string& type_name, const fs::path& file, bool replace) {
+int pki_install_root(const config::Config& cfg, const std::string& type_name, const fs::path& file, bool replace,
+                     const services::PolicyFn& policy) {
   const auto type = security::parse_certificate_type(type_name);
   if (!type) {
     std::cerr << "error: --type " << type_name
@@ -246,20 +213,19 @@ int pki_install_root(const config::Config& cfg, const std::string& type_name, co
   const auto pem = read_pem_file(file);
   if (!pem) return 1;
   Session s;
-  if (!s.open(cfg, /*with_identity=*/false)) return 1;
-  audit::Details d;
-  d.text("change", "installCertificate").text("certificateType", type_name).text("mode", replace ? "replace" : "add");
-  security::InstallResult r;
+  if (!s.open(cfg, policy, /*with_identity=*/false)) return 1;
+  std::unique_ptr<security::CertStore> store;
   try {
-    security::CertStore store(cfg.state_dir);
-    r = store.install_local(*type, *pem, replace ? security::LocalInstallMode::Replace : security::LocalInstallMode::Add);
+    store = std::make_unique<security::CertStore>(cfg.state_dir);
   } catch (const std::exception& e) {
-    r.status = security::InstallStatus::Failed;
-    r.reason = e.what();
+    std::cerr << "error: certificate store: " << e.what() << "\n";
+    return 1;
   }
-  if (r.certificate) d.text("subject", r.certificate->subject).text("fingerprint", r.certificate->fingerprint);
-  d.text("status", security::to_string(r.status)).text("result", r.reason);
-  s.record(r.accepted() ? audit::Outcome::Success : audit::Outcome::Failure, d);
+  services::CertificateService certs(*s.gate, *store, nullptr, nullptr);
+  const auto res = certs.install_local(local_admin(), *type, *pem,
+                                       replace ? security::LocalInstallMode::Replace : security::LocalInstallMode::Add);
+  if (!res) return refused(res.error());
+  const auto& r = *res;
   for (const auto& w : r.warnings) std::cerr << "warning: " << w << "\n";
   if (!r.accepted()) {
     std::cerr << "error: the certificate was not installed: " << r.reason << "\n";
@@ -275,18 +241,18 @@ int pki_install_root(const config::Config& cfg, const std::string& type_name, co
   return 0;
 }
 
-int pki_install_cert(const config::Config& cfg, const fs::path& chain_file) {
+int pki_install_cert(const config::Config& cfg, const fs::path& chain_file, const services::PolicyFn& policy) {
   const auto pem_read = read_pem_file(chain_file);
   if (!pem_read) return 1;
   const std::string& pem = *pem_read;
   Session s;
-  if (!s.open(cfg)) return 1;
+  if (!s.open(cfg, policy)) return 1;
   if (!s.identity->has_key(security::kStationKeyLabel)) {
     std::cerr << "error: there is no station key to certify; run `chargeguard pki provision --config FILE --csr-out "
                  "FILE` first\n";
     return 1;
   }
-  return install_chain(cfg, s, pem, "installed");
+  return install_chain(s, pem, "installed");
 }
 
 int pki_show(const config::Config& cfg) {

@@ -24,6 +24,7 @@
 
 #include "core/config.hpp"
 #include "security/key_store.hpp"
+#include "services/gate.hpp"
 
 namespace cg::app {
 
@@ -34,10 +35,14 @@ struct ProvisionOptions {
   std::string key_type = "ec-p256";  // ec-p256, ec-p384, rsa-3072
 };
 
-int pki_provision(const config::Config& cfg, const ProvisionOptions& opt);
-int pki_install_cert(const config::Config& cfg, const std::filesystem::path& chain_file);
+// `policy`: the one policy (a test injects another to prove the commands ask it).
+int pki_provision(const config::Config& cfg, const ProvisionOptions& opt,
+                  const services::PolicyFn& policy = &policy::authorize);
+int pki_install_cert(const config::Config& cfg, const std::filesystem::path& chain_file,
+                     const services::PolicyFn& policy = &policy::authorize);
 int pki_show(const config::Config& cfg);
-int pki_install_root(const config::Config& cfg, const std::string& type, const std::filesystem::path& file, bool replace);
+int pki_install_root(const config::Config& cfg, const std::string& type, const std::filesystem::path& file, bool replace,
+                     const services::PolicyFn& policy = &policy::authorize);
 
 // The key store the configuration names ([key_store]); throws KeyStoreError.
 std::unique_ptr<security::KeyStore> open_configured_key_store(const config::Config& cfg);
