@@ -18,6 +18,7 @@
 
 #include "core/log.hpp"
 #include "security/redact.hpp"
+#include "security/ossl.hpp"
 #include "security/sealed_secret.hpp"
 
 namespace cg::audit {
@@ -93,14 +94,8 @@ class detail::Crypto {
 
  private:
   static constexpr std::size_t kShaBlock = 64;  // SHA-256 block size
-  struct MdFree {
-    void operator()(EVP_MD* p) const { EVP_MD_free(p); }
-  };
-  struct CtxFree {
-    void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }  // providers clear their state on free
-  };
-  using Ctx = std::unique_ptr<EVP_MD_CTX, CtxFree>;
-  std::unique_ptr<EVP_MD, MdFree> md_;
+  using Ctx = security::MdCtxPtr;  // providers clear their state on free
+  security::MdPtr md_;
   Ctx md_ctx_;
   Ctx inner_, outer_;  // after (key ^ ipad) and (key ^ opad); only with a key
   Ctx mac_ctx_;        // hmac()'s working copy

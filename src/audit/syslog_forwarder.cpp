@@ -19,6 +19,7 @@
 
 #include "core/clock.hpp"
 #include "core/log.hpp"
+#include "security/ossl.hpp"
 #include "security/tls_client.hpp"
 
 namespace cg::audit {
@@ -31,16 +32,7 @@ namespace {
 constexpr std::size_t kMaxWriteBytes = 64 * 1024;  // one write batch
 constexpr std::size_t kFileBatch = 512;              // records read back from the file at a time
 
-std::string ssl_error_string() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "unknown OpenSSL error" : out;
-}
+std::string ssl_error_string() { return security::drain_openssl_errors("unknown OpenSSL error"); }
 }  // namespace
 
 // ---- pure parts -------------------------------------------------------------

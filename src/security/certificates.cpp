@@ -28,25 +28,6 @@
 namespace cg::security {
 namespace {
 
-template <auto Free>
-struct OsslDeleter {
-  template <class T>
-  void operator()(T* p) const noexcept {
-    Free(p);
-  }
-};
-using BioPtr = std::unique_ptr<BIO, OsslDeleter<BIO_free>>;
-using StorePtr = std::unique_ptr<X509_STORE, OsslDeleter<X509_STORE_free>>;
-using StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, OsslDeleter<X509_STORE_CTX_free>>;
-using BnPtr = std::unique_ptr<BIGNUM, OsslDeleter<BN_free>>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, OsslDeleter<EVP_PKEY_free>>;
-struct StackFree {  // the stack only, not its certificates
-  void operator()(STACK_OF(X509) * s) const noexcept { sk_X509_free(s); }
-};
-using X509StackPtr = std::unique_ptr<STACK_OF(X509), StackFree>;
-struct OsslFree {
-  void operator()(void* p) const noexcept { OPENSSL_free(p); }
-};
 
 constexpr std::string_view kBegin = "-----BEGIN ";
 constexpr std::string_view kDashes = "-----";

@@ -33,12 +33,10 @@
 #include <string_view>
 #include <vector>
 
+#include "security/ossl.hpp"
+
 namespace cg::security {
 
-struct X509Free {
-  void operator()(X509* x) const noexcept { X509_free(x); }
-};
-using X509Ptr = std::unique_ptr<X509, X509Free>;
 // Leaf first, then its issuers (OCPP certificateChain order).
 using CertChain = std::vector<X509Ptr>;
 

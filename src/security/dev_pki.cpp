@@ -29,6 +29,7 @@
 #include <memory>
 #include <string_view>
 #include <utility>
+#include "security/ossl.hpp"
 
 namespace cg::security {
 namespace {
@@ -37,23 +38,10 @@ namespace fs = std::filesystem;
 
 // ---- RAII for OpenSSL objects and file descriptors
 
-template <auto Free>
-struct OsslDeleter {
-  template <class T>
-  void operator()(T* p) const noexcept {
-    Free(p);
-  }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, OsslDeleter<EVP_PKEY_free>>;
-using X509Ptr = std::unique_ptr<X509, OsslDeleter<X509_free>>;
-using NamePtr = std::unique_ptr<X509_NAME, OsslDeleter<X509_NAME_free>>;
-using ExtPtr = std::unique_ptr<X509_EXTENSION, OsslDeleter<X509_EXTENSION_free>>;
-using BnPtr = std::unique_ptr<BIGNUM, OsslDeleter<BN_free>>;
-using BioPtr = std::unique_ptr<BIO, OsslDeleter<BIO_free_all>>;
-using GenNamesPtr = std::unique_ptr<GENERAL_NAMES, OsslDeleter<GENERAL_NAMES_free>>;
-using GenNamePtr = std::unique_ptr<GENERAL_NAME, OsslDeleter<GENERAL_NAME_free>>;
-using OctetPtr = std::unique_ptr<ASN1_OCTET_STRING, OsslDeleter<ASN1_OCTET_STRING_free>>;
-using Ia5Ptr = std::unique_ptr<ASN1_IA5STRING, OsslDeleter<ASN1_IA5STRING_free>>;
+using GenNamesPtr = OsslPtr<GENERAL_NAMES, GENERAL_NAMES_free>;
+using GenNamePtr = OsslPtr<GENERAL_NAME, GENERAL_NAME_free>;
+using OctetPtr = OsslPtr<ASN1_OCTET_STRING, ASN1_OCTET_STRING_free>;
+using Ia5Ptr = OsslPtr<ASN1_IA5STRING, ASN1_IA5STRING_free>;
 
 class UniqueFd {
  public:
@@ -77,18 +65,7 @@ class UniqueFd {
 // ---- error texts
 
 // "step: <OpenSSL error queue>", draining the queue.
-std::string ossl_error(std::string_view step) {
-  std::string msg(step);
-  bool first = true;
-  while (const unsigned long e = ERR_get_error()) {
-    std::array<char, 256> buf{};
-    ERR_error_string_n(e, buf.data(), buf.size());
-    msg += first ? ": " : "; ";
-    msg += buf.data();
-    first = false;
-  }
-  return msg;
-}
+std::string ossl_error(std::string_view step) { return openssl_error(step); }
 
 std::string sys_error(std::string_view step, const fs::path& p, int err) {
   std::string msg(step);
@@ -568,7 +545,7 @@ DevSignResult dev_pki_sign_csr(std::string_view csr_pem, const fs::path& ca_cert
     return r;
   }
   BioPtr csr_bio(BIO_new_mem_buf(csr_pem.data(), static_cast<int>(csr_pem.size())));
-  std::unique_ptr<X509_REQ, OsslDeleter<X509_REQ_free>> req(
+  ReqPtr req(
       csr_bio ? PEM_read_bio_X509_REQ(csr_bio.get(), nullptr, nullptr, nullptr) : nullptr);
   if (!req) {
     r.error = ossl_error("reading the certificate signing request");

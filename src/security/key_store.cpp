@@ -9,21 +9,13 @@
 #include <openssl/x509.h>
 
 #include "security/key_store_internal.hpp"
+#include "security/ossl.hpp"
 
 namespace cg::security {
 
 namespace detail {
 
-std::string openssl_errors() {
-  std::string out;
-  char buf[256];
-  while (unsigned long e = ERR_get_error()) {
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out;
-}
+std::string openssl_errors() { return drain_openssl_errors(); }
 
 std::string printable(std::string_view s) {
   std::string out;
@@ -211,8 +203,8 @@ std::string make_csr_pem(KeyStore& store, std::string_view label, const CsrSubje
   const auto type = detail::key_type_of(pk.get());
   const EVP_MD* md = (type && *type == KeyType::EcP384) ? EVP_sha384() : EVP_sha256();
 
-  std::unique_ptr<X509_REQ, decltype(&X509_REQ_free)> req(X509_REQ_new(), X509_REQ_free);
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
+  ReqPtr req(X509_REQ_new());
+  BioPtr bio(BIO_new(BIO_s_mem()));
   if (!req || !bio) throw KeyStoreError(KeyStoreErrc::Backend, "CSR: out of memory");
   X509_NAME* name = X509_REQ_get_subject_name(req.get());
   auto add = [&](int nid, const std::string& v) {

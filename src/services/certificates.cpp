@@ -98,10 +98,7 @@ Result<std::vector<security::CertificateEntry>> CertificateService::list(
 
 void CertificateService::connection_verified(const security::CertChain& verified, int security_profile) {
   if (security_profile < 2 || !certs_.csms_root_pending()) return;
-  struct StackFree {
-    void operator()(STACK_OF(X509) * s) const noexcept { sk_X509_free(s); }
-  };
-  std::unique_ptr<STACK_OF(X509), StackFree> chain(sk_X509_new_null());
+  security::X509StackPtr chain(sk_X509_new_null());
   if (!chain) return;
   for (const auto& c : verified) sk_X509_push(chain.get(), c.get());
   const auto r = certs_.confirm_csms_root(chain.get());
