@@ -256,14 +256,14 @@ void certify(Kind& k, const std::string& csr_pem, const fs::path& pki) {
 void make_ctx(Kind& k, const fs::path& ca_file) {
   k.ctx.reset(SSL_CTX_new(TLS_client_method()));
   if (!k.ctx) throw std::runtime_error("SSL_CTX_new failed");
-  if (auto e = sec::configure_tls_client(k.ctx.get(), ca_file.string()); !e.empty())
-    throw std::runtime_error("configure_tls_client: " + e);
+  if (auto e = sec::configure_tls_client(k.ctx.get(), ca_file.string()); !e)
+    throw std::runtime_error("configure_tls_client: " + e.error().message);
   sec::TlsClientIdentity id;
   id.key.reset(k.key.get());
   EVP_PKEY_up_ref(k.key.get());
   for (const auto& c : k.chain) id.chain.push_back(sec::share(c.get()));
-  if (auto e = sec::use_client_identity(k.ctx.get(), id); !e.empty())
-    throw std::runtime_error("use_client_identity (" + k.name + "): " + e);
+  if (auto e = sec::use_client_identity(k.ctx.get(), id); !e)
+    throw std::runtime_error("use_client_identity (" + k.name + "): " + e.error().message);
 }
 
 int tcp_connect(int port) {

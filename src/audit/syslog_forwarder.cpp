@@ -165,8 +165,8 @@ struct SyslogForwarder::Impl : std::enable_shared_from_this<Impl> {
     SSL_CTX* c = ctx.native_handle();
     ERR_clear_error();
     // Trust only the configured CA file, never the system bundle.
-    if (auto err = security::configure_tls_client(c, s.ca_file); !err.empty())
-      throw std::runtime_error("syslog: " + err + ": " + ssl_error_string());
+    if (auto err = security::configure_tls_client(c, s.ca_file); !err)
+      throw std::runtime_error("syslog: " + err.error().message + ": " + ssl_error_string());
     if (SSL_CTX_use_certificate_chain_file(c, s.cert_file.c_str()) != 1)
       throw std::runtime_error("syslog: cannot load client certificate " + s.cert_file + ": " + ssl_error_string());
     if (SSL_CTX_use_PrivateKey_file(c, s.key_file.c_str(), SSL_FILETYPE_PEM) != 1)

@@ -98,8 +98,8 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
     // Trust only the operator's CA file: never the system bundle (COM-2).
     // Partial chains only when the bundle needs it: a cross-signed successor
     // root (AdditionalRootCertificateCheck, M05) whose signer is gone.
-    if (auto err = security::configure_tls_client(ctx_->native_handle(), s_.ca_file, s_.partial_chain); !err.empty()) {
-      fail(err, 0);
+    if (auto r = security::configure_tls_client(ctx_->native_handle(), s_.ca_file, s_.partial_chain); !r) {
+      fail(r.error().message, 0);
       return false;
     }
     if (s_.security_profile == 3) {
@@ -107,8 +107,8 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
         fail("security profile 3 needs the station certificate", 0);
         return false;
       }
-      if (auto err = security::use_client_identity(ctx_->native_handle(), *s_.client_identity); !err.empty()) {
-        fail(err, 0);
+      if (auto r = security::use_client_identity(ctx_->native_handle(), *s_.client_identity); !r) {
+        fail(r.error().message, 0);
         return false;
       }
     }

@@ -22,11 +22,8 @@ bool is_ctl(char c) {
 }
 }  // namespace
 
-std::optional<UploadUrl> parse_upload_url(std::string_view url, std::string* why) {
-  auto bad = [&](std::string w) -> std::optional<UploadUrl> {
-    if (why) *why = std::move(w);
-    return std::nullopt;
-  };
+Result<UploadUrl> parse_upload_url(std::string_view url) {
+  auto bad = [](std::string w) -> Result<UploadUrl> { return fail(Errc::InvalidArgument, std::move(w)); };
   if (url.size() > kMaxUrl) return bad("URL longer than 512 characters");
   auto u = boost::urls::parse_uri(url);
   if (!u) return bad("not a valid URL");

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/clock.hpp"
+#include "core/result.hpp"
 
 namespace cg::ocpp {
 
@@ -20,9 +21,9 @@ struct UploadUrl {
   std::string port;    // "443" when absent or empty
   std::string target;  // path and query, "/" when empty; the fragment is dropped
 };
-// nullopt (and why in *why) unless the URL is https:// with a host, ≤ 512 characters,
-// no credentials (userinfo) and a port in 1..65535.
-std::optional<UploadUrl> parse_upload_url(std::string_view url, std::string* why = nullptr);
+// The location, or why not (Errc::InvalidArgument): it must be https:// with a
+// host, ≤ 512 characters, no credentials (userinfo) and a port in 1..65535.
+Result<UploadUrl> parse_upload_url(std::string_view url);
 
 // A multipart/form-data body (RFC 7578) with one part,
 //   Content-Disposition: form-data; name="file"; filename="<filename>"

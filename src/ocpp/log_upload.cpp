@@ -38,8 +38,8 @@ class HttpsPutImpl final : public HttpsPut {
 
   void run() {
     // Only the operator's CA file, never the system bundle (COM-2).
-    if (auto err = security::configure_tls_client(ctx_.native_handle(), s_.ca_file, s_.partial_chain); !err.empty())
-      return finish(false, err);
+    if (auto r = security::configure_tls_client(ctx_.native_handle(), s_.ca_file, s_.partial_chain); !r)
+      return finish(false, r.error().message);
     auto self = std::static_pointer_cast<HttpsPutImpl>(shared_from_this());
     resolver_.async_resolve(s_.url.host, s_.url.port, [self](beast::error_code ec, tcp::resolver::results_type r) {
       if (self->done_) return;

@@ -417,8 +417,8 @@ std::string CertStore::write_state(const State& s) {
   if (!s.pending.empty()) text += "pending " + s.pending + "\n";
   for (const auto& fp : s.fallback) text += "fallback " + fp + "\n";
   if (s.replace_type) text += "replace " + std::string(to_string(*s.replace_type)) + " " + s.replace_keep + "\n";
-  if (auto e = write_file_durably((dir_ / kStateFile).string(), text); !e.empty())
-    return "cannot write the certificate store state: " + e;
+  if (auto e = write_file_durably((dir_ / kStateFile).string(), text); !e)
+    return "cannot write the certificate store state: " + e.error().message;
   state_ = s;
   return {};
 }
@@ -434,7 +434,7 @@ std::string CertStore::write_bundle() {
   if (!exists && err.empty() && text.empty()) return {};  // no CSMS root yet: no bundle (trusts nothing either way)
   if (!exists || !err.empty() || current != text) {
     if (!err.empty()) ::unlink(p.c_str());  // e.g. a directory or a symlink in its place
-    if (auto e = write_file_durably(p.string(), text); !e.empty()) return "cannot write the CSMS root bundle: " + e;
+    if (auto e = write_file_durably(p.string(), text); !e) return "cannot write the CSMS root bundle: " + e.error().message;
   }
   ::chmod(p.c_str(), 0644);
   return {};
@@ -447,7 +447,7 @@ std::string CertStore::add_file(CertificateType type, const X509* cert) {
   const std::string pem = to_pem(cert);
   if (pem.empty()) return "cannot encode the certificate";
   const fs::path p = file_of(type, fp);
-  if (auto e = write_file_durably(p.string(), pem); !e.empty()) return "cannot store the certificate: " + e;
+  if (auto e = write_file_durably(p.string(), pem); !e) return "cannot store the certificate: " + e.error().message;
   ::chmod(p.c_str(), 0644);
   entries_.push_back({type, fp, subject_text(cert), share(cert)});
   sort_entries();

@@ -36,7 +36,7 @@ void write_sealed_file(const fs::path& f, std::span<const std::uint8_t> blob) {
   const std::string text =
       base64_encode(std::string_view(reinterpret_cast<const char*>(blob.data()), blob.size())) + "\n";
   // The rename itself must survive a power loss before the caller relies on it.
-  if (auto err = write_file_durably(f.string(), text); !err.empty()) throw KeyStoreError(KeyStoreErrc::Backend, err);
+  if (auto r = write_file_durably(f.string(), text); !r) throw KeyStoreError(KeyStoreErrc::Backend, r.error().message);
 }
 
 namespace {

@@ -1,6 +1,7 @@
 // Durable file replacement, and the type of the 32-byte device secrets (which
 // are kept sealed by the key store: sealed_secret.hpp).
 #pragma once
+#include "core/result.hpp"
 #include <array>
 #include <cstdint>
 #include <string>
@@ -12,8 +13,8 @@ using Secret32 = std::array<std::uint8_t, 32>;
 
 // Replaces FILE with DATA so that a crash or power loss leaves either the old
 // or the new content: FILE.tmp (0600, O_EXCL), write, fsync, rename, fsync of
-// the directory. Returns an empty string, or what failed.
-std::string write_file_durably(const std::string& file, std::string_view data);
+// the directory.
+Result<void> write_file_durably(const std::string& file, std::string_view data);
 // fsync of a directory, so that a rename or unlink in it survives a power loss.
 void fsync_dir(const std::string& dir);
 

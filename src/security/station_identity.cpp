@@ -37,22 +37,22 @@ CertChain read_chain(const fs::path& f, std::size_t max) {
 }
 }  // namespace
 
-std::string use_client_identity(SSL_CTX* ctx, const TlsClientIdentity& id) {
-  if (!id.key || id.chain.empty()) return "no station certificate or key";
+Result<void> use_client_identity(SSL_CTX* ctx, const TlsClientIdentity& id) {
+  if (!id.key || id.chain.empty()) return fail(Errc::Unavailable, "no station certificate or key");
   if (SSL_CTX_use_certificate(ctx, id.chain.front().get()) != 1) {
     ERR_clear_error();
-    return "the station certificate cannot be used for TLS";
+    return fail(Errc::Rejected, "the station certificate cannot be used for TLS");
   }
   for (std::size_t i = 1; i < id.chain.size(); ++i) {
     if (is_self_signed(id.chain[i].get())) continue;  // the peer has its roots
     if (SSL_CTX_add1_chain_cert(ctx, id.chain[i].get()) != 1) {
       ERR_clear_error();
-      return "a sub-CA certificate of the station chain cannot be used";
+      return fail(Errc::Rejected, "a sub-CA certificate of the station chain cannot be used");
     }
   }
   if (SSL_CTX_use_PrivateKey(ctx, id.key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
     ERR_clear_error();
-    return "the station key does not match the station certificate";
+    return fail(Errc::Rejected, "the station key does not match the station certificate");
   }
   return {};
 }
@@ -166,8 +166,8 @@ void StationIdentity::store_chain(std::string_view label, const CertChain& chain
   std::error_code ec;
   fs::create_directories(dir_, ec);
   ::chmod(dir_.c_str(), 0700);
-  if (auto e = write_file_durably(chain_file(label).string(), to_pem(chain)); !e.empty())
-    throw std::runtime_error("cannot store the station certificate: " + e);
+  if (auto e = write_file_durably(chain_file(label).string(), to_pem(chain)); !e)
+    throw std::runtime_error("cannot store the station certificate: " + e.error().message);
   ::chmod(chain_file(label).c_str(), 0644);
 }
 
@@ -186,8 +186,8 @@ void StationIdentity::store_csr(std::string_view pem) {
   fs::create_directories(dir_, ec);
   ::chmod(dir_.c_str(), 0700);
   const fs::path f = dir_ / (std::string(kStationNextKeyLabel) + ".csr");
-  if (auto e = write_file_durably(f.string(), pem); !e.empty())
-    throw std::runtime_error("cannot store the certificate signing request: " + e);
+  if (auto e = write_file_durably(f.string(), pem); !e)
+    throw std::runtime_error("cannot store the certificate signing request: " + e.error().message);
   ::chmod(f.c_str(), 0644);
 }
 

@@ -22,6 +22,7 @@
 // chain, the leaf's public key equal to the key pair's, a TLS-client leaf
 // (not a CA), and CN = serial number, O = organization.
 #pragma once
+#include "core/result.hpp"
 #include <openssl/ssl.h>
 
 #include <chrono>
@@ -48,8 +49,8 @@ struct TlsClientIdentity {
 };
 // Installs the identity into a client context: leaf, sub-CAs (self-signed
 // certificates in the chain are not sent), key; checks that key and leaf
-// belong together. Returns "" or what failed.
-std::string use_client_identity(SSL_CTX* ctx, const TlsClientIdentity& id);
+// belong together.
+Result<void> use_client_identity(SSL_CTX* ctx, const TlsClientIdentity& id);
 
 struct CertificateSummary {
   std::string common_name, organization, issuer, serial_hex, sha256_fingerprint;

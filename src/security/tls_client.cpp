@@ -18,14 +18,15 @@ bool is_ip_literal(const std::string& host) {
 }
 }  // namespace
 
-std::string configure_tls_client(SSL_CTX* c, const std::string& ca_file, bool partial_chain) {
+Result<void> configure_tls_client(SSL_CTX* c, const std::string& ca_file, bool partial_chain) {
   SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
   SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
   if (SSL_CTX_set_cipher_list(c, kTls12Ciphers) != 1 || SSL_CTX_set_ciphersuites(c, kTls13Suites) != 1)
-    return "TLS cipher configuration failed";
+    return fail(Errc::Internal, "TLS cipher configuration failed");
   // COM-8: security level 2, signature algorithms, groups, and the policy on the peer's chain.
-  if (auto err = apply_crypto_policy(c); !err.empty()) return err;
-  if (SSL_CTX_load_verify_locations(c, ca_file.c_str(), nullptr) != 1) return "cannot load CA file " + ca_file;
+  if (auto err = apply_crypto_policy(c); !err.empty()) return fail(Errc::Internal, err);
+  if (SSL_CTX_load_verify_locations(c, ca_file.c_str(), nullptr) != 1)
+    return fail(Errc::Unavailable, "cannot load CA file " + ca_file);
   if (partial_chain) X509_STORE_set_flags(SSL_CTX_get_cert_store(c), X509_V_FLAG_PARTIAL_CHAIN);
   SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
   return {};

@@ -7,6 +7,8 @@
 
 #include <string>
 
+#include "core/result.hpp"
+
 namespace cg::security {
 
 // TLS 1.2 minimum; TLS 1.2 suites ECDHE with AES-GCM only; TLS 1.3 AES-GCM
@@ -21,8 +23,8 @@ namespace cg::security {
 // (mode, callback) without removing it, but must not replace the cert verify
 // callback. partial_chain: every certificate of ca_file is a trust anchor by
 // itself (a confirmed cross-signed successor CSMS root whose signer is gone,
-// M05). Returns "" or what failed.
-std::string configure_tls_client(SSL_CTX* ctx, const std::string& ca_file, bool partial_chain = false);
+// M05).
+Result<void> configure_tls_client(SSL_CTX* ctx, const std::string& ca_file, bool partial_chain = false);
 
 // Per connection: the peer's host name (or IP literal) is checked against its
 // certificate; SNI is sent for names only (RFC 6066).

@@ -160,8 +160,8 @@ void CertificateService::sync_with_ca_file(const fs::path& ca_file, const fs::pa
     log::warn("station", change);
   }
   if (seen != digest) {
-    if (auto e = security::write_file_durably(marker.string(), digest + "\n"); !e.empty())
-      log::warn("station", "cannot note the csms.ca_file digest: ", e);
+    if (auto e = security::write_file_durably(marker.string(), digest + "\n"); !e)
+      log::warn("station", "cannot note the csms.ca_file digest: ", e.error().message);
   }
   if (!change.empty())
     gate_.record(audit::Source{"LocalMaintenance", "", "configuration file"}, Event::ReconfigurationOfSecurityParameters,

@@ -23,16 +23,15 @@ using namespace std::string_literals;
 using audit::build_text_export;
 
 UploadUrl ok_url(std::string_view s) {
-  std::string why;
-  auto u = parse_upload_url(s, &why);
-  EXPECT_TRUE(u) << s << ": " << why;
-  return u.value_or(UploadUrl{});
+  auto u = parse_upload_url(s);
+  EXPECT_TRUE(u) << s << ": " << (u ? "" : u.error().message);
+  return u ? *u : UploadUrl{};
 }
 
 std::string refused(std::string_view s) {
-  std::string why;
-  auto u = parse_upload_url(s, &why);
+  auto u = parse_upload_url(s);
   EXPECT_FALSE(u) << s << " was accepted: host " << (u ? u->host : "") << " target " << (u ? u->target : "");
+  const std::string why = u ? std::string() : u.error().message;
   EXPECT_FALSE(why.empty()) << s;
   return why;
 }

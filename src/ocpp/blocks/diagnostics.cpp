@@ -66,11 +66,10 @@ Reply DiagnosticsBlock::on_get_log(const json::object& req) {
                                                                   : SecurityLogService::LogType::Security,
                                     job->window, kMaxExportBytes);
   if (!ex) return refusal(ex.error());
-  std::string why;
-  auto url = parse_upload_url(log.at("remoteLocation").as_string(), &why);
+  auto url = parse_upload_url(log.at("remoteLocation").as_string());
   if (!url) {
-    log::warn("ocpp", "GetLog ", request_id, " refused: ", why);
-    return log_rejected("InvalidURL", why);
+    log::warn("ocpp", "GetLog ", request_id, " refused: ", url.error().message);
+    return log_rejected("InvalidURL", url.error().message);
   }
   job->url = std::move(*url);
   if (ex->truncated) log::warn("ocpp", "GetLog ", request_id, ": export cut at ", kMaxExportBytes, " bytes");
