@@ -161,6 +161,7 @@ bool prepare_identity(const config::Config& cfg, security::StationIdentity& iden
                   s->serial_hex, ", valid until ", clock::format_rfc3339(s->not_after), " (key in the ",
                   backend, " key store)");
         if (s->not_after < std::chrono::system_clock::now())
+          // A00.FR.430 (errata): an expired certificate is still tried; the CSMS decides.
           log::warn("station", "the station certificate has EXPIRED; trying it anyway (the CSMS decides)");
       }
     }

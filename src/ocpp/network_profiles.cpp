@@ -132,6 +132,8 @@ std::optional<Refusal> NetworkProfiles::check(int slot, const json::object& cd, 
     return Refusal{active > 1 ? "NoSecurityDowngrade" : "InvalidNetworkConf",
                    "security profile 1 (unencrypted) is never accepted over OCPP; only the configuration file can "
                    "enable it"};
+  // B09.FR.04 (errata 2025): never a profile below the active one (3 -> 2
+  // only with the local permission, COM-6).
   if (!downgrade_allowed(static_cast<int>(sp), allow_downgrade))
     return Refusal{"NoSecurityDowngrade",
                    "security profile " + std::to_string(sp) + " is below the active profile " +

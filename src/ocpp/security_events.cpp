@@ -5,6 +5,8 @@
 namespace cg::ocpp {
 namespace json = boost::json;
 
+// A04.FR.01/02: critical security events are sent at once, queued while
+// offline, delivered once (the cursor moves in the commit that queues).
 SecurityEventForwarder::SecurityEventForwarder(storage::Db& db, core::Outbox& outbox, std::filesystem::path file)
     : db_(db), outbox_(outbox), file_(std::move(file)) {
   if (auto c = db_.meta("audit.csms_cursor")) cursor_ = std::stoull(*c);

@@ -226,6 +226,8 @@ InstallResult CertStore::install(CertificateType type, std::string_view pem, con
       break;
     }
     case CertificateType::CSMSRootCertificate:
+      // M05.FR.08-13: with AdditionalRootCertificateCheck only a successor
+      // signed by the installed root, which stays as fallback until confirmed.
       if (ctx.additional_root_check) {
         if (!state_.pending.empty()) {
           r.reason =

@@ -169,11 +169,12 @@ itest('B10: a new profile that cannot connect gets NetworkProfileConnectionAttem
   }
 });
 
-itest('A05: upgrade from profile 2 to 3 over OCPP, then no way back to 2 unless the local configuration allows it', { timeout: 90000 }, async (ctx) => {
+// One CSMS for both: Basic auth without a client certificate (profile 2),
+// mutual TLS with CN/O checked (profile 3); it signs CSRs with the operator
+// CA. The station starts at profile 2.
+async function startTwoProfileCsms(ctx) {
   const p = await pki('main');
   const operatorCa = path.join(p.dir, 'operator-root-ca.pem');
-  // One CSMS for both: Basic auth without a client certificate (profile 2),
-  // mutual TLS with CN/O checked (profile 3); it signs CSRs with the operator CA.
   await ctx.startCsms({
     tls: { cert: p.cert, key: p.key, ca: operatorCa },
     organization: ORG,
@@ -183,17 +184,27 @@ itest('A05: upgrade from profile 2 to 3 over OCPP, then no way back to 2 unless 
   ctx.clientCaFile = operatorCa;
   await ctx.startStation();
   await ctx.waitBooted();
+  return { p, operatorCa };
+}
+
+// A02 at profile 2 gives the station its certificate (promoted at once).
+async function certificateAtProfile2(ctx) {
+  const from = ctx.mark();
+  assert.equal((await ctx.call('TriggerMessage', { requestedMessage: 'SignChargingStationCertificate' })).status, 'Accepted');
+  const signed = await ctx.waitFor((m) => m.direction === 'out' && m.type === 'CALL' && m.action === 'CertificateSigned', { from });
+  assert.equal((await ctx.stationReply(signed.id, { from })).payload.status, 'Accepted');
+  assert.ok(fs.existsSync(path.join(ctx.stateDir, 'identity', 'station.pem')));
+}
+
+itest('A05: upgrade from profile 2 to 3 over OCPP, then no way back to 2 unless the local configuration allows it', { timeout: 90000 }, async (ctx) => {
+  const { p, operatorCa } = await startTwoProfileCsms(ctx);
   const url = ctx.csms.url;
   const session = () => ctx.csms.clients.get(ctx.identity).session;
   assert.equal(session().profile, 2);
   expectRejected(await ctx.call('SetNetworkProfile', { configurationSlot: 1, connectionData: profile(url, 3) }), 'NoCertificate');
 
   // A02 at profile 2 gives the station its certificate (promoted at once) …
-  const from = ctx.mark();
-  assert.equal((await ctx.call('TriggerMessage', { requestedMessage: 'SignChargingStationCertificate' })).status, 'Accepted');
-  const signed = await ctx.waitFor((m) => m.direction === 'out' && m.type === 'CALL' && m.action === 'CertificateSigned', { from });
-  assert.equal((await ctx.stationReply(signed.id, { from })).payload.status, 'Accepted');
-  assert.ok(fs.existsSync(path.join(ctx.stateDir, 'identity', 'station.pem')));
+  await certificateAtProfile2(ctx);
 
   // … then profile 3 in slot 1, first in the list, and a reset.
   assert.deepEqual(await ctx.call('SetNetworkProfile', { configurationSlot: 1, connectionData: profile(url, 3) }), { status: 'Accepted' });
@@ -284,24 +295,12 @@ itest('A05: upgrade from profile 2 to 3 over OCPP, then no way back to 2 unless 
 // (reached by the A05 upgrade) every request a CSMS could try towards profile
 // 2 or 1 is refused, and after a reset the station still connects at 3.
 itest('COM-6: no sequence of CSMS requests lowers the active security profile', { timeout: 90000 }, async (ctx) => {
-  const p = await pki('main');
-  const operatorCa = path.join(p.dir, 'operator-root-ca.pem');
-  await ctx.startCsms({
-    tls: { cert: p.cert, key: p.key, ca: operatorCa },
-    organization: ORG,
-    stations: { [ctx.identity]: { serial: ctx.serial } },
-    signer: { caCert: operatorCa, caKey: path.join(p.dir, 'operator-root-ca.key'), days: 30 },
-  });
-  ctx.clientCaFile = operatorCa;
-  await ctx.startStation();
-  await ctx.waitBooted();
+  await startTwoProfileCsms(ctx);
   const url = ctx.csms.url;
   const session = () => ctx.csms.clients.get(ctx.identity).session;
   // Up to profile 3: certificate (A02), slot 1 at profile 3 first, reset.
-  let from = ctx.mark();
-  assert.equal((await ctx.call('TriggerMessage', { requestedMessage: 'SignChargingStationCertificate' })).status, 'Accepted');
-  const signed = await ctx.waitFor((m) => m.direction === 'out' && m.type === 'CALL' && m.action === 'CertificateSigned', { from });
-  assert.equal((await ctx.stationReply(signed.id, { from })).payload.status, 'Accepted');
+  await certificateAtProfile2(ctx);
+  let from;
   assert.deepEqual(await ctx.call('SetNetworkProfile', { configurationSlot: 1, connectionData: profile(url, 3) }), { status: 'Accepted' });
   assert.equal((await setVar(ctx, 'OCPPCommCtrlr', 'NetworkConfigurationPriority', '1,0')).attributeStatus, 'Accepted');
   from = ctx.mark();

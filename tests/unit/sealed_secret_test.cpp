@@ -18,20 +18,8 @@ namespace {
 namespace fs = std::filesystem;
 using namespace cg::security;
 
-std::string read_all(const fs::path& f) {
-  std::ifstream in(f, std::ios::binary);
-  std::ostringstream os;
-  os << in.rdbuf();
-  return os.str();
-}
-
-// Every byte of every file under dir (recursively), concatenated.
-std::string all_bytes(const fs::path& dir) {
-  std::string out;
-  for (const auto& e : fs::recursive_directory_iterator(dir))
-    if (e.is_regular_file()) out += read_all(e.path());
-  return out;
-}
+using cg::test::all_bytes;
+using cg::test::read_all;
 
 std::string as_text(const Secret32& s) { return std::string(reinterpret_cast<const char*>(s.data()), s.size()); }
 

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 
@@ -27,6 +28,21 @@ inline ::testing::AssertionResult has(const std::string& text, const std::string
 inline void write_file(const std::filesystem::path& p, const std::string& data) {
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
   out << data;
+}
+
+// The whole content of a file ("" when it cannot be read).
+inline std::string read_all(const std::filesystem::path& f) {
+  std::ifstream in(f, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Every byte of every file under dir (recursively), concatenated: to prove
+// that a secret is in no file.
+inline std::string all_bytes(const std::filesystem::path& dir) {
+  std::string out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) out += read_all(e.path());
+  return out;
 }
 
 }  // namespace cg::test
