@@ -9,7 +9,9 @@ using audit::Outcome;
 NetworkService::NetworkService(Gate& gate, storage::Db& db, const config::Config& cfg, core::DeviceModel& dm,
                                security::SealedPassword* password, security::StationIdentity* identity,
                                security::CertStore* certs)
-    : gate_(gate), cfg_(cfg), dm_(dm), password_(password), identity_(identity), certs_(certs), profiles_(db, cfg) {}
+    : gate_(gate), cfg_(cfg), dm_(dm), password_(password), identity_(identity), certs_(certs), profiles_(db, cfg) {
+  begin_rotation();  // current() is valid from the start (the session starts over when it connects)
+}
 
 ocpp::Credentials NetworkService::credentials() const {
   ocpp::Credentials c;

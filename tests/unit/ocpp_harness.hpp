@@ -137,7 +137,6 @@ class OcppStation {
     availability_ = std::make_unique<services::AvailabilityService>(*gate_, *station_, *db_);
     security_log_ = std::make_unique<services::SecurityLogService>(*gate_, *audit_, dir_ / "diagnostics.log");
     link_ = std::make_unique<services::LinkEvents>(*gate_);
-    network_->begin_rotation();
     dispatcher_ = std::make_unique<ocpp::Dispatcher>(session, *link_);
     security_ = std::make_unique<ocpp::SecurityBlock>(session, *dispatcher_, cfg_, *dm_, certificates_.get(),
                                                       identity_service_.get(), password_.get(), *link_);
