@@ -141,24 +141,24 @@ std::optional<CertificateSummary> StationIdentity::summary(std::string_view labe
   return summarize(chain.front().get());
 }
 
-std::string StationIdentity::check(const CertChain& chain, std::string_view label, std::string_view serial,
+Result<void> StationIdentity::check(const CertChain& chain, std::string_view label, std::string_view serial,
                                    std::string_view organization, const std::vector<const X509*>& roots) {
-  if (chain.empty()) return "empty certificate chain";
+  if (chain.empty()) return fail(Errc::Rejected, "empty certificate chain");
   if (chain.size() > kMaxChainCertificates)
-    return "more than " + std::to_string(kMaxChainCertificates) + " certificates in the chain";
+    return fail(Errc::Rejected, "more than " + std::to_string(kMaxChainCertificates) + " certificates in the chain");
   const X509* leaf = chain.front().get();
-  if (is_ca(leaf)) return "the leaf certificate is a CA certificate";
+  if (is_ca(leaf)) return fail(Errc::Rejected, "the leaf certificate is a CA certificate");
   const auto kp = store_.find_key(label);
-  if (!kp) return "no key pair '" + std::string(label) + "' to certify (no renewal in progress)";
+  if (!kp) return fail(Errc::Rejected, "no key pair '" + std::string(label) + "' to certify (no renewal in progress)");
   if (!public_key_matches(leaf, store_.public_key_der(label)))
-    return "the certificate is not for the key pair of the signing request";
+    return fail(Errc::Rejected, "the certificate is not for the key pair of the signing request");
   const auto cn = subject_attribute(leaf, NID_commonName);
-  if (cn != serial) return "subject CN '" + cn + "' is not the serial number '" + std::string(serial) + "'";
+  if (cn != serial) return fail(Errc::Rejected, "subject CN '" + cn + "' is not the serial number '" + std::string(serial) + "'");
   const auto o = subject_attribute(leaf, NID_organizationName);
-  if (o != organization) return "subject O '" + o + "' is not the organization '" + std::string(organization) + "'";
+  if (o != organization) return fail(Errc::Rejected, "subject O '" + o + "' is not the organization '" + std::string(organization) + "'");
   VerifyOptions opt;
   opt.purpose = VerifyOptions::Purpose::TlsClient;
-  if (auto e = verify_chain(chain, roots, opt); !e.empty()) return e;
+  if (auto e = verify_chain(chain, roots, opt); !e.empty()) return fail(Errc::Rejected, e);
   return {};
 }
 

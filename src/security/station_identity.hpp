@@ -75,9 +75,10 @@ class StationIdentity {
   std::optional<CertificateSummary> summary(std::string_view label) const;
 
   // Checks a chain for the key pair `label` (see the header comment). `roots`
-  // are the operator CA certificates that issue station certificates. Returns
-  // "" or the reason (for the CSMS-facing statusInfo and the audit record).
-  std::string check(const CertChain& chain, std::string_view label, std::string_view serial,
+  // are the operator CA certificates that issue station certificates. A
+  // refusal (Errc::Rejected) says why, for the CSMS-facing statusInfo and the
+  // audit record.
+  Result<void> check(const CertChain& chain, std::string_view label, std::string_view serial,
                     std::string_view organization, const std::vector<const X509*>& roots);
   // Stores a checked chain for `label` (durably).
   void store_chain(std::string_view label, const CertChain& chain);

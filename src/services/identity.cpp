@@ -73,20 +73,20 @@ std::optional<std::string> IdentityService::resume_renewal() {
   return std::nullopt;
 }
 
-std::string IdentityService::check(const security::CertChain& chain, std::string_view label) {
+Result<void> IdentityService::check(const security::CertChain& chain, std::string_view label) {
   const auto& f = cfg_.client_ca_file.empty() ? cfg_.ca_file : cfg_.client_ca_file;
   std::vector<security::X509Ptr> roots;
   try {
     if (!f.empty()) roots = security::load_roots(f);
   } catch (const std::exception& e) {
-    return std::string("operator CA unavailable: ") + e.what();
+    return fail(Errc::Unavailable, std::string("operator CA unavailable: ") + e.what());
   }
   std::vector<const X509*> root_ptrs;
   for (const auto& r : roots) root_ptrs.push_back(r.get());
   try {
     return identity_.check(chain, label, cfg_.serial, organization(), root_ptrs);
   } catch (const std::exception& e) {
-    return e.what();
+    return fail(Errc::Internal, e.what());
   }
 }
 
@@ -106,7 +106,7 @@ Result<security::CertificateSummary> IdentityService::accept_certificate(const p
   auto chain = security::parse_pem_chain(pem, security::kMaxChainCertificates, err);
   if (!err.empty()) return refuse(err);
   // The request stays pending on a refusal: a corrected certificate may follow.
-  if (auto why = check(chain, security::kStationNextKeyLabel); !why.empty()) return refuse(why);
+  if (auto ok = check(chain, security::kStationNextKeyLabel); !ok) return refuse(ok.error().message);
   try {
     identity_.store_chain(security::kStationNextKeyLabel, chain);
   } catch (const std::exception& e) {
@@ -207,7 +207,8 @@ Result<security::CertificateSummary> IdentityService::install_chain(const policy
   std::string err;
   auto chain = security::parse_pem_chain(pem, security::kMaxChainCertificates, err);
   if (!err.empty()) return fail(Errc::InvalidArgument, "certificate chain: " + err);
-  if (auto why = check(chain, security::kStationKeyLabel); !why.empty()) {
+  if (auto ok = check(chain, security::kStationKeyLabel); !ok) {
+    const std::string& why = ok.error().message;
     record_change(audit::Source::of(who), Outcome::Failure,
                   audit::Details().text("change", "stationCertificate").text("result", "refused").text("reason", why));
     return fail(Errc::Rejected, "the certificate is not acceptable: " + why);

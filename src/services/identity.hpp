@@ -67,7 +67,8 @@ class IdentityService {
 
  private:
   Result<std::string> start(const audit::Source& src, std::string_view trigger);
-  std::string check(const security::CertChain& chain, std::string_view label);
+  // The chain for the key pair `label`: operator CA roots, crypto policy, key, CN/O.
+  Result<void> check(const security::CertChain& chain, std::string_view label);
   void record_change(const audit::Source& src, audit::Outcome o, audit::Details d);
 
   Gate& gate_;

@@ -54,7 +54,8 @@ class StationIdentityTest : public ::testing::Test {
     return chain;
   }
   std::string check(const CertChain& c, std::string_view label = kStationKeyLabel) {
-    return id_->check(c, label, "SN-1", "Op", roots());
+    const auto r = id_->check(c, label, "SN-1", "Op", roots());
+    return r ? std::string() : r.error().message;
   }
 
   fs::path dir_, pki_, other_, state_;
