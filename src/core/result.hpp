@@ -24,6 +24,7 @@ std::string_view to_string(Errc e) noexcept;
 struct Error {
   Errc code = Errc::Internal;
   std::string message;
+  std::string reason;  // a short code for a protocol answer (e.g. an OCPP reasonCode), when one is needed
 };
 
 template <class T>
@@ -60,7 +61,11 @@ class [[nodiscard]] Result<void> {
   bool ok_ = true;
 };
 
-inline Error fail(Errc code, std::string message) { return Error{code, std::move(message)}; }
+inline Error fail(Errc code, std::string message) { return Error{code, std::move(message), {}}; }
+// A refusal by a rule, with the protocol's reason code and a sentence.
+inline Error refuse(std::string reason, std::string message) {
+  return Error{Errc::Rejected, std::move(message), std::move(reason)};
+}
 
 inline std::string_view to_string(Errc e) noexcept {
   switch (e) {

@@ -95,76 +95,74 @@ bool NetworkProfiles::downgrade_allowed(int to, bool allow_downgrade_variable) c
   return may_use(active_security_profile(), to, allow_downgrade_variable);
 }
 
-std::optional<Refusal> NetworkProfiles::check(int slot, const json::object& cd, const Credentials& have,
-                                              bool allow_downgrade, const NetworkProfile& in_use,
-                                              NetworkProfile& out) const {
+Result<NetworkProfile> NetworkProfiles::check(int slot, const json::object& cd, const Credentials& have,
+                                             bool allow_downgrade, const NetworkProfile& in_use) const {
   const std::string n = std::to_string(slot);
   if (slot < 0 || slot > kMaxSlot)
-    return Refusal{"InvalidConfSlot", "configurationSlot " + n + " is not one of " + std::string(kSlots)};
+    return refuse("InvalidConfSlot", "configurationSlot " + n + " is not one of " + std::string(kSlots));
   if (slot == 0)
-    return Refusal{"InvalidConfSlot",
+    return refuse("InvalidConfSlot",
                    "slot 0 is the profile of the station's configuration file and cannot be changed over OCPP; "
-                   "use slot 1-" + std::to_string(kMaxSlot)};
+                   "use slot 1-" + std::to_string(kMaxSlot));
   if (slot == in_use.slot)
-    return Refusal{"ActiveNetworkConf", "slot " + n + " is used by the current connection; use another slot"};
+    return refuse("ActiveNetworkConf", "slot " + n + " is used by the current connection; use another slot");
   if (auto good = last_good_slot(); good && *good == slot)
-    return Refusal{"ActiveNetworkConf",
-                   "slot " + n + " holds the last profile that worked (the fallback); use another slot"};
+    return refuse("ActiveNetworkConf",
+                   "slot " + n + " holds the last profile that worked (the fallback); use another slot");
   const auto str = [&](const char* key) -> std::string {
     auto* v = cd.if_contains(key);
     return v && v->is_string() ? std::string(v->as_string()) : std::string();
   };
   if (str("ocppVersion") != "OCPP20")
-    return Refusal{"InvalidNetworkConf", "ocppVersion " + str("ocppVersion") + " is not supported (OCPP20 only)"};
+    return refuse("InvalidNetworkConf", "ocppVersion " + str("ocppVersion") + " is not supported (OCPP20 only)");
   if (str("ocppTransport") != "JSON")
-    return Refusal{"InvalidNetworkConf", "ocppTransport " + str("ocppTransport") + " is not supported (JSON only)"};
+    return refuse("InvalidNetworkConf", "ocppTransport " + str("ocppTransport") + " is not supported (JSON only)");
   const std::string iface = str("ocppInterface");
   if (!in_list(kInterfaces, iface))
-    return Refusal{"InvalidNetworkConf",
-                   "ocppInterface " + iface + " does not exist on this station (" + std::string(kInterfaces) + ")"};
-  if (cd.contains("vpn")) return Refusal{"InvalidNetworkConf", "vpn is not supported by this station"};
-  if (cd.contains("apn")) return Refusal{"InvalidNetworkConf", "apn is not supported by this station (no modem)"};
+    return refuse("InvalidNetworkConf",
+                   "ocppInterface " + iface + " does not exist on this station (" + std::string(kInterfaces) + ")");
+  if (cd.contains("vpn")) return refuse("InvalidNetworkConf", "vpn is not supported by this station");
+  if (cd.contains("apn")) return refuse("InvalidNetworkConf", "apn is not supported by this station (no modem)");
   const auto* spv = cd.if_contains("securityProfile");
   const long long sp = spv && spv->is_int64() ? spv->as_int64() : 0;
-  if (sp < 1 || sp > 3) return Refusal{"InvalidNetworkConf", "securityProfile must be 2 or 3"};
+  if (sp < 1 || sp > 3) return refuse("InvalidNetworkConf", "securityProfile must be 2 or 3");
   const int active = active_security_profile();
   if (sp == 1)
-    return Refusal{active > 1 ? "NoSecurityDowngrade" : "InvalidNetworkConf",
+    return refuse(active > 1 ? "NoSecurityDowngrade" : "InvalidNetworkConf",
                    "security profile 1 (unencrypted) is never accepted over OCPP; only the configuration file can "
-                   "enable it"};
+                   "enable it");
   // B09.FR.04 (errata 2025): never a profile below the active one (3 -> 2
   // only with the local permission, COM-6).
   if (!downgrade_allowed(static_cast<int>(sp), allow_downgrade))
-    return Refusal{"NoSecurityDowngrade",
+    return refuse("NoSecurityDowngrade",
                    "security profile " + std::to_string(sp) + " is below the active profile " +
                        std::to_string(active) +
-                       (active == 3 ? " (SecurityCtrlr.AllowSecurityProfileDowngrade is false)" : "")};
+                       (active == 3 ? " (csms.allow_security_profile_downgrade is false)" : ""));
   const std::string url = str("ocppCsmsUrl");
   if (auto e = config::check_csms_url(url, static_cast<int>(sp)))
-    return Refusal{"InvalidNetworkConf", "ocppCsmsUrl " + *e};
+    return refuse("InvalidNetworkConf", "ocppCsmsUrl " + *e);
   if (in_use.security_profile == 1) {
     // Nobody authenticated this request: it may upgrade the link to the same
     // host, never send the station elsewhere.
     auto a = boost::urls::parse_uri(url);
     auto b = boost::urls::parse_uri(in_use.url);
     if (!a || !b || a->host() != b->host())
-      return Refusal{"InvalidNetworkConf",
+      return refuse("InvalidNetworkConf",
                      "over an unencrypted connection (security profile 1) only a profile for the same host (" +
-                         (b ? std::string(b->host()) : std::string("?")) + ") is accepted"};
+                         (b ? std::string(b->host()) : std::string("?")) + ") is accepted");
   }
   const auto* mt = cd.if_contains("messageTimeout");
   const long long timeout = mt && mt->is_int64() ? mt->as_int64() : 0;
-  if (timeout < 1 || timeout > 600) return Refusal{"InvalidNetworkConf", "messageTimeout must be 1-600 seconds"};
+  if (timeout < 1 || timeout > 600) return refuse("InvalidNetworkConf", "messageTimeout must be 1-600 seconds");
   if (!have.csms_root)
-    return Refusal{"NoRootCertificate", "security profile " + std::to_string(sp) +
-                                            " needs an installed CSMSRootCertificate; install one first"};
+    return refuse("NoRootCertificate", "security profile " + std::to_string(sp) +
+                                            " needs an installed CSMSRootCertificate; install one first");
   if (sp == 2 && !have.password)
-    return Refusal{"NoPassword", "security profile 2 needs a BasicAuthPassword; set one first"};
+    return refuse("NoPassword", "security profile 2 needs a BasicAuthPassword; set one first");
   if (sp == 3 && !have.station_certificate)
-    return Refusal{"NoCertificate",
-                   "security profile 3 needs a station certificate; renew it (SignChargingStationCertificate) first"};
-  out = NetworkProfile{slot, static_cast<int>(sp), url, iface, static_cast<int>(timeout)};
-  return std::nullopt;
+    return refuse("NoCertificate",
+                   "security profile 3 needs a station certificate; renew it (SignChargingStationCertificate) first");
+  return NetworkProfile{slot, static_cast<int>(sp), url, iface, static_cast<int>(timeout)};
 }
 
 void NetworkProfiles::store(const NetworkProfile& p) {
@@ -181,25 +179,24 @@ void NetworkProfiles::store(const NetworkProfile& p) {
       .run();
 }
 
-std::optional<Refusal> NetworkProfiles::check_priority(std::string_view value, bool allow_downgrade,
-                                                       std::vector<int>& out) const {
-  out.clear();
-  if (value.empty()) return Refusal{"InvalidValue", "the list is empty; at least one slot is needed"};
+Result<std::vector<int>> NetworkProfiles::check_priority(std::string_view value, bool allow_downgrade) const {
+  std::vector<int> out;
+  if (value.empty()) return refuse("InvalidValue", "the list is empty; at least one slot is needed");
   for (auto item : split(value)) {
     auto slot = to_int(item);
     if (!slot || *slot < 0 || *slot > kMaxSlot)
-      return Refusal{"InvalidValue", "'" + std::string(item.substr(0, 8)) + "' is not one of " + std::string(kSlots)};
+      return refuse("InvalidValue", "'" + std::string(item.substr(0, 8)) + "' is not one of " + std::string(kSlots));
     if (std::find(out.begin(), out.end(), *slot) != out.end())
-      return Refusal{"InvalidValue", "slot " + std::to_string(*slot) + " is listed twice"};
+      return refuse("InvalidValue", "slot " + std::to_string(*slot) + " is listed twice");
     const auto p = get(*slot);
-    if (!p) return Refusal{"InvalidNetworkConf", "slot " + std::to_string(*slot) + " holds no network profile"};
+    if (!p) return refuse("InvalidNetworkConf", "slot " + std::to_string(*slot) + " holds no network profile");
     if (!downgrade_allowed(p->security_profile, allow_downgrade))
-      return Refusal{"NoSecurityDowngrade", "slot " + std::to_string(*slot) + " uses security profile " +
+      return refuse("NoSecurityDowngrade", "slot " + std::to_string(*slot) + " uses security profile " +
                                                 std::to_string(p->security_profile) + ", below the active profile " +
-                                                std::to_string(active_security_profile())};
+                                                std::to_string(active_security_profile()));
     out.push_back(*slot);
   }
-  return std::nullopt;
+  return out;
 }
 
 std::vector<int> NetworkProfiles::parse_priority(std::string_view value) {

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/result.hpp"
 #include "core/storage.hpp"
 
 namespace cg::ocpp {
@@ -45,12 +46,6 @@ struct Credentials {
   bool password = false;       // a sealed Basic-auth password (profile 2)
   bool station_certificate = false;  // station key + certificate (profile 3)
   bool csms_root = false;      // at least one installed CSMS root (profiles 2/3)
-};
-
-// A refusal: reasonCode (≤ 20 characters, OCPP StatusInfo) and a sentence.
-struct Refusal {
-  std::string reason;
-  std::string info;
 };
 
 class NetworkProfiles {
@@ -76,13 +71,15 @@ class NetworkProfiles {
   // against what the station has and the connection the request came over
   // (`in_use`): that slot and the last working one (the fallback) are not
   // overwritten; over profile 1 (unauthenticated) only a profile for the same
-  // host is accepted. Fills `out` when good. Throws storage::DbError.
-  std::optional<Refusal> check(int slot, const boost::json::object& connection_data, const Credentials& have,
-                               bool allow_downgrade, const NetworkProfile& in_use, NetworkProfile& out) const;
+  // host is accepted. The profile to store, or a refusal (Errc::Rejected with
+  // the OCPP reasonCode in Error::reason, ≤ 20 characters, and a sentence).
+  // Throws storage::DbError.
+  Result<NetworkProfile> check(int slot, const boost::json::object& connection_data, const Credentials& have,
+                               bool allow_downgrade, const NetworkProfile& in_use) const;
   void store(const NetworkProfile& p);
 
-  // NetworkConfigurationPriority: "1,0" → {1,0}, or why not.
-  std::optional<Refusal> check_priority(std::string_view value, bool allow_downgrade, std::vector<int>& out) const;
+  // NetworkConfigurationPriority: "1,0" → {1,0}, or a refusal as check()'s.
+  Result<std::vector<int>> check_priority(std::string_view value, bool allow_downgrade) const;
   static std::vector<int> parse_priority(std::string_view value);  // lenient: bad entries skipped
 
   // ---- the rotation

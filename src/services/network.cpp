@@ -30,21 +30,22 @@ Result<NetworkService::SetProfile> NetworkService::set_profile(const policy::Pri
   if (auto ok = gate_.admit(who, policy::Operation::ManageSecuritySettings, "SetNetworkProfile"); !ok)
     return ok.error();
   const int slot = raw_slot < 0 || raw_slot > 1000 ? -1 : static_cast<int>(raw_slot);
-  ocpp::NetworkProfile p;
   audit::Details d;
   d.text("change", "setNetworkProfile").number("slot", raw_slot);
-  std::optional<ocpp::Refusal> refusal;
+  Result<ocpp::NetworkProfile> checked = fail(Errc::Internal, "not checked");
   try {
-    refusal = profiles_.check(slot, connection_data, credentials(), allow_downgrade(), profiles_.current(), p);
+    checked = profiles_.check(slot, connection_data, credentials(), allow_downgrade(), profiles_.current());
   } catch (const std::exception& e) {
-    refusal = ocpp::Refusal{"InternalError", e.what()};
+    checked = refuse("InternalError", e.what());
   }
-  if (refusal) {
-    log::warn("network", "SetNetworkProfile slot ", raw_slot, " rejected: ", refusal->info);
+  if (!checked) {
+    const Error& refusal = checked.error();
+    log::warn("network", "SetNetworkProfile slot ", raw_slot, " rejected: ", refusal.message);
     gate_.record(who, Event::ReconfigurationOfSecurityParameters, Outcome::Failure,
-                 d.text("status", "Rejected").text("reason", refusal->reason).text("info", refusal->info));
-    return SetProfile{SetProfile::Status::Rejected, refusal->reason, refusal->info};
+                 d.text("status", "Rejected").text("reason", refusal.reason).text("info", refusal.message));
+    return SetProfile{SetProfile::Status::Rejected, refusal.reason, refusal.message};
   }
+  const ocpp::NetworkProfile& p = *checked;
   d.number("securityProfile", p.security_profile).text("url", p.url);
   try {
     profiles_.store(p);
@@ -60,12 +61,12 @@ Result<NetworkService::SetProfile> NetworkService::set_profile(const policy::Pri
   return SetProfile{SetProfile::Status::Accepted, {}, {}};
 }
 
-std::optional<ocpp::Refusal> NetworkService::check_priority(std::string_view value, std::string& normalized) const {
-  std::vector<int> slots;
-  if (auto refusal = profiles_.check_priority(value, allow_downgrade(), slots)) return refusal;
-  normalized.clear();
-  for (int s : slots) normalized += (normalized.empty() ? "" : ",") + std::to_string(s);
-  return std::nullopt;
+Result<std::string> NetworkService::check_priority(std::string_view value) const {
+  auto slots = profiles_.check_priority(value, allow_downgrade());
+  if (!slots) return slots.error();
+  std::string normalized;
+  for (int s : *slots) normalized += (normalized.empty() ? "" : ",") + std::to_string(s);
+  return normalized;
 }
 
 void NetworkService::begin_rotation() {

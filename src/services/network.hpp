@@ -39,8 +39,9 @@ class NetworkService {
   };
   Result<SetProfile> set_profile(const policy::Principal& who, long long slot,
                                  const boost::json::object& connection_data);
-  // ---- B10 NetworkConfigurationPriority: checked, normalized ("1,0"); for the settings service.
-  std::optional<ocpp::Refusal> check_priority(std::string_view value, std::string& normalized) const;
+  // ---- B10 NetworkConfigurationPriority: checked and normalized ("1,0"), or
+  // a refusal (Error::reason: the OCPP reasonCode); for the settings service.
+  Result<std::string> check_priority(std::string_view value) const;
 
   // ---- the rotation, for the OCPP session
   // Starts over at the first slot of the priority list.

@@ -111,11 +111,11 @@ SettingsService::SetOutcome SettingsService::set_password(std::string_view value
 }
 
 SettingsService::SetOutcome SettingsService::set_priority(std::string_view value) {
-  std::string normalized;
-  if (auto refusal = network_.check_priority(value, normalized)) return {SetStatus::Rejected, refusal->reason, refusal->info};
-  const auto r = dm_.set({"OCPPCommCtrlr", "", 0, 0, "NetworkConfigurationPriority", ""}, "Actual", normalized);
+  const auto normalized = network_.check_priority(value);
+  if (!normalized) return {SetStatus::Rejected, normalized.error().reason, normalized.error().message};
+  const auto r = dm_.set({"OCPPCommCtrlr", "", 0, 0, "NetworkConfigurationPriority", ""}, "Actual", *normalized);
   if (r.status == SetStatus::Accepted)
-    log::info("settings", "NetworkConfigurationPriority is now ", normalized, "; used from the next connection");
+    log::info("settings", "NetworkConfigurationPriority is now ", *normalized, "; used from the next connection");
   return {r.status, r.reason, {}};
 }
 

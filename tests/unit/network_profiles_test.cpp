@@ -47,10 +47,10 @@ class NetworkProfilesTest : public ::testing::Test {
   // check() as SetNetworkProfile would; "" when accepted (and stored).
   std::string set(int slot, const json::object& cd, Credentials have = kAll, bool allow_downgrade = false,
                   int in_use = 0) {
-    NetworkProfile p;
     const NetworkProfile u{in_use, cfg_.security_profile, cfg_.csms_url};
-    if (auto r = np_->check(slot, cd, have, allow_downgrade, u, p)) return r->reason + ": " + r->info;
-    np_->store(p);
+    const auto r = np_->check(slot, cd, have, allow_downgrade, u);
+    if (!r) return r.error().reason + ": " + r.error().message;
+    np_->store(*r);
     return "";
   }
   // Connects through `slot` (it must be current()).
@@ -151,21 +151,21 @@ TEST_F(NetworkProfilesTest, PreconditionsOfTheSecurityProfile) {
 }
 
 TEST_F(NetworkProfilesTest, PriorityListsAreChecked) {
-  std::vector<int> out;
   ASSERT_EQ(set(1, connection(2)), "");
-  EXPECT_FALSE(np_->check_priority("1,0", false, out));
-  EXPECT_EQ(out, (std::vector<int>{1, 0}));
-  EXPECT_EQ(np_->check_priority("", false, out)->reason, "InvalidValue");
-  EXPECT_EQ(np_->check_priority("1,x", false, out)->reason, "InvalidValue");
-  EXPECT_EQ(np_->check_priority("1,4", false, out)->reason, "InvalidValue");
-  EXPECT_EQ(np_->check_priority("1,1", false, out)->reason, "InvalidValue");
-  EXPECT_EQ(np_->check_priority("2,0", false, out)->reason, "InvalidNetworkConf") << "slot 2 is empty";
+  const auto out = np_->check_priority("1,0", false);
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(*out, (std::vector<int>{1, 0}));
+  EXPECT_EQ(np_->check_priority("", false).error().reason, "InvalidValue");
+  EXPECT_EQ(np_->check_priority("1,x", false).error().reason, "InvalidValue");
+  EXPECT_EQ(np_->check_priority("1,4", false).error().reason, "InvalidValue");
+  EXPECT_EQ(np_->check_priority("1,1", false).error().reason, "InvalidValue");
+  EXPECT_EQ(np_->check_priority("2,0", false).error().reason, "InvalidNetworkConf") << "slot 2 is empty";
   // After a profile-3 connection, slot 0 (profile 2) is a downgrade.
   ASSERT_EQ(set(2, connection(3)), "");
   np_->begin({2}, false);
   connect_via(2);
-  EXPECT_EQ(np_->check_priority("2,0", false, out)->reason, "NoSecurityDowngrade");
-  EXPECT_FALSE(np_->check_priority("2,0", true, out)) << "3 -> 2 with AllowSecurityProfileDowngrade";
+  EXPECT_EQ(np_->check_priority("2,0", false).error().reason, "NoSecurityDowngrade");
+  EXPECT_TRUE(np_->check_priority("2,0", true).ok()) << "3 -> 2 with AllowSecurityProfileDowngrade";
   EXPECT_EQ(NetworkProfiles::parse_priority(" 2, 0,x,9,2"), (std::vector<int>{2, 0}));
 }
 
