@@ -13,7 +13,9 @@ Result<station::Station::AvailStatus> AvailabilityService::change_availability(c
                                                                                std::optional<int> connector,
                                                                                bool operative) {
   if (auto ok = gate_.admit(who, Operation::ChangeAvailability, "ChangeAvailability"); !ok) return ok.error();
-  return station_.change_availability(evse, connector, operative);
+  return guarded("ChangeAvailability", [&]() -> Result<station::Station::AvailStatus> {
+    return station_.change_availability(evse, connector, operative);
+  });
 }
 
 Result<AvailabilityService::ResetStatus> AvailabilityService::reset(const policy::Principal& who, ResetType type,
@@ -36,8 +38,12 @@ std::optional<audit::Source> AvailabilityService::due_reset() {
 void AvailabilityService::perform_reset(const audit::Source& who, const std::string& boot_reason) {
   log::warn("station", "resetting the station (", boot_reason, ")");
   gate_.record(who, audit::Event::ResetOrReboot, audit::Outcome::Success, audit::Details().text("reason", boot_reason));
-  station_.end_all_transactions("ImmediateReset", "ResetCommand");
-  db_.set_meta("boot_reason", boot_reason);
+  // The restart follows whatever happens here: a failure is logged, not thrown.
+  (void)guarded("Reset", [&]() -> Result<void> {
+    station_.end_all_transactions("ImmediateReset", "ResetCommand");
+    db_.set_meta("boot_reason", boot_reason);
+    return {};
+  });
 }
 
 }  // namespace cg::services

@@ -37,7 +37,13 @@ Result<security::InstallResult> CertificateService::install(const policy::Princi
                                                              security::CertificateType type, std::string_view pem,
                                                              const security::InstallContext& ctx) {
   if (auto ok = gate_.admit(who, Operation::ManageSecuritySettings, "InstallCertificate"); !ok) return ok.error();
-  const auto r = certs_.install(type, pem, ctx);
+  security::InstallResult r;
+  try {
+    r = certs_.install(type, pem, ctx);
+  } catch (const std::exception& e) {
+    r.status = security::InstallStatus::Failed;
+    r.reason = failure_of("InstallCertificate", e).message;
+  }
   auto d = install_details(security::to_string(type), r);
   if (!r.accepted()) d.text("reason", r.reason);
   gate_.record(who, Event::ReconfigurationOfSecurityParameters, r.accepted() ? Outcome::Success : Outcome::Failure, d);
@@ -78,7 +84,13 @@ Result<security::RemoveResult> CertificateService::remove(const policy::Principa
       // No usable station certificate: nothing to protect.
     }
   }
-  const auto r = certs_.remove(hd, station_cert.get());
+  security::RemoveResult r;
+  try {
+    r = certs_.remove(hd, station_cert.get());
+  } catch (const std::exception& e) {
+    r.status = security::DeleteStatus::Failed;
+    r.reason = failure_of("DeleteCertificate", e).message;
+  }
   audit::Details d;
   d.text("change", "deleteCertificate").text("status", security::to_string(r.status)).text("serialNumber", hd.serial_number);
   for (const auto& c : r.removed) d.text("subject", c.subject).text("fingerprint", c.fingerprint);

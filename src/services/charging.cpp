@@ -16,17 +16,20 @@ Result<station::Station::StartResult> ChargingService::request_start(const polic
                                                                      long long remote_start_id,
                                                                      std::optional<int> evse) {
   if (auto ok = gate_.admit(who, Operation::StartTransaction, "RequestStartTransaction"); !ok) return ok.error();
-  return station_.request_start(token, remote_start_id, evse);
+  return guarded("RequestStartTransaction", [&]() -> Result<station::Station::StartResult> {
+    return station_.request_start(token, remote_start_id, evse);
+  });
 }
 
 Result<bool> ChargingService::request_stop(const policy::Principal& who, const std::string& transaction_id) {
   if (auto ok = gate_.admit(who, Operation::StopTransaction, "RequestStopTransaction"); !ok) return ok.error();
-  return station_.request_stop(transaction_id);
+  return guarded("RequestStopTransaction", [&]() -> Result<bool> { return station_.request_stop(transaction_id); });
 }
 
 Result<station::Station::UnlockStatus> ChargingService::unlock(const policy::Principal& who, int evse, int connector) {
   if (auto ok = gate_.admit(who, Operation::UnlockConnector, "UnlockConnector"); !ok) return ok.error();
-  return station_.unlock(evse, connector);
+  return guarded("UnlockConnector",
+                 [&]() -> Result<station::Station::UnlockStatus> { return station_.unlock(evse, connector); });
 }
 
 Result<ChargingService::TriggerPlan> ChargingService::trigger(const policy::Principal& who, Trigger what,
@@ -62,14 +65,16 @@ Result<ChargingService::TriggerPlan> ChargingService::trigger(const policy::Prin
 Result<ChargingService::TransactionStatus> ChargingService::transaction_status(const policy::Principal& who,
                                                                                const std::optional<std::string>& tx) {
   if (auto ok = gate_.admit(who, Operation::ReadTransactions, "GetTransactionStatus"); !ok) return ok.error();
-  TransactionStatus s;
-  if (tx) {
-    s.ongoing = station_.evse_of_transaction(*tx).has_value();
-    s.messages_in_queue = outbox_.size_for_tx(*tx) > 0;
-  } else {
-    s.messages_in_queue = outbox_.size() > 0;
-  }
-  return s;
+  return guarded("GetTransactionStatus", [&]() -> Result<TransactionStatus> {
+    TransactionStatus s;
+    if (tx) {
+      s.ongoing = station_.evse_of_transaction(*tx).has_value();
+      s.messages_in_queue = outbox_.size_for_tx(*tx) > 0;
+    } else {
+      s.messages_in_queue = outbox_.size() > 0;
+    }
+    return s;
+  });
 }
 
 Result<void> ChargingService::vendor_data(const policy::Principal& who, std::string_view) {
@@ -79,17 +84,24 @@ Result<void> ChargingService::vendor_data(const policy::Principal& who, std::str
 Result<bool> ChargingService::clear_cache(const policy::Principal& who) {
   if (auto ok = gate_.admit(who, Operation::ManageAuthorization, "ClearCache"); !ok) return ok.error();
   if (!dm_.boolean("AuthCacheCtrlr.Enabled")) return false;
-  auth_.clear_cache();
-  log::info("charging", "authorization cache cleared");
-  gate_.record(who, Event::AuthorizationChanged, Outcome::Success,
-               audit::Details().text("change", "authorizationCacheCleared"));
-  return true;
+  return guarded("ClearCache", [&]() -> Result<bool> {
+    auth_.clear_cache();
+    log::info("charging", "authorization cache cleared");
+    gate_.record(who, Event::AuthorizationChanged, Outcome::Success,
+                 audit::Details().text("change", "authorizationCacheCleared"));
+    return true;
+  });
 }
 
 Result<ChargingService::ListUpdate> ChargingService::update_list(const policy::Principal& who, int version, bool full,
                                                                  const std::vector<station::AuthStore::Entry>& entries) {
   if (auto ok = gate_.admit(who, Operation::ManageAuthorization, "SendLocalList"); !ok) return ok.error();
   if (!dm_.boolean("LocalAuthListCtrlr.Enabled")) return ListUpdate::Disabled;
+  return guarded("SendLocalList", [&]() -> Result<ListUpdate> { return apply_list(who, version, full, entries); });
+}
+
+ChargingService::ListUpdate ChargingService::apply_list(const policy::Principal& who, int version, bool full,
+                                                        const std::vector<station::AuthStore::Entry>& entries) {
   switch (auth_.update_list(version, full, entries)) {
     case station::AuthStore::UpdateStatus::Accepted:
       log::info("charging", "local authorization list now at version ", version, " (", auth_.list_entries(), " entries)");
@@ -110,7 +122,7 @@ Result<ChargingService::ListUpdate> ChargingService::update_list(const policy::P
 
 Result<int> ChargingService::list_version(const policy::Principal& who) {
   if (auto ok = gate_.admit(who, Operation::ManageAuthorization, "GetLocalListVersion"); !ok) return ok.error();
-  return auth_.list_version();
+  return guarded("GetLocalListVersion", [&]() -> Result<int> { return auth_.list_version(); });
 }
 
 Result<void> ChargingService::check_evse(int evse) const {
@@ -126,8 +138,10 @@ Result<void> ChargingService::present_token(const policy::Principal& driver, int
   if (station_.evses()[static_cast<std::size_t>(evse - 1)].tx) {
     if (auto ok = gate_.admit(driver, Operation::StopTransaction, "badge to stop"); !ok) return ok;
   }
-  station_.present_token(evse, token);
-  return {};
+  return guarded("present a badge", [&]() -> Result<void> {
+    station_.present_token(evse, token);
+    return {};
+  });
 }
 
 Result<void> ChargingService::hardware(const policy::Principal& ev, const station::HwInput& input) {

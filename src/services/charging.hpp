@@ -68,6 +68,8 @@ class ChargingService {
 
  private:
   Result<void> check_evse(int evse) const;
+  ListUpdate apply_list(const policy::Principal& who, int version, bool full,
+                        const std::vector<station::AuthStore::Entry>& entries);
 
   Gate& gate_;
   station::Station& station_;

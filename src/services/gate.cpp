@@ -1,6 +1,7 @@
 #include "services/gate.hpp"
 
 #include "core/log.hpp"
+#include "core/storage.hpp"
 
 namespace cg::services {
 
@@ -15,6 +16,12 @@ Result<void> Gate::admit(const policy::Principal& who, policy::Operation op, std
   if (!request.empty()) d.text("request", request);
   record_limited(denials_, audit::Source::of(who), audit::Event::AccessDenied, audit::Outcome::Failure, std::move(d));
   return fail(Errc::Denied, std::string(policy::to_string(op)) + " is not permitted");
+}
+
+Error failure_of(std::string_view operation, const std::exception& e) {
+  log::error("services", operation, " failed: ", e.what());
+  if (dynamic_cast<const storage::DbError*>(&e)) return fail(Errc::Storage, std::string(operation) + ": the station's storage failed");
+  return fail(Errc::Internal, std::string(operation) + " failed");
 }
 
 audit::AuditLog::Result Gate::record(const audit::Source& src, audit::Event e, audit::Outcome o,

@@ -58,4 +58,17 @@ class Gate {
 // The station itself as the source of a record (start-up, fallbacks, purges).
 inline audit::Source system_source() { return audit::Source::system(); }
 
+// The work of a service operation, so that no exception leaves the service
+// (exceptions do not cross module boundaries): a failure of the storage or
+// of a lower module becomes an Error (Storage, Internal), logged with its cause.
+Error failure_of(std::string_view operation, const std::exception& e);
+template <class F>
+auto guarded(std::string_view operation, F&& work) -> decltype(work()) {
+  try {
+    return work();
+  } catch (const std::exception& e) {
+    return failure_of(operation, e);
+  }
+}
+
 }  // namespace cg::services

@@ -62,7 +62,8 @@ Result<NetworkService::SetProfile> NetworkService::set_profile(const policy::Pri
 }
 
 Result<std::string> NetworkService::check_priority(std::string_view value) const {
-  auto slots = profiles_.check_priority(value, allow_downgrade());
+  auto slots = guarded("NetworkConfigurationPriority",
+                       [&]() -> Result<std::vector<int>> { return profiles_.check_priority(value, allow_downgrade()); });
   if (!slots) return slots.error();
   std::string normalized;
   for (int s : *slots) normalized += (normalized.empty() ? "" : ",") + std::to_string(s);

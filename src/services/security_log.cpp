@@ -23,12 +23,13 @@ Result<audit::LogExport> SecurityLogService::export_for_upload(const policy::Pri
                             diag ? "GetLog DiagnosticsLog" : "GetLog SecurityLog");
       !ok)
     return ok.error();
-  if (diag) {
-    return audit::build_text_export({diagnostics_log_.string() + ".1", diagnostics_log_}, w.oldest, w.latest,
-                                    max_bytes);
-  }
-  if (!log_) return fail(Errc::Unavailable, "no security log");
-  return audit::build_log_export(*log_, w.oldest, w.latest, max_bytes);
+  if (!diag && !log_) return fail(Errc::Unavailable, "no security log");
+  return guarded("GetLog", [&]() -> Result<audit::LogExport> {
+    if (diag)
+      return audit::build_text_export({diagnostics_log_.string() + ".1", diagnostics_log_}, w.oldest, w.latest,
+                                      max_bytes);
+    return audit::build_log_export(*log_, w.oldest, w.latest, max_bytes);
+  });
 }
 
 void SecurityLogService::upload_finished(const audit::Source& who, const Upload& u) {
@@ -92,12 +93,14 @@ Result<audit::VerifyResult> SecurityLogService::export_to(const policy::Principa
 Result<audit::AuditLog::Result> SecurityLogService::clear(const policy::Principal& who, bool discard_unexported) {
   if (auto ok = gate_.admit(who, Operation::ClearSecurityLog, "audit clear"); !ok) return ok.error();
   if (!log_) return fail(Errc::Unavailable, "the security log is not open");
-  const auto exported = log_->exported_seq();
-  if (!discard_unexported && log_->last_seq() >= log_->first_seq() && exported < log_->last_seq()) {
-    return fail(Errc::Conflict, "records " + std::to_string(std::max(exported + 1, log_->first_seq())) + ".." +
-                                    std::to_string(log_->last_seq()) + " were never exported");
-  }
-  return log_->clear(audit::Source::of(who));
+  return guarded("audit clear", [&]() -> Result<audit::AuditLog::Result> {
+    const auto exported = log_->exported_seq();
+    if (!discard_unexported && log_->last_seq() >= log_->first_seq() && exported < log_->last_seq()) {
+      return fail(Errc::Conflict, "records " + std::to_string(std::max(exported + 1, log_->first_seq())) + ".." +
+                                      std::to_string(log_->last_seq()) + " were never exported");
+    }
+    return log_->clear(audit::Source::of(who));
+  });
 }
 
 }  // namespace cg::services

@@ -37,10 +37,12 @@ Result<std::vector<const core::Variable*>> SettingsService::report(const policy:
 Result<SettingsService::SetResults> SettingsService::set(const policy::Principal& who,
                                                          const std::vector<SetItem>& items) {
   if (auto ok = gate_.admit(who, Operation::WriteConfiguration, "SetVariables"); !ok) return ok.error();
-  SetResults out;
-  out.items.reserve(items.size());
-  for (const auto& i : items) out.items.push_back(set_one(who, i, out));
-  return out;
+  return guarded("SetVariables", [&]() -> Result<SetResults> {
+    SetResults out;
+    out.items.reserve(items.size());
+    for (const auto& i : items) out.items.push_back(set_one(who, i, out));
+    return out;
+  });
 }
 
 SettingsService::SetOutcome SettingsService::set_one(const policy::Principal& who, const SetItem& item,

@@ -122,6 +122,22 @@ TEST(OcppBlocks, EachOperationWritesExactlyOneRecord) {
   EXPECT_EQ(r[0].at("outcome"), "failure");
 }
 
+// Exceptions do not leave a service: a failing storage is an error the front
+// end answers (InternalError; "error: …" on the simulator socket), never an
+// exception through the front end.
+TEST(OcppBlocks, AStorageFailureIsAnErrorTheFrontEndAnswers) {
+  OcppStation st;
+  st.db().exec("DROP TABLE auth_list");
+  st.db().exec("DROP TABLE auth_cache");
+  const Answer a = st.request("SendLocalList", sample_requests().at("SendLocalList"));
+  EXPECT_EQ(a.error, "InternalError");
+  EXPECT_EQ(st.request("ClearCache", "{}").error, "InternalError");
+  cg::hal::SimFrontEnd sim(st.charging(), st.lifecycle(), [] { return std::string("{}"); });
+  st.dm().set({"AuthCtrlr", "", 0, 0, "LocalPreAuthorize", ""}, "Actual", "true");  // the badge goes to the list
+  const std::string r = sim.handle(cg::hal::SimCommand{cg::hal::SimCommand::Kind::Badge, 1, "AB12CD34", "ISO14443", 0});
+  EXPECT_TRUE(cg::test::has(r, "error: present a badge: the station's storage failed")) << r;
+}
+
 // ---- the dispatcher: replay window, boot gate, the inbound stage's verdict
 
 TEST(OcppDispatcher, AReplayedIdIsRefusedAndRecorded) {

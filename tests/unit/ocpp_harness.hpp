@@ -208,6 +208,7 @@ class OcppStation {
   station::Station& station() { return *station_; }
   station::ControlLoop& loop() { return *loop_; }
   core::Outbox& outbox() { return *outbox_; }
+  storage::Db& db() { return *db_; }
   core::DeviceModel& dm() { return *dm_; }
   services::ChargingService& charging() { return *charging_; }
   services::Lifecycle& lifecycle() { return *lifecycle_; }

@@ -390,13 +390,13 @@ TEST(SyslogEndToEnd, DeliversInOrderAndResendsAfterTheCollectorWasDown) {
   std::atomic<std::uint64_t> saved{0};
   auto io = std::make_unique<IoThread>();
   auto fwd = std::make_unique<SyslogForwarder>(io->io, s, 0, [&](std::uint64_t c) { saved = c; });
+  // 1..2 are in the log before the forwarder hears of records (as at a
+  // daemon start): they can only come from the file.
+  audit->record(Event::StartupOfTheDevice, Outcome::Success, Source::system());
+  audit->record(Event::InvalidMessages, Outcome::Failure, Source::system(), Details().text("action", "Foo\"]"));
   audit->on_record([&](const RecordView& r) {
     if (fwd) fwd->submit(r);
   });
-
-  // 1..2 are in the log before the forwarder starts: read back from the file.
-  audit->record(Event::StartupOfTheDevice, Outcome::Success, Source::system());
-  audit->record(Event::InvalidMessages, Outcome::Failure, Source::system(), Details().text("action", "Foo\"]"));
   fwd->start();
   for (int i = 0; i < 3; ++i) audit->record(Event::ConfigurationChanged, Outcome::Success, Source::system());
   ASSERT_TRUE(wait_for([&] { return received_seqs(rs.received()).size() >= 5; }, std::chrono::seconds(15)))
