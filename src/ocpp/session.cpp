@@ -84,7 +84,7 @@ void Session::attempt_failed(const std::string& reason) {
 }
 
 void Session::connect() {
-  const NetworkProfile& np = network_.current();
+  const services::NetworkProfile& np = network_.current();
   ConnectionSettings s;
   s.url = np.url;
   s.identity = d_.cfg.identity;

@@ -13,8 +13,8 @@ NetworkService::NetworkService(Gate& gate, storage::Db& db, const config::Config
   begin_rotation();  // current() is valid from the start (the session starts over when it connects)
 }
 
-ocpp::Credentials NetworkService::credentials() const {
-  ocpp::Credentials c;
+Credentials NetworkService::credentials() const {
+  Credentials c;
   c.password = password_ && password_->has_current();
   c.station_certificate = identity_ && identity_->has_key(security::kStationKeyLabel) &&
                           identity_->has_certificate(security::kStationKeyLabel);
@@ -32,7 +32,7 @@ Result<NetworkService::SetProfile> NetworkService::set_profile(const policy::Pri
   const int slot = raw_slot < 0 || raw_slot > 1000 ? -1 : static_cast<int>(raw_slot);
   audit::Details d;
   d.text("change", "setNetworkProfile").number("slot", raw_slot);
-  Result<ocpp::NetworkProfile> checked = fail(Errc::Internal, "not checked");
+  Result<NetworkProfile> checked = fail(Errc::Internal, "not checked");
   try {
     checked = profiles_.check(slot, connection_data, credentials(), allow_downgrade(), profiles_.current());
   } catch (const std::exception& e) {
@@ -45,7 +45,7 @@ Result<NetworkService::SetProfile> NetworkService::set_profile(const policy::Pri
                  d.text("status", "Rejected").text("reason", refusal.reason).text("info", refusal.message));
     return SetProfile{SetProfile::Status::Rejected, refusal.reason, refusal.message};
   }
-  const ocpp::NetworkProfile& p = *checked;
+  const NetworkProfile& p = *checked;
   d.number("securityProfile", p.security_profile).text("url", p.url);
   try {
     profiles_.store(p);
@@ -71,7 +71,7 @@ Result<std::string> NetworkService::check_priority(std::string_view value) const
 }
 
 void NetworkService::begin_rotation() {
-  profiles_.begin(ocpp::NetworkProfiles::parse_priority(dm_.text("OCPPCommCtrlr.NetworkConfigurationPriority")),
+  profiles_.begin(NetworkProfiles::parse_priority(dm_.text("OCPPCommCtrlr.NetworkConfigurationPriority")),
                   allow_downgrade());
   for (const auto& s : profiles_.skipped()) log::warn("network", "network profiles: ", s);
 }

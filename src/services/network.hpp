@@ -2,7 +2,7 @@
 // every front end: the CSMS stores profiles (SetNetworkProfile) and orders
 // them (NetworkConfigurationPriority, through the settings service); the OCPP
 // session asks for the slot to try and reports attempts. The rules are
-// NetworkProfiles' (ocpp/network_profiles.hpp); this service adds who may
+// NetworkProfiles' (services/network_profiles.hpp); this service adds who may
 // ask (ManageSecuritySettings), the local downgrade permission
 // (csms.allow_security_profile_downgrade), the station's credentials for the
 // preconditions, and the audit records: every SetNetworkProfile, every switch
@@ -17,7 +17,7 @@
 #include "core/device_model.hpp"
 #include "core/result.hpp"
 #include "core/storage.hpp"
-#include "ocpp/network_profiles.hpp"
+#include "services/network_profiles.hpp"
 #include "security/cert_store.hpp"
 #include "security/sealed_password.hpp"
 #include "security/station_identity.hpp"
@@ -46,7 +46,7 @@ class NetworkService {
   // ---- the rotation, for the OCPP session
   // Starts over at the first slot of the priority list.
   void begin_rotation();
-  const ocpp::NetworkProfile& current() const { return profiles_.current(); }
+  const NetworkProfile& current() const { return profiles_.current(); }
   // One attempt with current() failed; true when the next one uses another
   // slot (after NetworkProfileConnectionAttempts), which is audited.
   bool attempt_failed(const std::string& reason);
@@ -56,7 +56,7 @@ class NetworkService {
   int active_security_profile() const { return profiles_.active_security_profile(); }
 
  private:
-  ocpp::Credentials credentials() const;
+  Credentials credentials() const;
   bool allow_downgrade() const { return cfg_.allow_security_profile_downgrade; }
 
   Gate& gate_;
@@ -65,7 +65,7 @@ class NetworkService {
   security::SealedPassword* password_;
   security::StationIdentity* identity_;
   security::CertStore* certs_;
-  ocpp::NetworkProfiles profiles_;
+  NetworkProfiles profiles_;
   audit::RecordLimiter fallback_limit_{3, std::chrono::minutes(15)};
 };
 

@@ -1,7 +1,7 @@
 // Network connection profiles (B09/B10): what SetNetworkProfile and
 // NetworkConfigurationPriority accept, the no-downgrade rule, and the fallback
 // rotation across slots, persisted in SQLite.
-#include "ocpp/network_profiles.hpp"
+#include "services/network_profiles.hpp"
 
 #include <gtest/gtest.h>
 
@@ -15,9 +15,9 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
-using cg::ocpp::Credentials;
-using cg::ocpp::NetworkProfile;
-using cg::ocpp::NetworkProfiles;
+using cg::services::Credentials;
+using cg::services::NetworkProfile;
+using cg::services::NetworkProfiles;
 
 json::object connection(int profile, std::string url = "wss://csms2.example.com/ocpp") {
   return json::object{{"ocppVersion", "OCPP20"},  {"ocppTransport", "JSON"}, {"ocppCsmsUrl", url},

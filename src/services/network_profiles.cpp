@@ -1,4 +1,4 @@
-#include "ocpp/network_profiles.hpp"
+#include "services/network_profiles.hpp"
 
 #include <algorithm>
 #include <boost/url/parse.hpp>
@@ -6,7 +6,7 @@
 
 #include "core/log.hpp"
 
-namespace cg::ocpp {
+namespace cg::services {
 namespace json = boost::json;
 
 namespace {
@@ -282,4 +282,4 @@ void NetworkProfiles::connected() {
   tx.commit();
 }
 
-}  // namespace cg::ocpp
+}  // namespace cg::services

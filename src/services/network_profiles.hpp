@@ -30,7 +30,7 @@
 #include "core/result.hpp"
 #include "core/storage.hpp"
 
-namespace cg::ocpp {
+namespace cg::services {
 
 struct NetworkProfile {
   int slot = 0;
@@ -109,4 +109,4 @@ class NetworkProfiles {
   std::vector<std::string> skipped_;
 };
 
-}  // namespace cg::ocpp
+}  // namespace cg::services
