@@ -14,14 +14,15 @@
 namespace cg::security {
 namespace fs = std::filesystem;
 
-std::optional<std::string> check_basic_auth_password(std::string_view pw) {
-  if (pw.size() < kMinBasicAuthPassword || pw.size() > kMaxBasicAuthPassword) return std::string("InvalidLength");
+Result<void> check_basic_auth_password(std::string_view pw) {
+  if (pw.size() < kMinBasicAuthPassword || pw.size() > kMaxBasicAuthPassword)
+    return refuse("InvalidLength", "length must be 16-40 characters");
   for (unsigned char c : pw) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                     std::strchr("*-_=:+|@.", c) != nullptr;
-    if (!ok || c == 0) return std::string("InvalidCharacters");
+    if (!ok || c == 0) return refuse("InvalidCharacters", "allowed characters: a-z A-Z 0-9 * - _ = : + | @ .");
   }
-  return std::nullopt;
+  return {};
 }
 
 SealedPassword::SealedPassword(KeyStore& store, fs::path state_dir) : store_(store), dir_(std::move(state_dir)) {}

@@ -15,6 +15,7 @@
 // (and independently of) the database, a file is the unit that a re-provisioning
 // deletes, and the tests can check it on its own; both are crash-safe.
 #pragma once
+#include "core/result.hpp"
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -31,9 +32,9 @@ inline constexpr const char* kPreviousSealedPasswordFile = "csms-password.previo
 
 // SecurityCtrlr.BasicAuthPassword as set over OCPP (A01; digest §1.3): 16-40
 // characters of the OCPP 2.0.1 ed. 3 set a-z A-Z 0-9 * - _ = : + | @ . (the
-// restricted set always interoperates). Returns the reason code for a
-// SetVariables rejection, or nullopt when acceptable. Never echoes the value.
-std::optional<std::string> check_basic_auth_password(std::string_view pw);
+// restricted set always interoperates). A refusal carries its reason
+// (InvalidLength, InvalidCharacters) and what is allowed; never the value.
+Result<void> check_basic_auth_password(std::string_view pw);
 inline constexpr std::size_t kMinBasicAuthPassword = 16;
 inline constexpr std::size_t kMaxBasicAuthPassword = 40;
 

@@ -96,11 +96,8 @@ SettingsService::SetOutcome SettingsService::set_one(const policy::Principal& wh
 
 SettingsService::SetOutcome SettingsService::set_password(std::string_view value) {
   if (!password_) return {SetStatus::Rejected, "UnsupportedRequest", {}};
-  if (auto why = security::check_basic_auth_password(value)) {
-    return {SetStatus::Rejected, "InvalidValue",
-            *why == "InvalidLength" ? "length must be 16-40 characters"
-                                    : "allowed characters: a-z A-Z 0-9 * - _ = : + | @ ."};
-  }
+  if (auto ok = security::check_basic_auth_password(value); !ok)
+    return {SetStatus::Rejected, "InvalidValue", ok.error().message};
   // Sealed and stored durably (fsync + rename) before we answer Accepted.
   try {
     password_->store(value);

@@ -91,17 +91,17 @@ TEST_F(SealedPasswordTest, DamagedOrForeignBlobsFailClosed) {
 }
 
 TEST(BasicAuthPassword, LengthAndCharsetPerOcpp201) {
-  EXPECT_FALSE(check_basic_auth_password("abcdefghijklmnop").has_value()) << "16 characters";
-  EXPECT_FALSE(check_basic_auth_password(std::string(40, 'x')).has_value()) << "40 characters";
-  EXPECT_FALSE(check_basic_auth_password("aZ09*-_=:+|@.aZ09*-_=:+|@.").has_value()) << "every allowed special";
-  EXPECT_EQ(check_basic_auth_password("abcdefghijklmno"), "InvalidLength");
-  EXPECT_EQ(check_basic_auth_password(std::string(41, 'x')), "InvalidLength");
-  EXPECT_EQ(check_basic_auth_password(""), "InvalidLength");
-  EXPECT_EQ(check_basic_auth_password("abcdefghijklmnop q"), "InvalidCharacters");
-  EXPECT_EQ(check_basic_auth_password("abcdefghijklmnop\"q"), "InvalidCharacters");
-  EXPECT_EQ(check_basic_auth_password("abcdefghijklmnop/q"), "InvalidCharacters");
-  EXPECT_EQ(check_basic_auth_password(std::string("abcdefghijklmnop\0q", 18)), "InvalidCharacters");
-  EXPECT_EQ(check_basic_auth_password("abcdefghijklmnop\xc3\xa9"), "InvalidCharacters");
+  EXPECT_TRUE(check_basic_auth_password("abcdefghijklmnop").ok()) << "16 characters";
+  EXPECT_TRUE(check_basic_auth_password(std::string(40, 'x')).ok()) << "40 characters";
+  EXPECT_TRUE(check_basic_auth_password("aZ09*-_=:+|@.aZ09*-_=:+|@.").ok()) << "every allowed special";
+  EXPECT_EQ(check_basic_auth_password("abcdefghijklmno").error().reason, "InvalidLength");
+  EXPECT_EQ(check_basic_auth_password(std::string(41, 'x')).error().reason, "InvalidLength");
+  EXPECT_EQ(check_basic_auth_password("").error().reason, "InvalidLength");
+  EXPECT_EQ(check_basic_auth_password("abcdefghijklmnop q").error().reason, "InvalidCharacters");
+  EXPECT_EQ(check_basic_auth_password("abcdefghijklmnop\"q").error().reason, "InvalidCharacters");
+  EXPECT_EQ(check_basic_auth_password("abcdefghijklmnop/q").error().reason, "InvalidCharacters");
+  EXPECT_EQ(check_basic_auth_password(std::string("abcdefghijklmnop\0q", 18)).error().reason, "InvalidCharacters");
+  EXPECT_EQ(check_basic_auth_password("abcdefghijklmnop\xc3\xa9").error().reason, "InvalidCharacters");
 }
 
 }  // namespace
