@@ -7,7 +7,11 @@
 //   csms-server.pem / .key           CSMS TLS server certificate (leaf only),
 //                                    CN = csms_host, SAN DNS:csms_host,
 //                                    IP:127.0.0.1, IP:::1, signed by the CSMS root
-//   manufacturer-root-ca.pem / .key  root CA for firmware signing tests
+//   manufacturer-root-ca.pem / .key  ManufacturerRootCertificate (firmware)
+//   firmware-signer.pem / .key       firmware signing certificate, signed by the
+//                                    manufacturer root: CA:FALSE, keyUsage
+//                                    digitalSignature, extendedKeyUsage
+//                                    codeSigning (critical)
 //   operator-root-ca.pem / .key      CA that signs station (client) certificates
 //   README.txt                       says all of this is for development only
 //

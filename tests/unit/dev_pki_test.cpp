@@ -1,5 +1,6 @@
 // REQ: COM-2, COM-7 (development PKI only) — tests of security/dev_pki.
 #include "security/dev_pki.hpp"
+#include "security/certificates.hpp"
 
 #include <gtest/gtest.h>
 #include <openssl/bio.h>
@@ -48,10 +49,11 @@ using GenNamesPtr = std::unique_ptr<GENERAL_NAMES, OsslDeleter<GENERAL_NAMES_fre
 const std::vector<std::string> kAllFiles = {
     "csms-root-ca.pem",         "csms-root-ca.key",     "csms-server.pem",      "csms-server.key",
     "manufacturer-root-ca.pem", "manufacturer-root-ca.key", "operator-root-ca.pem", "operator-root-ca.key",
-    "README.txt",
+    "firmware-signer.pem",      "firmware-signer.key",      "README.txt",
 };
 const std::vector<std::string> kRoots = {"csms-root-ca", "manufacturer-root-ca", "operator-root-ca"};
-const std::vector<std::string> kPairs = {"csms-root-ca", "csms-server", "manufacturer-root-ca", "operator-root-ca"};
+const std::vector<std::string> kPairs = {"csms-root-ca", "csms-server", "manufacturer-root-ca", "operator-root-ca",
+                                         "firmware-signer"};
 
 std::vector<X509Ptr> load_certs(const fs::path& p) {
   std::vector<X509Ptr> out;
@@ -212,6 +214,33 @@ TEST_F(DevPkiTest, ServerCertChainsToCsmsRootForLocalhost) {
   EXPECT_EQ(ASN1_OCTET_STRING_cmp(akid, root_skid), 0);
 }
 
+// The firmware signer: a code-signing leaf under the manufacturer root only.
+TEST_F(DevPkiTest, FirmwareSignerIsCodeSigningLeafOfManufacturerRoot) {
+  const DevPkiResult r = dev_pki_init(out_);
+  ASSERT_TRUE(r.ok) << r.error;
+  const X509Ptr mfr = load_cert(out_ / "manufacturer-root-ca.pem");
+  const X509Ptr signer = load_cert(out_ / "firmware-signer.pem");
+  ASSERT_TRUE(mfr);
+  ASSERT_TRUE(signer);
+  X509* leaf = signer.get();
+  namespace sec = cg::security;
+  sec::CertChain chain;
+  chain.push_back(sec::share(leaf));
+  const sec::VerifyOptions code{.purpose = sec::VerifyOptions::Purpose::CodeSigning};
+  EXPECT_EQ(sec::verify_chain(chain, {mfr.get()}, code), "");
+  EXPECT_NE(sec::verify_chain(chain, {mfr.get()}, {.purpose = sec::VerifyOptions::Purpose::TlsServer}), "");
+  for (const char* other : {"csms-root-ca.pem", "operator-root-ca.pem"}) {
+    const X509Ptr o = load_cert(out_ / other);
+    ASSERT_TRUE(o);
+    EXPECT_NE(sec::verify_chain(chain, {o.get()}, code), "") << other;
+  }
+  EXPECT_EQ(X509_check_ca(leaf), 0);
+  EXPECT_EQ(X509_get_key_usage(leaf), static_cast<uint32_t>(KU_DIGITAL_SIGNATURE));
+  EXPECT_TRUE(ext_critical(leaf, NID_ext_key_usage));
+  EXPECT_EQ(X509_get_extended_key_usage(leaf), static_cast<uint32_t>(XKU_CODE_SIGN));
+  EXPECT_EQ(X509_get_signature_nid(leaf), NID_ecdsa_with_SHA256);
+}
+
 TEST_F(DevPkiTest, RootsAreSelfSignedP256Sha256Cas) {
   const DevPkiOptions opt{.csms_host = "localhost", .validity_days = 30, .organization = "ACME Charging"};
   const DevPkiResult r = dev_pki_init(out_, opt);
@@ -299,7 +328,7 @@ TEST_F(DevPkiTest, TwoRunsGiveDifferentKeysAndSerials) {
     EXPECT_NE(EVP_PKEY_eq(X509_get0_pubkey(ca.get()), X509_get0_pubkey(cb.get())), 1);
     EXPECT_NE(slurp(a / (name + ".key")), slurp(b / (name + ".key")));
   }
-  EXPECT_EQ(serials.size(), 2 * kPairs.size());  // all eight serials distinct
+  EXPECT_EQ(serials.size(), 2 * kPairs.size());  // all serials distinct
 }
 
 TEST_F(DevPkiTest, SecondRunIntoSameDirFailsAndKeepsFiles) {
