@@ -6,6 +6,7 @@
 
 #include "app/audit_cli.hpp"
 #include "app/daemon.hpp"
+#include "app/firmware_cli.hpp"
 #include "app/pki_cli.hpp"
 #include "audit/audit_log.hpp"
 #include "app/sim_client.hpp"
@@ -157,7 +158,46 @@ int main(int argc, char** argv) {
   clear->add_flag("--discard-unexported", discard_unexported,
                   "Clear even though some records were never exported (they are lost)");
 
+  // firmware
+  auto* fw = app.add_subcommand("firmware", "Firmware images: pack, sign and verify them as a station does");
+  fw->require_subcommand(1);
+  cg::app::PackOptions pack_opt;
+  auto* fw_pack = fw->add_subcommand("pack", "Build a firmware image (manifest + payload) from a payload file");
+  fw_pack->add_option("--payload", pack_opt.payload, "The payload (on the simulated platform: an executable)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  fw_pack->add_option("--model", pack_opt.model, "Station model the image is for (1-20 characters)")->required();
+  fw_pack->add_option("--version", pack_opt.version, "Firmware version (1-50 characters, no spaces)")->required();
+  fw_pack->add_option("--security-version", pack_opt.security_version,
+                      "Anti-rollback counter: stations refuse images below their floor (0-2147483647)")
+      ->required();
+  fw_pack->add_option("--out", pack_opt.out, "The image file to write")->required();
+  std::string fw_key, fw_image;
+  std::string fw_cert, fw_root, fw_sig;
+  auto* fw_sign = fw->add_subcommand("sign", "Print the base64 signature of an image (what UpdateFirmware carries)");
+  fw_sign->add_option("--key", fw_key,
+                      "Private key: a PEM file or a PKCS#11 URI "
+                      "(pkcs11:token=T;object=K?module-path=/path/lib.so&pin-source=/path/pin)")
+      ->required();
+  fw_sign->add_option("--cert", fw_cert, "The signing certificate (PEM) the key belongs to")
+      ->required()
+      ->check(CLI::ExistingFile);
+  fw_sign->add_option("image", fw_image, "The image file")->required()->check(CLI::ExistingFile);
+  auto* fw_verify = fw->add_subcommand("verify", "Check an image as a station does and say what it is or what failed");
+  fw_verify->add_option("--root", fw_root, "PEM file with the manufacturer root certificate(s)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  fw_verify->add_option("--cert", fw_cert, "The signing certificate (PEM; may be followed by intermediate CAs)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  fw_verify->add_option("--signature", fw_sig, "File with the base64 signature")->required()->check(CLI::ExistingFile);
+  fw_verify->add_option("image", fw_image, "The image file")->required()->check(CLI::ExistingFile);
+
   CLI11_PARSE(app, argc, argv);
+
+  if (fw_pack->parsed()) return cg::app::firmware_pack(pack_opt);
+  if (fw_sign->parsed()) return cg::app::firmware_sign(fw_key, fw_cert, fw_image);
+  if (fw_verify->parsed()) return cg::app::firmware_verify(fw_root, fw_cert, fw_sig, fw_image);
 
   const cg::app::AuditTarget audit_target{audit_state, audit_config};
   if (verify->parsed()) return cg::app::audit_verify(audit_target, verify_file);

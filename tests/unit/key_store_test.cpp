@@ -21,6 +21,7 @@
 
 #include "security/tls_client.hpp"
 #include "programs.hpp"
+#include "softhsm.hpp"
 #include "test_util.hpp"
 #include "tls_pair.hpp"
 
@@ -32,13 +33,8 @@ using namespace cg::security;
 using X509Ptr = std::unique_ptr<X509, decltype(&X509_free)>;
 using SslCtxPtr = std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)>;
 
-std::string random_hex(std::size_t bytes) {
-  std::vector<unsigned char> b(bytes);
-  if (RAND_bytes(b.data(), static_cast<int>(b.size())) != 1) throw std::runtime_error("RAND_bytes");
-  std::string out;
-  for (unsigned char c : b) out += "0123456789abcdef"[c >> 4], out += "0123456789abcdef"[c & 15];
-  return out;
-}
+using cg::test::random_hex;
+using cg::test::SoftHsm;
 
 void write_file(const fs::path& p, const std::string& data, mode_t mode) {
   std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
@@ -49,69 +45,6 @@ std::string read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
-
-// One SoftHSM2 installation per test process: a temporary directory holding
-// softhsm2.conf and the token directory (the "HSM"; never under a state dir).
-class SoftHsm {
- public:
-  struct Token {
-    std::string label;
-    std::string user_pin;
-  };
-
-  static SoftHsm& get() {
-    static SoftHsm* hsm = new SoftHsm();  // removed by the environment below
-    return *hsm;
-  }
-
-  // A fresh token with random SO and user PINs. Tokens must be made before the
-  // first store of the process opens the module (SoftHSM lists tokens at
-  // C_Initialize), so fixtures create all they need in SetUp.
-  Token new_token() {
-    if (!error_.empty()) throw std::runtime_error(error_);
-    Token t{"cg-" + random_hex(4), random_hex(12)};
-    const auto r = cg::test::run_program(
-        "softhsm2-util", {"--init-token", "--free", "--label", t.label, "--so-pin", random_hex(12), "--pin", t.user_pin});
-    if (r.status != 0) throw std::runtime_error("softhsm2-util --init-token failed: " + r.output);
-    return t;
-  }
-
-  void remove() {
-    if (!root_.empty()) fs::remove_all(root_);
-  }
-  const fs::path& token_dir() const { return token_dir_; }
-
- private:
-  SoftHsm() {
-    if (!fs::exists(kSoftHsm2Module)) {
-      error_ = std::string("SoftHSM2 is not installed (") + kSoftHsm2Module +
-               " missing): install the Debian package softhsm2 (scripts/test.sh does)";
-      return;
-    }
-    try {
-      cg::test::program("softhsm2-util");
-    } catch (const std::exception& e) {
-      error_ = e.what();
-      return;
-    }
-    root_ = cg::test::make_temp_dir("softhsm");
-    token_dir_ = root_ / "tokens";
-    fs::create_directory(token_dir_);
-    write_file(root_ / "softhsm2.conf",
-               "directories.tokendir = " + token_dir_.string() +
-                   "\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
-               0600);
-    ::setenv("SOFTHSM2_CONF", (root_ / "softhsm2.conf").c_str(), 1);
-  }
-  fs::path root_, token_dir_;
-  std::string error_;
-};
-
-class SoftHsmCleanup : public ::testing::Environment {
- public:
-  void TearDown() override { SoftHsm::get().remove(); }
-};
-const auto* const kCleanup = ::testing::AddGlobalTestEnvironment(new SoftHsmCleanup);
 
 // A store of either backend in a fresh state directory. For PKCS#11 the PIN
 // file (mode 0600) is in the state directory and the token is SoftHSM's.
