@@ -25,6 +25,9 @@
 #                              tools/dev-csms, softhsm2-util.
 #                              CG_BENCH_TLS_HANDSHAKES=200 per key kind and TLS version;
 #                              CG_BENCH_TLS_RSS_REPS=3 starts of each of the three stations
+#   CG_BENCH_FIRMWARE=0        skips the firmware verification benchmark (issue 11,
+#                              bench/firmware_bench.cpp): verify a CG_BENCH_FIRMWARE_MIB=1024 MiB
+#                              image vs `openssl dgst -sha256` (CG_BENCH_FIRMWARE_REPS=3), peak RSS growth
 #   CG_BENCH_LOAD=0            skips the load runs and their table (e.g. CG_BENCH_LOAD=0
 #                              CG_BENCH_AUDIT=0 runs only the profile 3 part)
 set -euo pipefail
@@ -78,7 +81,7 @@ trap 'exit 130' INT TERM
 if [ "${CG_BENCH_SKIP_BUILD:-0}" != 1 ]; then
   say "building (Release, CG_BUILD_BENCH=ON) in $BUILD_DIR"
   cmake -S "$REPO" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DCG_BUILD_BENCH=ON >&2
-  ninja -C "$BUILD_DIR" -j"$(nproc)" chargeguard cg_load_csms cg_audit_bench cg_tls_bench >&2
+  ninja -C "$BUILD_DIR" -j"$(nproc)" chargeguard cg_load_csms cg_audit_bench cg_tls_bench cg_firmware_bench >&2
 fi
 # Keep the whole command under 3 minutes: after a long (cold) build, 3 runs instead of 5.
 # The profile 3 part takes 25-30 s with its defaults; after a long build it does 100
@@ -141,6 +144,16 @@ if [ "${CG_BENCH_AUDIT:-1}" != 0 ]; then
     --verify-records "${CG_BENCH_AUDIT_RECORDS:-200000}" > "$TMP/audit.txt" 2> "$TMP/audit.err" \
     || { echo "audit benchmark failed:" >&2; cat "$TMP/audit.err" >&2; exit 1; }
   while read -r k v; do AUD[$k]=$v; done < "$TMP/audit.txt"
+fi
+
+# ---- firmware verification (bench/firmware_bench.cpp): a 1 GiB image in the scratch directory
+declare -A FW=()
+if [ "${CG_BENCH_FIRMWARE:-1}" != 0 ]; then
+  say "firmware verification benchmark (${CG_BENCH_FIRMWARE_MIB:-1024} MiB image in $TMP)"
+  "$BUILD_DIR/bench/cg_firmware_bench" --dir "$TMP" --size-mib "${CG_BENCH_FIRMWARE_MIB:-1024}" \
+    --reps "${CG_BENCH_FIRMWARE_REPS:-3}" > "$TMP/fw.txt" 2> "$TMP/fw.err" \
+    || { echo "firmware benchmark failed:" >&2; cat "$TMP/fw.err" >&2; exit 1; }
+  while read -r k v; do FW[$k]=$v; done < "$TMP/fw.txt"
 fi
 
 # ---- binary size
@@ -344,6 +357,18 @@ if [ "${#AUD[@]}" -gt 0 ]; then
 | … per CPU second of the process (less sensitive to other tenants) | – | $(f "$(a verify.key.cpu_rec_per_s)" 0) rec/s | $(f "$(a verify.sha256_file.cpu_rec_per_s)" 0) rec/s | $(ratio "$(a verify.key.cpu_rec_per_s)" "$(a verify.sha256_file.cpu_rec_per_s)") | – |
 | … baseline 2: SHA-256 + HMAC per record body, precomputed HMAC states (the crypto the verifier cannot avoid) | – | – | $(f "$(a verify.crypto_per_record.rec_per_s)" 0) rec/s, $(f "$(a verify.crypto_per_record.mb_per_s)" 0) MB/s | $(ratio "$(a verify.key.rec_per_s)" "$(a verify.crypto_per_record.rec_per_s)") | – |
 | … chain only, \`verify_file(log, nullptr)\` / filling the log (batches of 1,000, CPU bound) | – | $(f "$(a verify.nokey.rec_per_s)" 0) rec/s / $(f "$(a fill.per_s)" 0) rec/s | – | – | – |
+EOF
+fi
+if [ "${#FW[@]}" -gt 0 ]; then
+  w() { echo "${FW[fw.$1]:-nan}"; }
+  cat <<EOF
+
+### Firmware verification (issue 11, \`cg_firmware_bench\`, median of ${CG_BENCH_FIRMWARE_REPS:-3} interleaved repetitions, page cache warm)
+
+| Measure | Goal | chargeguard | Baseline | chargeguard / baseline | Verdict |
+|---|---|---|---|---|---|
+| Verify a $(f "$(w image_mib)" 0) MiB image: certificate + whole-file SHA-256 + payload SHA-256 + ECDSA P-256 (\`verify_file\`) | ≥ 0.95× \`openssl dgst -sha256\` | $(f "$(w verify.mib_per_s)" 0) MiB/s ($(f "$(w verify.s)" 2) s) | $(f "$(w openssl_dgst.mib_per_s)" 0) MiB/s ($(f "$(w openssl_dgst.s)" 2) s) \`openssl dgst -sha256\` | $(f "$(w verify.ratio)" 2)× | $(verdict "$(w verify.ratio)" ">=" 0.95) |
+| Peak RSS growth during the verification (VmHWM after − VmRSS before) | ≤ 1 MB | $(f "$(w verify.peak_rss_growth_kb)" 0) kB | – | – | $(verdict "$(w verify.peak_rss_growth_kb)" "<=" 1024) |
 EOF
 fi
 if [ "${#TLS[@]}" -gt 0 ]; then

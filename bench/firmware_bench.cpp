@@ -1,0 +1,203 @@
+// bench/firmware_bench.cpp — firmware verification (src/firmware/verifier.cpp)
+// against `openssl dgst -sha256` on the same file, same run. See
+// docs/benchmarks.md, "Firmware verification".
+//
+//   cg_firmware_bench --dir DIR [--size-mib 1024] [--reps 3]
+//
+// Builds an image of --size-mib MiB of payload in a fresh subdirectory of DIR
+// (removed at the end), signs it with a P-256 key whose code-signing
+// certificate chains to an in-memory root, then per repetition (interleaved,
+// page cache warm for both):
+//   verify   check_signing_certificate + verify_file (whole-file SHA-256 +
+//            payload SHA-256 on a second thread + ECDSA), wall time
+//   openssl  `openssl dgst -sha256 IMAGE` as a child process, wall time
+// and, once, the peak RSS growth of verify_file in this process: VmHWM reset
+// (/proc/self/clear_refs "5"), VmRSS before, VmHWM after.
+// Output: "key value" lines on stdout (medians), progress on stderr.
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "firmware/image_tools.hpp"
+#include "firmware/verifier.hpp"
+#include "security/certificates.hpp"
+#include "security/ossl.hpp"
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using namespace cg;
+
+namespace {
+
+[[noreturn]] void die(const std::string& m) {
+  std::cerr << "cg_firmware_bench: " << m << "\n";
+  std::exit(1);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const auto n = v.size();
+  return n == 0 ? 0 : n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+long status_kb(const char* field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  const std::string key = std::string(field) + ":";
+  while (std::getline(in, line)) {
+    if (line.rfind(key, 0) == 0) return std::stol(line.substr(key.size()));
+  }
+  return -1;
+}
+
+security::X509Ptr make_cert(EVP_PKEY* key, X509* issuer, EVP_PKEY* issuer_key, bool ca) {
+  security::X509Ptr c(X509_new());
+  X509_set_version(c.get(), X509_VERSION_3);
+  ASN1_INTEGER_set(X509_get_serialNumber(c.get()), ca ? 1 : 2);
+  X509_gmtime_adj(X509_getm_notBefore(c.get()), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(c.get()), 86400);
+  X509_NAME* name = X509_get_subject_name(c.get());
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(ca ? "Bench Root" : "Bench Signer"), -1, -1, 0);
+  X509_set_issuer_name(c.get(), issuer ? X509_get_subject_name(issuer) : name);
+  X509_set_pubkey(c.get(), key);
+  X509V3_CTX v3;
+  X509V3_set_ctx(&v3, issuer ? issuer : c.get(), c.get(), nullptr, nullptr, 0);
+  const auto add = [&](int nid, const char* v) {
+    X509_EXTENSION* e = X509V3_EXT_conf_nid(nullptr, &v3, nid, v);
+    X509_add_ext(c.get(), e, -1);
+    X509_EXTENSION_free(e);
+  };
+  add(NID_basic_constraints, ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
+  add(NID_key_usage, ca ? "critical,keyCertSign" : "critical,digitalSignature");
+  if (!ca) add(NID_ext_key_usage, "codeSigning");
+  add(NID_subject_key_identifier, "hash");
+  add(NID_authority_key_identifier, "keyid:always");
+  if (X509_sign(c.get(), issuer_key, EVP_sha256()) <= 0) die("cannot sign a certificate");
+  return c;
+}
+
+// Wall seconds of `openssl dgst -sha256 file` (stdout to /dev/null).
+double time_openssl_dgst(const fs::path& file) {
+  std::vector<std::string> args{"openssl", "dgst", "-sha256", file.string()};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  pid_t pid = -1;
+  const auto t0 = Clock::now();
+  if (::posix_spawnp(&pid, "openssl", &fa, nullptr, argv.data(), environ) != 0) die("cannot start openssl");
+  posix_spawn_file_actions_destroy(&fa);
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) die("openssl dgst failed");
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  fs::path dir;
+  long size_mib = 1024;
+  int reps = 3;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const auto next = [&]() -> std::string {
+      if (i + 1 >= argc) die("missing value for " + a);
+      return argv[++i];
+    };
+    if (a == "--dir") dir = next();
+    else if (a == "--size-mib") size_mib = std::stol(next());
+    else if (a == "--reps") reps = std::stoi(next());
+    else die("usage: cg_firmware_bench --dir DIR [--size-mib 1024] [--reps 3]");
+  }
+  if (dir.empty() || size_mib < 1 || reps < 1) die("usage: cg_firmware_bench --dir DIR [--size-mib 1024] [--reps 3]");
+  char tmpl_buf[4096];
+  std::snprintf(tmpl_buf, sizeof tmpl_buf, "%s/cg-fwbench-XXXXXX", dir.c_str());
+  if (!::mkdtemp(tmpl_buf)) die("cannot create a directory in " + dir.string());
+  const fs::path work = tmpl_buf;
+
+  // Payload: pseudo-random bytes (incompressible enough; speed of making it does not matter).
+  std::cerr << "writing a " << size_mib << " MiB payload in " << work << "\n";
+  {
+    std::ofstream out(work / "payload", std::ios::binary);
+    std::mt19937_64 rng(42);
+    std::vector<std::uint64_t> block(1 << 17);  // 1 MiB
+    for (long m = 0; m < size_mib; ++m) {
+      for (auto& w : block) w = rng();
+      out.write(reinterpret_cast<const char*>(block.data()), static_cast<std::streamsize>(block.size() * 8));
+    }
+    if (!out) die("cannot write the payload");
+  }
+  firmware::Manifest fields;
+  fields.model = "CG-BENCH";
+  fields.version = "1.0.0";
+  auto packed = firmware::pack_image(work / "payload", fields, work / "image.cgfw");
+  if (!packed) die(packed.error().message);
+  fs::remove(work / "payload");
+
+  security::PkeyPtr root_key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+  security::PkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+  const security::X509Ptr root = make_cert(root_key.get(), nullptr, root_key.get(), true);
+  const security::X509Ptr cert = make_cert(key.get(), root.get(), root_key.get(), false);
+  auto sig = firmware::sign_image(work / "image.cgfw", key.get(), cert.get());
+  if (!sig) die(sig.error().message);
+  const std::string pem = security::to_pem(cert.get());
+  const std::uint64_t image_bytes = fs::file_size(work / "image.cgfw");
+
+  const auto verify_once = [&]() {
+    auto signer = firmware::check_signing_certificate(pem, {root.get()});
+    if (!signer) die(signer.error().message);
+    auto info = firmware::verify_file(work / "image.cgfw", *signer, *sig, image_bytes);
+    if (!info) die(info.error().message);
+  };
+
+  // Warm the page cache for both (the image was just written, but be sure).
+  time_openssl_dgst(work / "image.cgfw");
+
+  // Peak RSS growth of one verification.
+  {
+    std::ofstream("/proc/self/clear_refs") << "5";
+    const long before = status_kb("VmRSS");
+    verify_once();
+    const long hwm = status_kb("VmHWM");
+    std::cout << "fw.verify.rss_before_kb " << before << "\n"
+              << "fw.verify.peak_rss_growth_kb " << (hwm - before) << "\n";
+  }
+
+  std::vector<double> ours, theirs;
+  for (int r = 0; r < reps; ++r) {
+    std::cerr << "repetition " << (r + 1) << "/" << reps << "\n";
+    const auto t0 = Clock::now();
+    verify_once();
+    ours.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+    theirs.push_back(time_openssl_dgst(work / "image.cgfw"));
+  }
+  const double mib = static_cast<double>(image_bytes) / (1024.0 * 1024.0);
+  std::cout << "fw.image_mib " << mib << "\n"
+            << "fw.verify.s " << median(ours) << "\n"
+            << "fw.verify.mib_per_s " << mib / median(ours) << "\n"
+            << "fw.openssl_dgst.s " << median(theirs) << "\n"
+            << "fw.openssl_dgst.mib_per_s " << mib / median(theirs) << "\n"
+            << "fw.verify.ratio " << median(theirs) / median(ours) << "\n";
+  fs::remove_all(work);
+  return 0;
+}
