@@ -143,6 +143,16 @@ class KeyStore {
   // SubjectPublicKeyInfo (DER) of the key pair.
   std::vector<std::uint8_t> public_key_der(std::string_view label);
 
+  // A monotonic counter kept by the store (e.g. the firmware anti-rollback
+  // floor, FW-5), so that restoring an old copy of the state directory does
+  // not lower it where the store lives elsewhere (PKCS#11: a private token
+  // data object "cg-counter.<label>"; file backend: write-once files
+  // "counter.<label>.<value>" in the key directory, no better than the state).
+  // read_counter: nullopt when never written. raise_counter never lowers the
+  // value; it returns the value held afterwards. Labels as for keys.
+  virtual std::optional<std::uint64_t> read_counter(std::string_view label) = 0;
+  virtual std::uint64_t raise_counter(std::string_view label, std::uint64_t value) = 0;
+
   // Seals a small secret (1 … kMaxSealPlaintext bytes) for one purpose (same
   // charset and length as labels, e.g. "ocpp.basic-auth-password"). The blob
   // is: version (1), sealer (1 = file, 2 = pkcs11), 12-byte random nonce,

@@ -174,6 +174,33 @@ class FileKeyStore final : public KeyStore {
     return load_key(label);
   }
 
+  std::optional<std::uint64_t> read_counter(std::string_view label) override {
+    require_label(label);
+    std::lock_guard lk(mu_);
+    return counter_value(label);
+  }
+
+  std::uint64_t raise_counter(std::string_view label, std::uint64_t value) override {
+    require_label(label);
+    std::lock_guard lk(mu_);
+    const auto now = counter_value(label);
+    if (now && *now >= value) return *now;
+    const std::string text = std::to_string(value) + "\n";
+    const std::string name = "counter." + std::string(label) + "." + std::to_string(value);
+    // A record of this value torn by a power loss did not count: replace it.
+    if (exists(name) && ::unlinkat(dfd_, name.c_str(), 0) != 0) {
+      throw KeyStoreError(KeyStoreErrc::StoreDirectory, "cannot replace " + name + " (" + errno_text() + ")");
+    }
+    try {
+      write_new_file(name,
+                     {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
+    } catch (const KeyStoreError& e) {
+      if (e.code() != KeyStoreErrc::KeyExists) throw;  // written before: same value
+    }
+    ::fsync(dfd_);
+    return value;
+  }
+
  protected:
   std::uint8_t sealer_id() const noexcept override { return 1; }
 
@@ -232,6 +259,33 @@ class FileKeyStore final : public KeyStore {
   };
 
   static std::string key_file(std::string_view label) { return std::string(label) + ".pem"; }
+
+  // The highest "counter.<label>.<value>" file whose content is "<value>\n".
+  std::optional<std::uint64_t> counter_value(std::string_view label) const {
+    const std::string prefix = "counter." + std::string(label) + ".";
+    const int fd = ::openat(dfd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR* d = fd >= 0 ? ::fdopendir(fd) : nullptr;
+    if (!d) {
+      if (fd >= 0) ::close(fd);
+      throw KeyStoreError(KeyStoreErrc::StoreDirectory, "cannot list " + dir_.string() + " (" + errno_text() + ")");
+    }
+    std::vector<std::string> names;
+    while (const dirent* e = ::readdir(d)) {
+      const std::string_view name = e->d_name;
+      if (name.size() > prefix.size() && name.substr(0, prefix.size()) == prefix) names.emplace_back(name);
+    }
+    ::closedir(d);
+    std::optional<std::uint64_t> best;
+    for (const auto& name : names) {
+      const std::string digits = name.substr(prefix.size());
+      if (digits.empty() || digits.size() > 19 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+      const std::uint64_t v = std::stoull(digits);
+      const auto content = read_private_file(name);
+      if (!content || content->view() != std::to_string(v) + "\n") continue;  // torn or foreign: ignored
+      if (!best || v > *best) best = v;
+    }
+    return best;
+  }
 
   bool exists(const std::string& name) const {
     struct stat st {};

@@ -454,6 +454,44 @@ class Pkcs11KeyStore final : public KeyStore {
     return out;
   }
 
+  std::optional<std::uint64_t> read_counter(std::string_view label) override {
+    require_label(label);
+    std::lock_guard lk(mu_);
+    return counter_value(label).first;
+  }
+
+  std::uint64_t raise_counter(std::string_view label, std::uint64_t value) override {
+    require_label(label);
+    std::lock_guard lk(mu_);
+    const auto [now, handle] = counter_value(label);
+    if (now && *now >= value) return *now;
+    std::uint8_t be[8];
+    for (int i = 0; i < 8; ++i) be[i] = static_cast<std::uint8_t>(value >> (56 - 8 * i));
+    // A new object first, then the old one goes: a power loss in between
+    // leaves both, and the higher one counts (SoftHSM2 keeps CKA_VALUE of
+    // data objects read-only, so there is no update in place).
+    CK_OBJECT_CLASS cls = CKO_DATA;
+    CK_BBOOL yes = CK_TRUE;
+    const std::string name = counter_label(label);
+    static const char kApp[] = "chargeguard";
+    CK_ATTRIBUTE t[] = {
+        {CKA_CLASS, &cls, sizeof cls},
+        {CKA_TOKEN, &yes, sizeof yes},
+        {CKA_PRIVATE, &yes, sizeof yes},
+        {CKA_LABEL, const_cast<char*>(name.data()), name.size()},
+        {CKA_APPLICATION, const_cast<char*>(kApp), sizeof kApp - 1},
+        {CKA_VALUE, be, sizeof be},
+    };
+    CK_OBJECT_HANDLE h = 0;
+    const CK_RV rv = f_->C_CreateObject(session_, t, sizeof t / sizeof t[0], &h);
+    if (rv != CKR_OK) {
+      throw KeyStoreError(KeyStoreErrc::Backend, "cannot store counter '" + std::string(label) + "' in token '" +
+                                                     token_label_ + "': " + rv_text(rv));
+    }
+    if (handle) f_->C_DestroyObject(session_, *handle);  // best effort: the higher value wins anyway
+    return value;
+  }
+
  protected:
   std::uint8_t sealer_id() const noexcept override { return 2; }
 
@@ -494,6 +532,22 @@ class Pkcs11KeyStore final : public KeyStore {
   }
 
  private:
+  static std::string counter_label(std::string_view label) { return "cg-counter." + std::string(label); }
+
+  // The counter's value and object (the highest, should there be several).
+  std::pair<std::optional<std::uint64_t>, std::optional<CK_OBJECT_HANDLE>> counter_value(std::string_view label) {
+    const std::string name = counter_label(label);
+    std::pair<std::optional<std::uint64_t>, std::optional<CK_OBJECT_HANDLE>> best;
+    for (const CK_OBJECT_HANDLE h : find(CKO_DATA, name)) {
+      const auto v = attr_bytes(h, CKA_VALUE);
+      if (v.size() != 8) continue;
+      std::uint64_t x = 0;
+      for (const std::uint8_t b : v) x = x << 8 | b;
+      if (!best.first || x > *best.first) best = {x, h};
+    }
+    return best;
+  }
+
   KeyStoreError ambiguous(std::string_view label) const {
     return KeyStoreError(KeyStoreErrc::Backend,
                          "more than one key labelled '" + std::string(label) + "' in token '" + token_label_ + "'");

@@ -330,6 +330,24 @@ TEST_P(KeyStoreBackend, KeysAndSealingKeyPersistAcrossReopen) {
   EXPECT_EQ(store_->unseal("ocpp.basic-auth-password", blob).view(), "persist-me");
 }
 
+// FW-5: the anti-rollback floor's counter never goes down and survives a reopen.
+TEST_P(KeyStoreBackend, CountersOnlyRiseAndPersist) {
+  ASSERT_TRUE(store_);
+  EXPECT_FALSE(store_->read_counter("firmware.security-floor"));
+  EXPECT_EQ(store_->raise_counter("firmware.security-floor", 3), 3u);
+  EXPECT_EQ(store_->read_counter("firmware.security-floor"), 3u);
+  EXPECT_EQ(store_->raise_counter("firmware.security-floor", 2), 3u);  // never lowered
+  EXPECT_EQ(store_->raise_counter("firmware.security-floor", 3), 3u);  // same value again: fine
+  EXPECT_EQ(store_->raise_counter("firmware.security-floor", 0x1'0000'0001ull), 0x1'0000'0001ull);
+  EXPECT_FALSE(store_->read_counter("other"));  // counters are separate
+  EXPECT_TRUE(store_->list_keys().empty());     // and are not keys
+  EXPECT_EQ(error_code_of([&] { store_->raise_counter("../x", 1); }), KeyStoreErrc::InvalidArgument);
+  store_.reset();
+  store_ = env_->open();
+  EXPECT_EQ(store_->read_counter("firmware.security-floor"), 0x1'0000'0001ull);
+  EXPECT_EQ(store_->raise_counter("firmware.security-floor", 7), 0x1'0000'0001ull);
+}
+
 TEST_P(KeyStoreBackend, CsrHasSubjectAndVerifies) {
   ASSERT_TRUE(store_);
   store_->generate_key("station");
@@ -658,6 +676,22 @@ TEST(KeyStoreFile, ModesOfDirectoryAndFiles) {
   EXPECT_EQ(error_code_of([&] { open_file_key_store({tmp / "keys"}); }, &what), KeyStoreErrc::StoreDirectory);
   EXPECT_NE(what.find("0700"), std::string::npos) << what;
   EXPECT_EQ(error_code_of([&] { open_file_key_store({tmp / "no" / "parent"}); }), KeyStoreErrc::StoreDirectory);
+  fs::remove_all(tmp);
+}
+
+// A counter record torn by a power loss (its content is not its name's value)
+// is ignored, so the value read is the last one written completely.
+TEST(KeyStoreFile, TornCounterRecordIsIgnored) {
+  const fs::path tmp = cg::test::make_temp_dir("keystore-counter");
+  {
+    auto store = open_key_store(FileKeyStoreOptions{tmp / "keys"});
+    store->raise_counter("floor", 4);
+    cg::test::write_file_mode(tmp / "keys" / "counter.floor.9", "", 0600);
+    cg::test::write_file_mode(tmp / "keys" / "counter.floor.8", "7\n", 0600);
+    EXPECT_EQ(store->read_counter("floor"), 4u);
+    EXPECT_EQ(store->raise_counter("floor", 9), 9u);  // the torn record is not in the way
+    EXPECT_EQ(store->read_counter("floor"), 9u);
+  }
   fs::remove_all(tmp);
 }
 
