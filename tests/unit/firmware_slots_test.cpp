@@ -269,3 +269,37 @@ TEST(FirmwareSlots, ClearSlotRemovesImageAndLeftovers) {
   EXPECT_EQ(st.st_mode & 0777, 0700u);
   fs::remove_all(dir.parent_path());
 }
+
+// ---- the anti-rollback floor (FW-5)
+
+#include "firmware/floor.hpp"
+#include "security/key_store.hpp"
+
+TEST(FirmwareFloor, RisesNeverFallsAndSurvivesARestoredStateDirectory) {
+  const fs::path tmp = cg::test::make_temp_dir("fw-floor");
+  auto keys = cg::security::open_key_store(cg::security::FileKeyStoreOptions{tmp / "keys"});
+  SecurityFloor floor(tmp / "firmware" / "floor", keys.get());
+  EXPECT_EQ(*floor.value(), 0u);
+  EXPECT_EQ(*floor.raise(3), 3u);
+  EXPECT_EQ(*floor.raise(2), 3u);
+  EXPECT_EQ(*floor.value(), 3u);
+  EXPECT_EQ(cg::test::read_all(tmp / "firmware" / "floor" / "3"), "3\n");
+
+  // An old copy of the firmware state put back: the key store still knows.
+  fs::remove_all(tmp / "firmware" / "floor");
+  EXPECT_EQ(*floor.value(), 3u);
+  // And the records count without the key store's counter.
+  EXPECT_EQ(*floor.raise(5), 5u);
+  SecurityFloor records_only(tmp / "firmware" / "floor", nullptr);
+  EXPECT_EQ(*records_only.value(), 5u);
+  // Without a key store the floor is not raised (the two would disagree).
+  EXPECT_EQ(records_only.raise(9).error().code, cg::Errc::Internal);
+
+  // A torn record (power loss while writing) or a foreign name is ignored.
+  cg::test::write_file(tmp / "firmware" / "floor" / "99", "");
+  cg::test::write_file(tmp / "firmware" / "floor" / "98", "97\n");
+  cg::test::write_file(tmp / "firmware" / "floor" / "007", "007\n");
+  cg::test::write_file(tmp / "firmware" / "floor" / "99999999999", "99999999999\n");
+  EXPECT_EQ(*records_only.value(), 5u);
+  fs::remove_all(tmp);
+}
