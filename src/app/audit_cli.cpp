@@ -69,6 +69,12 @@ policy::Principal local_admin() {
           "cli:" + (pw ? std::string(pw->pw_name) : "uid " + std::to_string(uid))};
 }
 
+policy::Principal local_engineer() {
+  policy::Principal p = local_admin();
+  p.role = policy::Role::Engineer;
+  return p;
+}
+
 int try_lock_state_dir(const fs::path& state_dir) {
   const fs::path lock_path = state_dir / "chargeguard.lock";
   const int fd = ::open(lock_path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);

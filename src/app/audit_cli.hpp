@@ -34,6 +34,8 @@ int audit_clear(const AuditTarget& t, bool discard_unexported, const services::P
 // The person at the console of a CLI command: a local admin (file access to
 // the state directory is what the OS granted), named by the OS account.
 policy::Principal local_admin();
+// The console user in the engineer's role (firmware installs: separation of duties, AUTH-2).
+policy::Principal local_engineer();
 // Takes the one-daemon-per-state-directory lock; -1 when another process holds it.
 int try_lock_state_dir(const std::filesystem::path& state_dir);
 

@@ -17,6 +17,7 @@
 #include <iostream>
 #include <vector>
 
+#include "app/firmware_station.hpp"
 #include "app/pki_cli.hpp"
 #include "app/station_setup.hpp"
 #include "audit/audit_log.hpp"
@@ -30,6 +31,9 @@
 #include "ocpp/security_events.hpp"
 #include "ocpp/station_messages.hpp"
 #include "security/cert_store.hpp"
+#include "firmware/floor.hpp"
+#include "firmware/slots.hpp"
+#include "services/firmware.hpp"
 #include "services/gate.hpp"
 #include "station/control_loop.hpp"
 #include "station/station.hpp"
@@ -196,6 +200,30 @@ int run(const config::Config& cfg, char** argv) {
   services::IdentityService identity_service(gate, identity, cfg, dm.get());
   services::SecurityLogService security_log(gate, *audit_log, diagnostics_log);
   services::LinkEvents link_events(gate);
+  // Firmware (FW-1…FW-7): the slots, the floor, the service; under `chargeguard boot`
+  // the running image is the booted slot's.
+  const auto boot_env = boot_env_from_environment();
+  const std::string firmware_version = boot_env ? boot_env->version : std::string(CG_VERSION);
+  firmware::SlotStore slots(cfg.state_dir / "firmware");
+  firmware::SecurityFloor floor(cfg.state_dir / "firmware" / "floor", keys.get());
+  services::FirmwareService firmware_service(
+      gate, slots, floor, *certs,
+      services::FirmwareRules{cfg.model, cfg.firmware.boot_attempts, cfg.firmware.max_image_mib * 1024 * 1024});
+  firmware_service.recover();
+  if (boot_env && boot_env->trying) db->set_meta("boot_reason", "FirmwareUpdate");
+  bool firmware_confirmed = !(boot_env && boot_env->trying);
+  const auto confirm_firmware = [&](const char* why) {
+    if (firmware_confirmed) return;
+    firmware_confirmed = true;
+    const auto slot = firmware::slot_from_string(boot_env->slot);
+    auto r = firmware_service.confirm(*slot);
+    if (r) {
+      log::info("firmware", "the new image ", r->version, " in slot ", boot_env->slot, " confirmed itself (", why,
+                "); security-version floor ", r->security_version);
+    } else {
+      log::error("firmware", "confirming the new image failed: ", r.error().message);
+    }
+  };
 
   bool restart = false;
   ocpp::FrontEnd ocpp({io, cfg, *db, *dm, outbox, st,
@@ -205,6 +233,10 @@ int run(const config::Config& cfg, char** argv) {
                        [&] {
                          restart = true;
                          io.stop();
+                       },
+                       firmware_version,
+                       [&] {
+                         if (cfg.firmware.confirm == "boot-accepted") confirm_firmware("BootNotification accepted");
                        }});
   st.set_uplink(&ocpp.session());
 
@@ -217,7 +249,7 @@ int run(const config::Config& cfg, char** argv) {
       if (forwarder.on_record(r)) ocpp.session().outbox_changed();
     });
   });
-  lifecycle.started(CG_VERSION, db->meta("boot_reason").value_or("PowerUp"));
+  lifecycle.started(firmware_version, db->meta("boot_reason").value_or("PowerUp"));
   lifecycle.local_settings(cfg, *db);
   st.recover();
 
@@ -254,6 +286,19 @@ int run(const config::Config& cfg, char** argv) {
     st.tick();
     ocpp.tick();
     if (++ticks % 60 == 0) storage_watch.check();
+    if (!firmware_confirmed) {
+      if (cfg.firmware.confirm == "running" && ticks >= cfg.firmware.confirm_after_s) {
+        confirm_firmware("ran its confirmation time");
+      } else if (ticks >= cfg.firmware.confirm_timeout_s) {
+        // Never confirmed: reboot; the boot stage counts the attempt and rolls back after the last.
+        log::error("firmware", "the new image did not confirm itself within ", cfg.firmware.confirm_timeout_s,
+                   " s: rebooting");
+        firmware_confirmed = true;
+        restart = true;
+        ocpp.stop();
+        io.stop();
+      }
+    }
   });
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -288,6 +333,11 @@ int run(const config::Config& cfg, char** argv) {
     st.save_meters();
   } catch (const std::exception& ex) {
     log::error("station", "could not save the meter registers: ", ex.what());
+  }
+  if (restart && boot_env) {
+    // Under the boot stage a restart is a reboot: it verifies and boots again.
+    log::info("station", "rebooting");
+    return kRebootExitCode;
   }
   if (restart) {
     log::info("station", "restarting");

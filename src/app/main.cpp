@@ -7,6 +7,7 @@
 #include "app/audit_cli.hpp"
 #include "app/daemon.hpp"
 #include "app/firmware_cli.hpp"
+#include "app/firmware_station.hpp"
 #include "app/pki_cli.hpp"
 #include "audit/audit_log.hpp"
 #include "app/sim_client.hpp"
@@ -60,26 +61,34 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("chargeguard ") + CG_VERSION);
 
-  // run
+  // run (and boot, which passes the same flags on to the payload's `run`)
   auto* run = app.add_subcommand("run", "Run the station daemon");
+  auto* boot = app.add_subcommand(
+      "boot", "Simulated bootloader: verify the firmware slot to boot (A/B, rollback, anti-rollback) and run its "
+              "payload as `PAYLOAD run [flags]`");
   std::string config_file, log_level;
   cg::config::Overrides ov;
   std::string state_dir, csms_url, identity, ca_file, password_file, serial, organization, client_ca_file;
   int profile = 0, evse_count = 0;
-  run->add_option("--config", config_file, "TOML configuration file (docs/configuration.md)")->check(CLI::ExistingFile);
-  run->add_option("--state-dir", state_dir, "State directory (SQLite database, simulator socket)");
-  run->add_option("--csms-url", csms_url, "CSMS endpoint without the identity, e.g. wss://csms.example.com/ocpp");
-  run->add_option("--identity", identity, "Station identity (appended to the CSMS URL; Basic auth user)");
-  run->add_option("--security-profile", profile, "OCPP security profile: 3 (TLS + client certificate), 2 (TLS + Basic auth) or 1 (needs allow_insecure_transport)");
-  run->add_option("--ca-file", ca_file, "PEM file with the CSMS root certificate(s) to trust");
-  run->add_option("--client-ca-file", client_ca_file,
-                  "PEM file with the operator CA(s) that issue station certificates (profile 3; default: --ca-file)");
-  run->add_option("--password-file", password_file, "File holding the Basic auth password on one line");
-  run->add_option("--serial", serial, "Serial number");
-  run->add_option("--organization", organization, "Operator organization name");
-  run->add_option("--evse-count", evse_count, "Number of EVSEs (one connector each unless the config file says otherwise)")
-      ->check(CLI::Range(1, 32));
-  run->add_option("--log-level", log_level, "debug, info, warn or error");
+  for (auto* sub : {run, boot}) {
+    sub->add_option("--config", config_file, "TOML configuration file (docs/configuration.md)")->check(CLI::ExistingFile);
+    sub->add_option("--state-dir", state_dir, "State directory (SQLite database, simulator socket)");
+    sub->add_option("--csms-url", csms_url, "CSMS endpoint without the identity, e.g. wss://csms.example.com/ocpp");
+    sub->add_option("--identity", identity, "Station identity (appended to the CSMS URL; Basic auth user)");
+    sub->add_option("--security-profile", profile,
+                    "OCPP security profile: 3 (TLS + client certificate), 2 (TLS + Basic auth) or 1 (needs "
+                    "allow_insecure_transport)");
+    sub->add_option("--ca-file", ca_file, "PEM file with the CSMS root certificate(s) to trust");
+    sub->add_option("--client-ca-file", client_ca_file,
+                    "PEM file with the operator CA(s) that issue station certificates (profile 3; default: --ca-file)");
+    sub->add_option("--password-file", password_file, "File holding the Basic auth password on one line");
+    sub->add_option("--serial", serial, "Serial number");
+    sub->add_option("--organization", organization, "Operator organization name");
+    sub->add_option("--evse-count", evse_count,
+                    "Number of EVSEs (one connector each unless the config file says otherwise)")
+        ->check(CLI::Range(1, 32));
+    sub->add_option("--log-level", log_level, "debug, info, warn or error");
+  }
 
   // sim
   auto* sim = app.add_subcommand("sim", "Drive the simulated hardware of a running station");
@@ -193,7 +202,34 @@ int main(int argc, char** argv) {
   fw_verify->add_option("--signature", fw_sig, "File with the base64 signature")->required()->check(CLI::ExistingFile);
   fw_verify->add_option("image", fw_image, "The image file")->required()->check(CLI::ExistingFile);
 
+  cg::app::FirmwareFiles fw_files;
+  std::string fw_config;
+  auto* fw_factory = fw->add_subcommand(
+      "install-factory", "Manufacturing: write the first image into slot A (same checks as every install; station stopped)");
+  auto* fw_install = fw->add_subcommand(
+      "install", "Engineer's local update: verify the image and install it into the inactive slot for the next boot "
+                 "(station stopped)");
+  for (auto* sub : {fw_factory, fw_install}) {
+    sub->add_option("--config", fw_config, "The station's TOML configuration file")->required()->check(CLI::ExistingFile);
+    sub->add_option("--image", fw_files.image, "The image file")->required()->check(CLI::ExistingFile);
+    sub->add_option("--cert", fw_files.cert, "The signing certificate (PEM)")->required()->check(CLI::ExistingFile);
+    sub->add_option("--signature", fw_files.signature, "File with the base64 signature")
+        ->required()
+        ->check(CLI::ExistingFile);
+  }
+  auto* fw_status = fw->add_subcommand(
+      "status", "Print JSON: both slots, the booted slot, the security-version floor, the last update's outcome");
+  fw_status->add_option("--config", fw_config, "The station's TOML configuration file")->required()->check(CLI::ExistingFile);
+
   CLI11_PARSE(app, argc, argv);
+
+  if (fw_factory->parsed() || fw_install->parsed() || fw_status->parsed()) {
+    cg::config::Config cfg;
+    if (!load_config(fw_config, {}, cfg)) return 1;
+    cg::log::set_level(cg::log::Level::Warn);
+    if (fw_status->parsed()) return cg::app::firmware_status(cfg);
+    return cg::app::firmware_install(cfg, fw_files, fw_factory->parsed());
+  }
 
   if (fw_pack->parsed()) return cg::app::firmware_pack(pack_opt);
   if (fw_sign->parsed()) return cg::app::firmware_sign(fw_key, fw_cert, fw_image);
@@ -213,7 +249,7 @@ int main(int argc, char** argv) {
     if (install_root->parsed()) return cg::app::pki_install_root(cfg, root_type, install_file, root_replace);
     return cg::app::pki_show(cfg);
   }
-  if (run->parsed()) {
+  if (run->parsed() || boot->parsed()) {
     if (!state_dir.empty()) ov.state_dir = state_dir;
     if (!csms_url.empty()) ov.csms_url = csms_url;
     if (!identity.empty()) ov.identity = identity;
@@ -224,6 +260,12 @@ int main(int argc, char** argv) {
     if (!organization.empty()) ov.organization = organization;
     if (profile) ov.security_profile = profile;
     if (evse_count) ov.evse_count = evse_count;
+    if (boot->parsed()) {
+      cg::config::Config cfg;
+      if (!load_config(config_file, ov, cfg)) return 1;
+      std::vector<std::string> run_args(argv + 2, argv + argc);
+      return cg::app::firmware_boot(cfg, run_args);
+    }
     return cmd_run(config_file, ov, log_level, argv);
   }
   if (sim->parsed()) {

@@ -39,6 +39,9 @@ constexpr std::array<EventInfo, kEventCount> kCatalog{{
     {E::TamperCleared, "TamperCleared", false, false},
     {E::AccessDenied, "AccessDenied", false, false},
     {E::DataPurged, "DataPurged", false, false},
+    {E::FirmwareUpdateProgress, "FirmwareUpdateProgress", false, true},
+    {E::SecureBootFailed, "SecureBootFailed", false, true},
+    {E::FirmwareRolledBack, "FirmwareRolledBack", false, true},
 }};
 
 constexpr bool catalog_in_order() {

@@ -43,9 +43,12 @@ enum class Event : std::uint8_t {
   TamperCleared,
   AccessDenied,  // a request the one policy refused (AUTHZ-1): who, over which interface, what
   DataPurged,    // stored data dropped by its retention limit (e.g. refused outbox messages, LOG-5)
+  FirmwareUpdateProgress,  // a step of a firmware update: requested, downloaded, verified, installing, failed (FW-1..7)
+  SecureBootFailed,        // the boot stage refused a slot (signature, certificate, floor, model) (FW-4)
+  FirmwareRolledBack,      // a new image never confirmed itself; the previous slot boots (FW-5)
 };
 
-inline constexpr int kEventCount = static_cast<int>(Event::DataPurged) + 1;
+inline constexpr int kEventCount = static_cast<int>(Event::FirmwareRolledBack) + 1;
 
 struct EventInfo {
   Event event;

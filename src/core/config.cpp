@@ -78,7 +78,7 @@ std::optional<Error> parse(const std::string& text, const std::string& source_na
   for (const auto& [k, v] : root) {
     const std::string key(k.str());
     if (key == "station" || key == "csms" || key == "device_model" || key == "audit" || key == "syslog" ||
-        key == "key_store") {
+        key == "key_store" || key == "firmware") {
       if (!v.is_table()) return Error{key, "must be a table ([" + key + "])"};
     } else if (key == "evse") {
       if (!v.is_array_of_tables()) return Error{key, "must be an array of tables ([[evse]])"};
@@ -123,6 +123,19 @@ std::optional<Error> parse(const std::string& text, const std::string& source_na
     if (r.err) return r.err;
     if (mib < 1 || mib > 4096) return Error{"audit.max_mib", "must be between 1 and 4096"};
     out.audit_max_bytes = static_cast<std::uint64_t>(mib) * 1024 * 1024;
+  }
+  if (auto* fw = root["firmware"].as_table()) {
+    Reader r{*fw, "firmware.", {}, {}};
+    long long mib = static_cast<long long>(out.firmware.max_image_mib);
+    r.get("boot_attempts", out.firmware.boot_attempts);
+    r.get("max_image_mib", mib);
+    r.get("confirm", out.firmware.confirm);
+    r.get("confirm_after_s", out.firmware.confirm_after_s);
+    r.get("confirm_timeout_s", out.firmware.confirm_timeout_s);
+    r.finish();
+    if (r.err) return r.err;
+    if (mib < 1 || mib > 16384) return Error{"firmware.max_image_mib", "must be between 1 and 16384"};
+    out.firmware.max_image_mib = static_cast<std::uint64_t>(mib);
   }
   if (auto* sl = root["syslog"].as_table()) {
     Reader r{*sl, "syslog.", {}, {}};
@@ -255,6 +268,16 @@ std::optional<Error> validate(const Config& c) {
     return Error{"station.serial", "must be at most 25 printable ASCII characters"};
   if (c.organization.size() > 64) return Error{"station.organization", "must be at most 64 characters"};
   if (c.vendor.empty() || c.vendor.size() > 50) return Error{"station.vendor", "must be 1-50 characters"};
+  if (c.firmware.boot_attempts < 1 || c.firmware.boot_attempts > 10)
+    return Error{"firmware.boot_attempts", "must be between 1 and 10"};
+  if (c.firmware.confirm != "boot-accepted" && c.firmware.confirm != "running")
+    return Error{"firmware.confirm", "must be \"boot-accepted\" or \"running\""};
+  if (c.firmware.confirm_after_s < 1 || c.firmware.confirm_after_s > 3600)
+    return Error{"firmware.confirm_after_s", "must be between 1 and 3600"};
+  if (c.firmware.confirm_timeout_s < 10 || c.firmware.confirm_timeout_s > 86400)
+    return Error{"firmware.confirm_timeout_s", "must be between 10 and 86400"};
+  if (c.firmware.confirm == "running" && c.firmware.confirm_after_s >= c.firmware.confirm_timeout_s)
+    return Error{"firmware.confirm_after_s", "must be below firmware.confirm_timeout_s"};
   if (c.model.empty() || c.model.size() > 20) return Error{"station.model", "must be 1-20 characters"};
   if (c.state_dir.empty()) return Error{"station.state_dir", "is required (or --state-dir)"};
   // The simulator socket lives there; a Unix socket path is limited to 107 bytes.

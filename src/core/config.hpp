@@ -75,6 +75,20 @@ struct Config {
     std::filesystem::path pin_file;
   };
   KeyStore key_store;
+  // [firmware] (FW-1…FW-7)
+  struct Firmware {
+    int boot_attempts = 3;            // boots a new image gets to confirm itself
+    std::uint64_t max_image_mib = 512;  // images above this are refused (download, local install)
+    // When a new image confirms itself: "boot-accepted" (its BootNotification
+    // was Accepted by the CSMS) or "running" (it ran confirm_after_s seconds
+    // with its control loop working: stations without a CSMS).
+    std::string confirm = "boot-accepted";
+    int confirm_after_s = 60;
+    // A new image not confirmed this long after its start asks for a reboot
+    // (the attempt counts; after boot_attempts the previous image boots).
+    int confirm_timeout_s = 600;
+  };
+  Firmware firmware;
   // [device_model] "Component.Variable" = "value": initial values of writable variables
   std::map<std::string, std::string> device_model;
 };

@@ -56,13 +56,28 @@ Result<Slot> install_target(const SlotsState& s) {
     return fail(Errc::Conflict, "the image in slot " + std::string(to_string(s.trying->slot)) +
                                     " is still being tried; it must confirm itself or roll back first");
   }
+  if (s.pending) {
+    return fail(Errc::Conflict, "another update is being written into slot " + std::string(to_string(s.pending->slot)));
+  }
   const Slot base = s.booted ? *s.booted : s.active ? *s.active : Slot::A;
   const Slot target = other(base);
   if (s.active == target) return fail(Errc::Conflict, "slot " + std::string(to_string(target)) + " is the active slot");
   return target;
 }
 
-void begin_write(SlotsState& s, Slot slot) { s[slot] = SlotRecord{SlotHealth::Empty, std::nullopt}; }
+void begin_write(SlotsState& s, Slot slot, UpdateRef ref) {
+  s[slot] = SlotRecord{SlotHealth::Empty, std::nullopt};
+  s.pending = PendingWrite{slot, std::move(ref)};
+}
+
+void abandon(SlotsState& s, const std::string& status, const std::string& reason, std::int64_t now) {
+  if (!s.pending) return;
+  const Slot slot = s.pending->slot;
+  const std::string version = s[slot].image ? s[slot].image->version : std::string();
+  if (s[slot].health == SlotHealth::Empty || s[slot].health == SlotHealth::Staged) s[slot] = SlotRecord{};
+  if (!status.empty()) s.last_update = UpdateOutcome{s.pending->update, version, status, reason, now, false};
+  s.pending.reset();
+}
 
 void staged(SlotsState& s, Slot slot, SlotImage image) { s[slot] = SlotRecord{SlotHealth::Staged, std::move(image)}; }
 
@@ -74,6 +89,7 @@ Result<void> activate(SlotsState& s, Slot slot, int attempts, UpdateRef ref) {
   if (attempts < 1) return fail(Errc::InvalidArgument, "boot attempts must be at least 1");
   s[slot].health = SlotHealth::Trying;
   s.trying = TryingInfo{slot, attempts, attempts, std::move(ref)};
+  if (s.pending && s.pending->slot == slot) s.pending.reset();
   return {};
 }
 
@@ -132,12 +148,13 @@ Result<void> confirm(SlotsState& s, Slot slot, std::int64_t now) {
   return {};
 }
 
-void factory_installed(SlotsState& s, SlotImage image, std::int64_t now) {
+void factory_installed(SlotsState& s, SlotImage image, std::int64_t now, UpdateRef ref) {
   const std::string version = image.version;
   s[Slot::A] = SlotRecord{SlotHealth::Good, std::move(image)};
   s.active = Slot::A;
   if (s.trying && s.trying->slot == Slot::A) s.trying.reset();
-  s.last_update = UpdateOutcome{UpdateRef{std::nullopt, "factory", {}}, version, "Installed", "factory image", now, true};
+  if (s.pending && s.pending->slot == Slot::A) s.pending.reset();
+  s.last_update = UpdateOutcome{std::move(ref), version, "Installed", "factory image", now, true};
 }
 
 // ---- JSON
@@ -223,6 +240,9 @@ std::string to_json(const SlotsState& s) {
   }
   json::object root{{"format", 1}, {"slots", std::move(slots)}, {"active", opt_slot(s.active)},
                     {"booted", opt_slot(s.booted)}};
+  root["pending"] = s.pending ? json::value(json::object{{"slot", to_string(s.pending->slot)},
+                                                          {"update", ref_json(s.pending->update)}})
+                               : json::value(nullptr);
   if (s.trying) {
     root["trying"] = json::object{{"slot", to_string(s.trying->slot)},
                                   {"attempts", s.trying->attempts},
@@ -280,6 +300,14 @@ Result<SlotsState> from_json(std::string_view text) {
   }
   s.active = r.slot(root, "active");
   s.booted = r.slot(root, "booted");
+  if (const auto* p = r.obj(root, "pending", true)) {
+    PendingWrite pw;
+    const auto slot = r.slot(*p, "slot");
+    pw.slot = slot.value_or(Slot::B);
+    if (const auto* u = r.obj(*p, "update")) pw.update = r.ref(*u);
+    if (!slot && r.error.empty()) r.error = "pending without a slot";
+    s.pending = std::move(pw);
+  }
   if (const auto* t = r.obj(root, "trying", true)) {
     TryingInfo ti;
     const auto slot = r.slot(*t, "slot");

@@ -87,8 +87,16 @@ struct UpdateOutcome {
   bool reported = false;
 };
 
+// An image being written (downloaded, copied) or staged and waiting for its
+// install: the slot and who asked. At most one at a time.
+struct PendingWrite {
+  Slot slot = Slot::B;
+  UpdateRef update;
+};
+
 struct SlotsState {
   std::array<SlotRecord, 2> slots;
+  std::optional<PendingWrite> pending;
   std::optional<Slot> active;  // the confirmed slot booted when nothing is tried
   std::optional<TryingInfo> trying;
   std::optional<Slot> booted;  // the slot the last boot started
@@ -101,13 +109,18 @@ struct SlotsState {
 // ---- transitions (pure)
 
 // The slot a new image goes into: the one not booted (nor active). Conflict
-// while an activated image is still being tried.
+// while an activated image is still being tried or another write is pending.
 Result<Slot> install_target(const SlotsState& s);
-// A write into `slot` begins: it is empty until staged().
-void begin_write(SlotsState& s, Slot slot);
+// A write into `slot` begins: the slot is empty until staged(); `pending` names it.
+void begin_write(SlotsState& s, Slot slot, UpdateRef ref = {});
 void staged(SlotsState& s, Slot slot, SlotImage image);
-// The staged image in `slot` becomes the one to try at the next boots.
+// The staged image in `slot` becomes the one to try at the next boots (the
+// pending write ends).
 Result<void> activate(SlotsState& s, Slot slot, int attempts, UpdateRef ref);
+// The pending write or staged image is given up (failed, canceled, or found
+// after a restart): its slot is emptied; with a non-empty `status` the
+// outcome is recorded for the report (e.g. "DownloadFailed", "InstallationFailed").
+void abandon(SlotsState& s, const std::string& status, const std::string& reason, std::int64_t now);
 
 // The boot stage's choice. A trying slot with attempts left is booted (one
 // attempt used); with none left it is marked bad and the outcome is
@@ -124,7 +137,7 @@ void refuse(SlotsState& s, Slot slot, const std::string& reason, std::int64_t no
 // The booted trying slot confirmed itself: good, active, outcome Installed.
 Result<void> confirm(SlotsState& s, Slot slot, std::int64_t now);
 // Manufacturing (or recovery): the image in slot A is good and active.
-void factory_installed(SlotsState& s, SlotImage image, std::int64_t now);
+void factory_installed(SlotsState& s, SlotImage image, std::int64_t now, UpdateRef ref = {std::nullopt, "factory", {}});
 
 // ---- the files
 

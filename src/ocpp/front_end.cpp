@@ -5,7 +5,7 @@ namespace cg::ocpp {
 FrontEnd::FrontEnd(Deps d)
     : d_(std::move(d)),
       session_({d_.io, d_.cfg, d_.db, d_.dm, d_.outbox, d_.services.network, d_.services.link, d_.certs,
-                d_.request_restart}),
+                d_.request_restart, d_.firmware_version}),
       dispatcher_(session_, d_.services.link),
       security_(session_, dispatcher_, d_.cfg, d_.dm, d_.services.certificates, d_.services.identity, d_.password,
                 d_.services.link),
@@ -19,7 +19,10 @@ FrontEnd::FrontEnd(Deps d)
       diagnostics_(session_, dispatcher_, d_.services.security_log) {
   session_.set_dispatcher(&dispatcher_);
   session_.set_credentials(&security_);
-  session_.on_boot_accepted([this](const security::CertChain& chain) { security_.boot_accepted(chain); });
+  session_.on_boot_accepted([this](const security::CertChain& chain) {
+    security_.boot_accepted(chain);
+    if (d_.boot_accepted) d_.boot_accepted();
+  });
   session_.on_transaction_event_answer([this](const std::string& tx, const boost::json::object& answer) {
     d_.station.on_transaction_event_result(tx, answer);
   });

@@ -54,6 +54,8 @@ class FrontEnd {
     security::SealedPassword* password = nullptr;  // A01 (profiles 1/2)
     security::CertStore* certs = nullptr;          // the CSMS roots TLS trusts
     std::function<void()> request_restart;         // Reset
+    std::string firmware_version = CG_VERSION;     // BootNotification's chargingStation.firmwareVersion
+    std::function<void()> boot_accepted;           // after each accepted BootNotification (firmware confirmation)
   };
   explicit FrontEnd(Deps d);
 

@@ -226,7 +226,7 @@ void Session::on_closed(const std::string& reason, int http_status, TlsFailure t
 
 void Session::send_boot() {
   if (inflight_) return;  // a BootNotification is already under way; its answer re-arms the retry
-  json::object cs{{"model", d_.cfg.model}, {"vendorName", d_.cfg.vendor}, {"firmwareVersion", CG_VERSION}};
+  json::object cs{{"model", d_.cfg.model}, {"vendorName", d_.cfg.vendor}, {"firmwareVersion", d_.firmware_version}};
   if (!d_.cfg.serial.empty()) cs["serialNumber"] = d_.cfg.serial;
   json::object p{{"chargingStation", std::move(cs)}, {"reason", boot_reason_}};
   send_call("BootNotification", p, [this](const CallOutcome& o) {

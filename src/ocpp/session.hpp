@@ -46,6 +46,7 @@ class Session final : public ConnectionHandler, public station::Uplink, public S
     services::LinkEvents& events;
     security::CertStore* certs = nullptr;  // the CSMS roots TLS trusts (may be null: csms.ca_file)
     std::function<void()> request_restart;  // Reset: restart the daemon
+    std::string firmware_version = CG_VERSION;  // the running image's manifest version
   };
   explicit Session(Deps d);
   ~Session() override;

@@ -177,6 +177,34 @@ TEST(FirmwareSlots, ActivateNeedsAStagedImageAndOneAttempt) {
   EXPECT_EQ(select_boot(t, 1).slot, Slot::A);
 }
 
+TEST(FirmwareSlots, OneWriteAtATimeAndAnAbandonedWriteIsReported) {
+  SlotsState s = factory();
+  select_boot(s, 1);
+  begin_write(s, Slot::B, UpdateRef{5, "ocpp", "csms"});
+  EXPECT_EQ(install_target(s).error().code, cg::Errc::Conflict);
+  ASSERT_TRUE(s.pending);
+  // kill -9 during the download: the next start gives it up and reports it.
+  abandon(s, "DownloadFailed", "interrupted by a restart", 3);
+  EXPECT_FALSE(s.pending);
+  EXPECT_EQ(s[Slot::B].health, SlotHealth::Empty);
+  EXPECT_EQ(s.last_update->status, "DownloadFailed");
+  EXPECT_EQ(s.last_update->update.request_id, 5);
+  EXPECT_EQ(*install_target(s), Slot::B);
+  // A staged image given up without a report (canceled by a newer request).
+  begin_write(s, Slot::B, UpdateRef{6, "ocpp", "csms"});
+  staged(s, Slot::B, image("1.2.0"));
+  abandon(s, "", "", 4);
+  EXPECT_EQ(s[Slot::B].health, SlotHealth::Empty);
+  EXPECT_EQ(s.last_update->update.request_id, 5);
+  // Activation ends the pending write.
+  begin_write(s, Slot::B, UpdateRef{7, "local", "cli:root"});
+  staged(s, Slot::B, image("1.2.0"));
+  ASSERT_TRUE(activate(s, Slot::B, 2, s.pending->update));
+  EXPECT_FALSE(s.pending);
+  EXPECT_EQ(s.trying->update.request_id, 7);
+  EXPECT_EQ(from_json(to_json(s))->trying->update.origin, "local");
+}
+
 TEST(FirmwareSlots, JsonRoundTripAndDamage) {
   SlotsState s = factory();
   select_boot(s, 1);
@@ -211,7 +239,7 @@ TEST(FirmwareSlots, StoreSurvivesAPowerLossBetweenAnyTwoSteps) {
   std::vector<std::function<cg::Result<void>(SlotsState&)>> steps = {
       [](SlotsState& s) { factory_installed(s, image("1.0.0"), 1); return cg::Result<void>{}; },
       [](SlotsState& s) { select_boot(s, 2); return cg::Result<void>{}; },
-      [](SlotsState& s) { begin_write(s, Slot::B); return cg::Result<void>{}; },
+      [](SlotsState& s) { begin_write(s, Slot::B, UpdateRef{7, "local", "cli:root"}); return cg::Result<void>{}; },
       [](SlotsState& s) { staged(s, Slot::B, image("1.1.0", 2)); return cg::Result<void>{}; },
       [](SlotsState& s) { return activate(s, Slot::B, 2, UpdateRef{7, "local", "cli:root"}); },
       [](SlotsState& s) { select_boot(s, 3); return cg::Result<void>{}; },

@@ -1,0 +1,209 @@
+// REQ: FW-1, FW-3, FW-4, FW-7 — see slot_io.hpp.
+#include "firmware/slot_io.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "security/secret_file.hpp"
+
+namespace cg::firmware {
+namespace fs = std::filesystem;
+
+namespace {
+std::string errno_text() { return std::strerror(errno); }
+
+Result<void> write_all(int fd, std::span<const std::uint8_t> bytes, const fs::path& file) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Error{Errc::Storage, "cannot write " + file.string() + ": " + errno_text(), std::string(kReasonReadFailed)};
+    }
+    bytes = bytes.subspan(static_cast<std::size_t>(n));
+  }
+  return {};
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+}  // namespace
+
+Result<std::string> read_small_file(const fs::path& file, std::size_t max) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    return Error{Errc::NotFound, "cannot read " + file.string() + ": " + errno_text(), std::string(kReasonReadFailed)};
+  }
+  std::string out(max + 1, '\0');
+  std::size_t got = 0;
+  while (got < out.size()) {
+    const ssize_t n = ::read(fd, out.data() + got, out.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  if (got > max) {
+    return Error{Errc::InvalidArgument, file.string() + " is larger than " + std::to_string(max) + " bytes",
+                 std::string(kReasonReadFailed)};
+  }
+  out.resize(got);
+  return out;
+}
+
+// ---- SlotWriter
+
+SlotWriter::SlotWriter(SlotStore& store, Slot slot, ImageVerifier verifier, int fd, std::string sig, std::string cert)
+    : store_(&store), slot_(slot), verifier_(std::move(verifier)), fd_(fd), signature_(std::move(sig)),
+      certificate_(std::move(cert)) {}
+
+SlotWriter::SlotWriter(SlotWriter&& o) noexcept
+    : store_(o.store_), slot_(o.slot_), verifier_(std::move(o.verifier_)), fd_(o.fd_),
+      signature_(std::move(o.signature_)), certificate_(std::move(o.certificate_)), written_(o.written_) {
+  o.fd_ = -1;
+}
+
+SlotWriter::~SlotWriter() { cancel(); }
+
+Result<SlotWriter> SlotWriter::open(SlotStore& store, Slot slot, ImageVerifier verifier, std::string signature_b64,
+                                    std::string certificate_pem) {
+  if (auto r = store.clear_slot(slot); !r) return r.error();
+  const fs::path partial = store.slot_dir(slot) / "image.partial";
+  const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return fail(Errc::Storage, "cannot create " + partial.string() + ": " + errno_text());
+  return SlotWriter(store, slot, std::move(verifier), fd, std::move(signature_b64), std::move(certificate_pem));
+}
+
+Result<void> SlotWriter::write(std::span<const std::uint8_t> bytes) {
+  if (fd_ < 0) return fail(Errc::Conflict, "the slot write was stopped");
+  if (auto r = verifier_.update(bytes); !r) {
+    cancel();
+    return r;
+  }
+  if (auto r = write_all(fd_, bytes, store_->slot_dir(slot_) / "image.partial"); !r) {
+    cancel();
+    return r;
+  }
+  written_ += bytes.size();
+  return {};
+}
+
+Result<ImageInfo> SlotWriter::finish() {
+  if (fd_ < 0) return fail(Errc::Conflict, "the slot write was stopped");
+  auto info = verifier_.finish();
+  const fs::path partial = store_->slot_dir(slot_) / "image.partial";
+  if (!info) {
+    cancel();
+    return info;
+  }
+  if (::fsync(fd_) != 0) {
+    const std::string why = errno_text();
+    cancel();
+    return fail(Errc::Storage, "cannot write " + partial.string() + ": " + why);
+  }
+  ::close(fd_);
+  fd_ = -1;
+  if (auto r = store_->write_credentials(slot_, signature_, certificate_); !r) {
+    ::unlink(partial.c_str());
+    return r.error();
+  }
+  if (::rename(partial.c_str(), store_->image_path(slot_).c_str()) != 0) {
+    const std::string why = errno_text();
+    ::unlink(partial.c_str());
+    return fail(Errc::Storage, "cannot rename " + partial.string() + ": " + why);
+  }
+  security::fsync_dir(store_->slot_dir(slot_).string());
+  return info;
+}
+
+void SlotWriter::cancel() noexcept {
+  if (fd_ < 0) return;
+  verifier_.cancel();
+  ::close(fd_);
+  fd_ = -1;
+  ::unlink((store_->slot_dir(slot_) / "image.partial").c_str());
+}
+
+Result<ImageInfo> write_image_file(SlotStore& store, Slot slot, int src_fd, ImageVerifier verifier,
+                                   std::string signature_b64, std::string certificate_pem) {
+  auto w = SlotWriter::open(store, slot, std::move(verifier), std::move(signature_b64), std::move(certificate_pem));
+  if (!w) return w.error();
+  ::posix_fadvise(src_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  std::array<std::vector<std::uint8_t>, 2> bufs{std::vector<std::uint8_t>(kChunkBytes),
+                                                std::vector<std::uint8_t>(kChunkBytes)};
+  for (std::size_t turn = 0;; turn ^= 1) {
+    auto& buf = bufs[turn];
+    std::size_t filled = 0;
+    while (filled < buf.size()) {
+      const ssize_t n = ::read(src_fd, buf.data() + filled, buf.size() - filled);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        w->cancel();
+        return Error{Errc::Storage, "cannot read the image: " + errno_text(), std::string(kReasonReadFailed)};
+      }
+      if (n == 0) break;
+      filled += static_cast<std::size_t>(n);
+    }
+    if (filled == 0) break;
+    if (auto r = w->write({buf.data(), filled}); !r) return r.error();
+    if (filled < buf.size()) break;
+  }
+  return w->finish();
+}
+
+// ---- boot
+
+Result<BootPayload> load_for_boot(const SlotStore& store, Slot slot, const std::vector<const X509*>& roots,
+                                  std::int64_t valid_at, std::uint64_t max_image_bytes) {
+  auto sig = read_small_file(store.signature_path(slot), kMaxSignatureBase64 + 2);
+  if (!sig) return sig.error();
+  auto pem = read_small_file(store.certificate_path(slot), kMaxSigningCertificatePem);
+  if (!pem) return pem.error();
+  auto signer = check_signing_certificate(
+      *pem, roots, std::chrono::system_clock::time_point(std::chrono::seconds(valid_at)));
+  if (!signer) return signer.error();
+  auto v = ImageVerifier::create(*signer, trim(*sig), max_image_bytes);
+  if (!v) return v.error();
+  const int img = ::open(store.image_path(slot).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (img < 0) {
+    return Error{Errc::NotFound, "cannot open " + store.image_path(slot).string() + ": " + errno_text(),
+                 std::string(kReasonReadFailed)};
+  }
+  const int mfd = ::memfd_create("chargeguard-payload", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (mfd < 0) {
+    ::close(img);
+    return fail(Errc::Internal, "memfd_create: " + errno_text());
+  }
+  std::uint64_t offset = 0;
+  const ImageVerifier& vr = *v;
+  auto info = verify_fd(img, *v, [&](std::span<const std::uint8_t> chunk) -> Result<void> {
+    const auto& m = vr.unverified_manifest();
+    const std::uint64_t start = m ? m->length : ~std::uint64_t{0};
+    const std::uint64_t end = offset + chunk.size();
+    if (end > start) {
+      const std::uint64_t skip = offset >= start ? 0 : start - offset;
+      if (auto r = write_all(mfd, chunk.subspan(static_cast<std::size_t>(skip)), "the payload memfd"); !r) return r;
+    }
+    offset = end;
+    return {};
+  });
+  ::close(img);
+  if (!info) {
+    ::close(mfd);
+    return info.error();
+  }
+  if (::fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+    const std::string why = errno_text();
+    ::close(mfd);
+    return fail(Errc::Internal, "cannot seal the payload: " + why);
+  }
+  return BootPayload{std::move(*info), mfd};
+}
+
+}  // namespace cg::firmware

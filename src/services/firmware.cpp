@@ -1,0 +1,499 @@
+// REQ: FW-1…FW-5, FW-7, COM-7, COM-8, AUTHZ-1, LOG-1 — see firmware.hpp.
+#include "services/firmware.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+
+#include "core/log.hpp"
+#include "security/cert_store.hpp"
+
+namespace cg::services {
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using audit::Details;
+using audit::Event;
+using audit::Outcome;
+using firmware::Slot;
+using firmware::SlotsState;
+using policy::Operation;
+
+namespace {
+
+std::int64_t system_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+Details ref_details(const firmware::UpdateRef& r) {
+  Details d;
+  d.text("origin", r.origin);
+  if (r.request_id) d.number("requestId", *r.request_id);
+  return d;
+}
+
+firmware::SlotImage slot_image(const firmware::ImageInfo& info, std::int64_t now) {
+  firmware::SlotImage im;
+  im.model = info.manifest.model;
+  im.version = info.manifest.version;
+  im.security_version = info.manifest.security_version;
+  im.size = info.image_size;
+  im.digest = info.image_digest_hex;
+  im.signer = info.signer;
+  im.installed_at = now;
+  return im;
+}
+
+// The OCPP status a failed check reports.
+std::string status_for(const Error& e) {
+  if (e.reason == firmware::kReasonInvalidSignature) return "InvalidSignature";
+  if (e.reason == firmware::kReasonInvalidCertificate) return "InvalidCertificate";
+  if (e.reason == kReasonInstallVerificationFailed || e.reason == firmware::kReasonInvalidImage ||
+      e.reason == firmware::kReasonTooLarge)
+    return "InstallVerificationFailed";
+  return "InstallationFailed";
+}
+
+}  // namespace
+
+FirmwareService::FirmwareService(Gate& gate, firmware::SlotStore& slots, firmware::SecurityFloor& floor,
+                                 const security::CertStore& certs, FirmwareRules rules, Now now)
+    : gate_(gate), slots_(slots), floor_(floor), certs_(certs), rules_(std::move(rules)),
+      now_(now ? std::move(now) : Now(&system_now)) {}
+
+// ---- helpers
+
+Result<firmware::ImageVerifier> FirmwareService::verifier_for(const firmware::SigningCertificate& signer,
+                                                              std::string_view sig) {
+  return firmware::ImageVerifier::create(signer, sig, rules_.max_image_bytes);
+}
+
+Result<void> FirmwareService::apply_rules(const firmware::ImageInfo& info) {
+  const auto& m = info.manifest;
+  if (m.model != rules_.model) {
+    return Error{Errc::Rejected,
+                 "the image is for model '" + m.model + "', this station is a '" + rules_.model + "'",
+                 std::string(kReasonInstallVerificationFailed)};
+  }
+  auto floor = floor_.value();
+  if (!floor) return floor.error();
+  if (m.security_version < *floor) {
+    return Error{Errc::Rejected,
+                 "security version " + std::to_string(m.security_version) + " is below this station's floor " +
+                     std::to_string(*floor) + " (anti-rollback)",
+                 std::string(kReasonInstallVerificationFailed)};
+  }
+  return {};
+}
+
+void FirmwareService::record_failure(const policy::Principal& who, const Error& e, const firmware::UpdateRef& ref) {
+  Details d = ref_details(ref);
+  d.text("reason", e.message).text("status", status_for(e));
+  if (e.reason == firmware::kReasonInvalidSignature) {
+    gate_.record(who, Event::InvalidFirmwareSignature, Outcome::Failure, d);
+  } else if (e.reason == firmware::kReasonInvalidCertificate) {
+    gate_.record(who, Event::InvalidFirmwareSigningCertificate, Outcome::Failure, d);
+  } else {
+    gate_.record(who, Event::FirmwareUpdateProgress, Outcome::Failure, d);
+  }
+}
+
+// ---- installing
+
+Result<firmware::SigningCertificate> FirmwareService::check_signer(const policy::Principal& who, std::string_view pem,
+                                                                   std::string_view request) {
+  if (auto ok = gate_.admit(who, Operation::UpdateFirmware, request); !ok) return ok.error();
+  return guarded("check the firmware signing certificate", [&]() -> Result<firmware::SigningCertificate> {
+    const auto owned = certs_.roots(security::CertificateType::ManufacturerRootCertificate);
+    std::vector<const X509*> anchors;
+    for (const auto& r : owned) anchors.push_back(r.get());
+    auto signer = firmware::check_signing_certificate(pem, anchors);
+    if (!signer) {
+      Error e = signer.error();
+      if (anchors.empty()) e.message = "no ManufacturerRootCertificate is installed (pki install-root); " + e.message;
+      gate_.record(who, Event::InvalidFirmwareSigningCertificate, Outcome::Failure,
+                   Details().text("request", request).text("reason", e.message));
+      return e;
+    }
+    return signer;
+  });
+}
+
+Result<firmware::SlotWriter> FirmwareService::begin_write(const policy::Principal& who,
+                                                          const firmware::SigningCertificate& signer,
+                                                          std::string signature_b64, std::string certificate_pem,
+                                                          firmware::UpdateRef ref) {
+  if (auto ok = gate_.admit(who, Operation::UpdateFirmware, "write a firmware image"); !ok) return ok.error();
+  return guarded("begin a firmware write", [&]() -> Result<firmware::SlotWriter> {
+    auto v = verifier_for(signer, signature_b64);
+    if (!v) {
+      record_failure(who, v.error(), ref);
+      return v.error();
+    }
+    Slot target = Slot::B;
+    auto st = slots_.update([&](SlotsState& s) -> Result<void> {
+      auto t = firmware::install_target(s);
+      if (!t) return t.error();
+      target = *t;
+      firmware::begin_write(s, target, ref);
+      return {};
+    });
+    if (!st) return st.error();
+    auto w = firmware::SlotWriter::open(slots_, target, std::move(*v), std::move(signature_b64),
+                                        std::move(certificate_pem));
+    if (!w) {
+      (void)slots_.update([&](SlotsState& s) -> Result<void> {
+        firmware::abandon(s, "InstallationFailed", w.error().message, now_());
+        return {};
+      });
+      return w.error();
+    }
+    return w;
+  });
+}
+
+Result<FirmwareService::Staged> FirmwareService::finish_write(const policy::Principal& who,
+                                                              firmware::SlotWriter& writer) {
+  return guarded("finish a firmware write", [&]() -> Result<Staged> {
+    const Slot slot = writer.slot();
+    auto info = writer.finish();
+    Result<void> rules = info ? apply_rules(*info) : Result<void>(info.error());
+    firmware::UpdateRef ref;
+    auto st = slots_.update([&](SlotsState& s) -> Result<void> {
+      if (!s.pending || s.pending->slot != slot) return fail(Errc::Conflict, "the write was canceled");
+      ref = s.pending->update;
+      if (!rules) {
+        firmware::abandon(s, status_for(rules.error()), rules.error().message, now_());
+        return {};
+      }
+      firmware::staged(s, slot, slot_image(*info, now_()));
+      return {};
+    });
+    if (!st) return st.error();
+    if (!rules) {
+      (void)slots_.clear_slot(slot);
+      record_failure(who, rules.error(), ref);
+      return rules.error();
+    }
+    Details d = ref_details(ref);
+    d.text("status", "SignatureVerified")
+        .text("slot", firmware::to_string(slot))
+        .text("version", info->manifest.version)
+        .number("securityVersion", info->manifest.security_version)
+        .text("signer", info->signer)
+        .text("digest", info->image_digest_hex);
+    gate_.record(who, Event::FirmwareUpdateProgress, Outcome::Success, d);
+    return Staged{slot, std::move(*info)};
+  });
+}
+
+void FirmwareService::abandon_write(const policy::Principal& who, const std::string& status, const std::string& reason) {
+  (void)guarded("abandon a firmware write", [&]() -> Result<void> {
+    std::optional<firmware::UpdateRef> ref;
+    std::optional<Slot> slot;
+    auto st = slots_.update([&](SlotsState& s) -> Result<void> {
+      if (!s.pending) return {};
+      ref = s.pending->update;
+      slot = s.pending->slot;
+      firmware::abandon(s, status, reason, now_());
+      return {};
+    });
+    if (!st) return st.error();
+    if (!slot) return {};
+    (void)slots_.clear_slot(*slot);
+    Details d = ref_details(*ref);
+    d.text("status", status.empty() ? "Canceled" : status).text("reason", reason);
+    gate_.record(who, Event::FirmwareUpdateProgress, Outcome::Failure, d);
+    return {};
+  });
+}
+
+Result<FirmwareService::Staged> FirmwareService::activate(const policy::Principal& who) {
+  if (auto ok = gate_.admit(who, Operation::UpdateFirmware, "activate a firmware image"); !ok) return ok.error();
+  return guarded("activate a firmware image", [&]() -> Result<Staged> {
+    Staged out{Slot::B, {}};
+    firmware::UpdateRef ref;
+    auto st = slots_.update([&](SlotsState& s) -> Result<void> {
+      if (!s.pending) return fail(Errc::Conflict, "no firmware image is staged");
+      const Slot slot = s.pending->slot;
+      ref = s.pending->update;
+      if (auto r = firmware::activate(s, slot, rules_.boot_attempts, ref); !r) return r;
+      out.slot = slot;
+      out.info.manifest.version = s[slot].image->version;
+      out.info.manifest.security_version = s[slot].image->security_version;
+      out.info.manifest.model = s[slot].image->model;
+      out.info.signer = s[slot].image->signer;
+      out.info.image_digest_hex = s[slot].image->digest;
+      return {};
+    });
+    if (!st) return st.error();
+    Details d = ref_details(ref);
+    d.text("status", "InstallRebooting")
+        .text("slot", firmware::to_string(out.slot))
+        .text("version", out.info.manifest.version)
+        .number("bootAttempts", rules_.boot_attempts);
+    gate_.record(who, Event::FirmwareUpdateProgress, Outcome::Success, d);
+    return out;
+  });
+}
+
+Result<FirmwareService::Staged> FirmwareService::write_file(const policy::Principal& who, const fs::path& image,
+                                                            std::string_view certificate_pem,
+                                                            std::string_view signature_b64, bool factory) {
+  const char* request = factory ? "firmware install-factory" : "firmware install";
+  auto signer = check_signer(who, certificate_pem, request);
+  if (!signer) return signer.error();
+  return guarded(request, [&]() -> Result<Staged> {
+    const firmware::UpdateRef ref{std::nullopt, factory ? "factory" : "local", who.name};
+    auto v = verifier_for(*signer, signature_b64);
+    if (!v) {
+      record_failure(who, v.error(), ref);
+      return v.error();
+    }
+    const int fd = ::open(image.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return fail(Errc::NotFound, "cannot open " + image.string() + ": " + std::strerror(errno));
+    struct Closer {
+      int fd;
+      ~Closer() { ::close(fd); }
+    } closer{fd};
+    Slot target = Slot::A;
+    if (factory) {
+      // Slot A is overwritten only by an image known to pass: checked first.
+      auto pre = firmware::verify_file(image, *signer, signature_b64, rules_.max_image_bytes);
+      Result<void> ok = pre ? apply_rules(*pre) : Result<void>(pre.error());
+      if (!ok) {
+        record_failure(who, ok.error(), ref);
+        return ok.error();
+      }
+      // A damaged slots.json is what a factory install repairs: start afresh.
+      if (auto s = slots_.load(); !s) log::warn("firmware", s.error().message, "; the factory install starts afresh");
+    } else {
+      auto st = slots_.update([&](SlotsState& s) -> Result<void> {
+        auto t = firmware::install_target(s);
+        if (!t) return t.error();
+        target = *t;
+        firmware::begin_write(s, target, ref);
+        return {};
+      });
+      if (!st) return st.error();
+    }
+    auto info = firmware::write_image_file(slots_, target, fd, std::move(*v), std::string(signature_b64),
+                                           std::string(certificate_pem));
+    Result<void> rules = info ? apply_rules(*info) : Result<void>(info.error());
+    if (!rules) {
+      if (!factory) {
+        (void)slots_.update([&](SlotsState& s) -> Result<void> {
+          firmware::abandon(s, "", "", now_());
+          return {};
+        });
+      }
+      (void)slots_.clear_slot(target);
+      record_failure(who, rules.error(), ref);
+      return rules.error();
+    }
+    const std::int64_t now = now_();
+    Result<SlotsState> st = fail(Errc::Internal, "not written");
+    if (factory) {
+      auto fresh = slots_.load();
+      SlotsState s = fresh ? *fresh : SlotsState{};
+      firmware::factory_installed(s, slot_image(*info, now), now, ref);
+      st = slots_.update([&](SlotsState& cur) -> Result<void> {
+        cur = s;
+        return {};
+      });
+      if (!st && !fresh) {
+        // slots.json was damaged: replace it outright.
+        (void)::unlink((slots_.dir() / "slots.json").c_str());
+        st = slots_.update([&](SlotsState& cur) -> Result<void> {
+          cur = s;
+          return {};
+        });
+      }
+    } else {
+      st = slots_.update([&](SlotsState& s) -> Result<void> {
+        firmware::staged(s, target, slot_image(*info, now));
+        return firmware::activate(s, target, rules_.boot_attempts, ref);
+      });
+    }
+    if (!st) return st.error();
+    // The factory image is good by definition: the floor starts at its security version.
+    if (factory) {
+      if (auto f = floor_.raise(info->manifest.security_version); !f) return f.error();
+    }
+    Details d = ref_details(ref);
+    d.text("status", factory ? "Installed" : "InstallRebooting")
+        .text("slot", firmware::to_string(target))
+        .text("version", info->manifest.version)
+        .number("securityVersion", info->manifest.security_version)
+        .text("signer", info->signer)
+        .text("digest", info->image_digest_hex);
+    if (!factory) d.number("bootAttempts", rules_.boot_attempts);
+    gate_.record(who, Event::FirmwareUpdateProgress, Outcome::Success, d);
+    return Staged{target, std::move(*info)};
+  });
+}
+
+Result<FirmwareService::Staged> FirmwareService::install_local(const policy::Principal& who, const fs::path& image,
+                                                               std::string_view certificate_pem,
+                                                               std::string_view signature_b64) {
+  return write_file(who, image, certificate_pem, signature_b64, false);
+}
+
+Result<FirmwareService::Staged> FirmwareService::install_factory(const policy::Principal& who, const fs::path& image,
+                                                                 std::string_view certificate_pem,
+                                                                 std::string_view signature_b64) {
+  return write_file(who, image, certificate_pem, signature_b64, true);
+}
+
+// ---- booting
+
+Result<FirmwareService::BootDecision> FirmwareService::boot() {
+  return guarded("boot", [&]() -> Result<BootDecision> {
+    const auto owned = certs_.roots(security::CertificateType::ManufacturerRootCertificate);
+    std::vector<const X509*> anchors;
+    for (const auto& r : owned) anchors.push_back(r.get());
+    std::optional<BootDecision> chosen;
+    std::string why_none;
+    // At most: a rollback plus one refusal per slot.
+    for (int round = 0; round < 4 && !chosen; ++round) {
+      firmware::BootChoice c;
+      firmware::SlotsState state;
+      auto st = slots_.update([&](SlotsState& s) -> Result<void> {
+        c = firmware::select_boot(s, now_());
+        state = s;
+        return {};
+      });
+      if (!st) return st.error();
+      if (c.rolled_back && state.last_update) {
+        const auto& u = *state.last_update;
+        Details d = ref_details(u.update);
+        d.text("version", u.version).text("reason", u.detail).text("status", u.status);
+        if (c.slot) d.text("bootSlot", firmware::to_string(*c.slot));
+        gate_.record(system_source(), Event::FirmwareRolledBack, Outcome::Failure, d);
+      }
+      if (!c.slot) {
+        why_none = "no slot holds a good image (slot a: " + std::string(firmware::to_string(state[Slot::A].health)) +
+                   ", slot b: " + std::string(firmware::to_string(state[Slot::B].health)) + ")";
+        break;
+      }
+      const Slot slot = *c.slot;
+      const firmware::SlotImage image = *state[slot].image;
+      auto payload = firmware::load_for_boot(slots_, slot, anchors, image.installed_at, rules_.max_image_bytes);
+      Result<void> ok = payload ? apply_rules(payload->info) : Result<void>(payload.error());
+      if (ok && payload->info.image_digest_hex != image.digest) {
+        ok = fail(Errc::Rejected, "the image is not the one installed in this slot (digest differs)");
+      }
+      if (!ok) {
+        if (payload) ::close(payload->fd);
+        const std::string reason = ok.error().message;
+        log::error("boot", "slot ", firmware::to_string(slot), " refused: ", reason);
+        auto r = slots_.update([&](SlotsState& s) -> Result<void> {
+          firmware::refuse(s, slot, reason, now_());
+          return {};
+        });
+        if (!r) return r.error();
+        gate_.record(system_source(), Event::SecureBootFailed, Outcome::Failure,
+                     Details()
+                         .text("slot", firmware::to_string(slot))
+                         .text("version", image.version)
+                         .text("reason", reason));
+        continue;
+      }
+      if (c.trying) {
+        const auto& t = *state.trying;
+        Details d = ref_details(t.update);
+        d.text("status", "Installing")
+            .text("slot", firmware::to_string(slot))
+            .text("version", image.version)
+            .number("attempt", t.attempts - t.attempts_left)
+            .number("attempts", t.attempts);
+        gate_.record(system_source(), Event::FirmwareUpdateProgress, Outcome::Success, d);
+      }
+      chosen = BootDecision{slot, c.trying, image, payload->fd};
+    }
+    if (!chosen) {
+      if (why_none.empty()) why_none = "every slot was refused";
+      return fail(Errc::Unavailable, why_none);
+    }
+    return *chosen;
+  });
+}
+
+// ---- the running image
+
+Result<firmware::SlotImage> FirmwareService::confirm(Slot slot) {
+  return guarded("confirm the firmware", [&]() -> Result<firmware::SlotImage> {
+    firmware::SlotImage image;
+    firmware::UpdateRef ref;
+    auto st = slots_.update([&](SlotsState& s) -> Result<void> {
+      if (s.trying && s.trying->slot == slot) ref = s.trying->update;
+      if (auto r = firmware::confirm(s, slot, now_()); !r) return r;
+      image = *s[slot].image;
+      return {};
+    });
+    if (!st) return st.error();
+    // FW-5: the floor rises only now, when the new image has proven itself.
+    auto floor = floor_.raise(image.security_version);
+    Details d = ref_details(ref);
+    d.text("slot", firmware::to_string(slot)).text("version", image.version).number("securityVersion",
+                                                                                     image.security_version);
+    if (floor) d.number("securityFloor", *floor);
+    else d.text("floorError", floor.error().message);
+    gate_.record(system_source(), Event::FirmwareUpdated, floor ? Outcome::Success : Outcome::Failure, d);
+    if (!floor) return floor.error();
+    return image;
+  });
+}
+
+void FirmwareService::recover() {
+  (void)guarded("recover the firmware slots", [&]() -> Result<void> {
+    std::optional<firmware::PendingWrite> was;
+    auto st = slots_.update([&](SlotsState& s) -> Result<void> {
+      if (!s.pending) return {};
+      was = s.pending;
+      const bool staged = s[s.pending->slot].health == firmware::SlotHealth::Staged;
+      firmware::abandon(s, staged ? "InstallationFailed" : "DownloadFailed", "interrupted by a restart", now_());
+      return {};
+    });
+    if (!st) return st.error();
+    if (!was) return {};
+    (void)slots_.clear_slot(was->slot);
+    Details d = ref_details(was->update);
+    d.text("status", "interrupted").text("reason", "interrupted by a restart").text("slot",
+                                                                                    firmware::to_string(was->slot));
+    gate_.record(system_source(), Event::FirmwareUpdateProgress, Outcome::Failure, d);
+    return {};
+  });
+}
+
+std::optional<firmware::UpdateOutcome> FirmwareService::unreported_outcome() {
+  auto s = slots_.load();
+  if (!s || !s->last_update || s->last_update->reported) return std::nullopt;
+  return s->last_update;
+}
+
+void FirmwareService::mark_reported() {
+  (void)slots_.update([](SlotsState& s) -> Result<void> {
+    if (s.last_update) s.last_update->reported = true;
+    return {};
+  });
+}
+
+Result<std::string> FirmwareService::status_json(const policy::Principal& who) {
+  if (auto ok = gate_.admit(who, Operation::ReadStatus, "firmware status"); !ok) return ok.error();
+  return guarded("firmware status", [&]() -> Result<std::string> {
+    auto s = slots_.load();
+    if (!s) return s.error();
+    auto floor = floor_.value();
+    if (!floor) return floor.error();
+    json::value v = json::parse(firmware::to_json(*s));
+    json::object& o = v.as_object();
+    o.erase("format");
+    o["security_floor"] = *floor;
+    o["model"] = rules_.model;
+    return json::serialize(v);
+  });
+}
+
+}  // namespace cg::services
