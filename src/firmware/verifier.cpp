@@ -186,7 +186,13 @@ Result<SigningCertificate> check_signing_certificate(std::string_view pem, const
   opt.purpose = security::VerifyOptions::Purpose::CodeSigning;
   opt.at = at;
   security::VerifyResult vr = security::verify_chain_detailed(chain, roots, opt);
-  if (!vr.ok()) return cert_error(vr.error);
+  if (!vr.ok()) {
+    if (vr.error.find("unable to get local issuer certificate") != std::string::npos ||
+        vr.error.find("unable to get issuer certificate") != std::string::npos) {
+      return cert_error("it does not chain to a pinned ManufacturerRootCertificate (" + vr.error + ")");
+    }
+    return cert_error(vr.error);
+  }
   const X509* leaf = chain.front().get();
   const std::string who = "leaf (" + security::subject_text(leaf) + ")";
   if (X509_check_ca(const_cast<X509*>(leaf)) != 0) return cert_error(who + ": a CA certificate cannot sign firmware");

@@ -285,7 +285,7 @@ class Ctx {
 
   stationArgs() {
     return [
-      'run',
+      this.boot ? 'boot' : 'run',
       '--state-dir', this.stateDir,
       '--csms-url', this.csmsUrl ?? this.csms.url,
       '--identity', this.identity,
@@ -303,8 +303,11 @@ class Ctx {
 
   // csmsUrl: connect there instead of this.csms.url (e.g. a rogue TLS server);
   // it sticks for later starts until another csmsUrl is given (null: this.csms.url again).
-  async startStation({ caPki = 'main', csmsUrl, securityProfile } = {}) {
+  // boot: start through `chargeguard boot` (the simulated bootloader runs the
+  // firmware slot's payload); it sticks for later starts like csmsUrl.
+  async startStation({ caPki = 'main', csmsUrl, securityProfile, boot } = {}) {
     assert.ok(!this.child, 'station already running');
+    if (boot !== undefined) this.boot = boot;
     if (csmsUrl !== undefined) this.csmsUrl = csmsUrl;
     if (securityProfile !== undefined) this.securityProfile = securityProfile;
     this.caFile = (await pki(caPki)).rootCa;
