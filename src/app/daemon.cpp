@@ -228,7 +228,8 @@ int run(const config::Config& cfg, char** argv) {
   bool restart = false;
   ocpp::FrontEnd ocpp({io, cfg, *db, *dm, outbox, st,
                        ocpp::Services{settings, network, charging, availability, link_events, lifecycle,
-                                      &cert_service, &identity_service, &security_log},
+                                      &cert_service, &identity_service, &security_log,
+                                      boot_env ? &firmware_service : nullptr},
                        &sealed_pw, certs.get(),
                        [&] {
                          restart = true;

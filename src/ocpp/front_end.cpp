@@ -14,9 +14,11 @@ FrontEnd::FrontEnd(Deps d)
       charging_(session_, dispatcher_, d_.services.charging, d_.dm,
                 d_.services.identity ? std::function<void(const policy::Principal&)>(
                                            [this](const policy::Principal& who) { security_.renew(who); })
-                                     : std::function<void(const policy::Principal&)>()),
+                                     : std::function<void(const policy::Principal&)>(),
+                [this] { firmware_.report_current(); }),
       availability_(session_, dispatcher_, d_.services.availability),
-      diagnostics_(session_, dispatcher_, d_.services.security_log) {
+      diagnostics_(session_, dispatcher_, d_.services.security_log),
+      firmware_(session_, dispatcher_, d_.services.firmware, d_.services.charging) {
   session_.set_dispatcher(&dispatcher_);
   session_.set_credentials(&security_);
   session_.on_boot_accepted([this](const security::CertChain& chain) {
@@ -31,6 +33,7 @@ FrontEnd::FrontEnd(Deps d)
   session_.on_stop([this] {
     security_.stop();
     diagnostics_.stop();
+    firmware_.stop();
   });
 }
 
@@ -45,6 +48,7 @@ void FrontEnd::stop() { session_.stop(); }
 void FrontEnd::tick() {
   availability_.tick();
   security_.tick();
+  firmware_.tick();
 }
 
 }  // namespace cg::ocpp

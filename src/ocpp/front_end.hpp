@@ -13,6 +13,7 @@
 #include "ocpp/blocks/availability.hpp"
 #include "ocpp/blocks/charging.hpp"
 #include "ocpp/blocks/diagnostics.hpp"
+#include "ocpp/blocks/firmware.hpp"
 #include "ocpp/blocks/provisioning.hpp"
 #include "ocpp/blocks/security.hpp"
 #include "ocpp/dispatcher.hpp"
@@ -39,6 +40,7 @@ struct Services {
   services::CertificateService* certificates = nullptr;
   services::IdentityService* identity = nullptr;
   services::SecurityLogService* security_log = nullptr;
+  services::FirmwareService* firmware = nullptr;  // null: not under the boot stage (no slots)
 };
 
 class FrontEnd {
@@ -76,6 +78,7 @@ class FrontEnd {
   ChargingBlock charging_;
   AvailabilityBlock availability_;
   DiagnosticsBlock diagnostics_;
+  FirmwareBlock firmware_;
 };
 
 }  // namespace cg::ocpp

@@ -45,6 +45,7 @@ Result<ChargingService::TriggerPlan> ChargingService::trigger(const policy::Prin
     case Trigger::BootNotification:
     case Trigger::Heartbeat:
     case Trigger::SignChargingStationCertificate:
+    case Trigger::FirmwareStatusNotification:
       return TriggerPlan{S::Accepted, {}};  // messages of the session and of the security block
     case Trigger::StatusNotification:
       if (evse && !connector) return TriggerPlan{S::Rejected, {}};

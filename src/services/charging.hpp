@@ -35,7 +35,7 @@ class ChargingService {
   Result<station::Station::UnlockStatus> unlock(const policy::Principal& who, int evse, int connector);
 
   enum class Trigger { BootNotification, Heartbeat, StatusNotification, MeterValues, TransactionEvent,
-                       SignChargingStationCertificate, Other };
+                       SignChargingStationCertificate, FirmwareStatusNotification, Other };
   struct TriggerPlan {
     enum class Status { Accepted, Rejected, NotImplemented } status = Status::Rejected;
     std::function<void()> run;  // the station's part, to run after the answer (empty for the session's messages)

@@ -120,6 +120,26 @@ Result<firmware::SigningCertificate> FirmwareService::check_signer(const policy:
   });
 }
 
+Result<void> FirmwareService::refuse_unsigned(const policy::Principal& who, std::optional<std::int64_t> request_id) {
+  if (auto ok = gate_.admit(who, Operation::UpdateFirmware, "UpdateFirmware"); !ok) return ok;
+  const Error e{Errc::Rejected, "unsigned firmware is never installed: signature and signingCertificate are required",
+                "UnsignedFirmware"};
+  Details d = ref_details(firmware::UpdateRef{request_id, "ocpp", who.name});
+  d.text("status", "Rejected").text("reason", e.message);
+  gate_.record(who, Event::FirmwareUpdateProgress, Outcome::Failure, d);
+  return e;
+}
+
+Result<void> FirmwareService::refuse_location(const policy::Principal& who, std::optional<std::int64_t> request_id,
+                                              const std::string& why) {
+  if (auto ok = gate_.admit(who, Operation::UpdateFirmware, "UpdateFirmware"); !ok) return ok;
+  const Error e{Errc::Rejected, "firmware location refused: " + why, "InvalidURL"};
+  Details d = ref_details(firmware::UpdateRef{request_id, "ocpp", who.name});
+  d.text("status", "Rejected").text("reason", e.message);
+  gate_.record(who, Event::FirmwareUpdateProgress, Outcome::Failure, d);
+  return e;
+}
+
 Result<firmware::SlotWriter> FirmwareService::begin_write(const policy::Principal& who,
                                                           const firmware::SigningCertificate& signer,
                                                           std::string signature_b64, std::string certificate_pem,

@@ -53,6 +53,14 @@ class FirmwareService {
   Result<firmware::SigningCertificate> check_signer(const policy::Principal& who, std::string_view pem,
                                                     std::string_view request);
 
+  // An update without signature or signing certificate (L02 stays off, FW-2):
+  // admitted or not, it is refused (Errc::Rejected) and recorded.
+  Result<void> refuse_unsigned(const policy::Principal& who, std::optional<std::int64_t> request_id);
+  // An update from a location the station does not download from (plain
+  // http, ftp: COM-9): refused and recorded.
+  Result<void> refuse_location(const policy::Principal& who, std::optional<std::int64_t> request_id,
+                               const std::string& why);
+
   struct Staged {
     firmware::Slot slot;
     firmware::ImageInfo info;
@@ -113,6 +121,7 @@ class FirmwareService {
   Result<std::string> status_json(const policy::Principal& who);
 
   firmware::SlotStore& slots() { return slots_; }
+  std::uint64_t max_image_bytes() const { return rules_.max_image_bytes; }
 
  private:
   Result<firmware::ImageVerifier> verifier_for(const firmware::SigningCertificate& signer, std::string_view sig);

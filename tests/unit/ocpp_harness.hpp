@@ -18,6 +18,7 @@
 #include "ocpp/blocks/availability.hpp"
 #include "ocpp/blocks/charging.hpp"
 #include "ocpp/blocks/diagnostics.hpp"
+#include "ocpp/blocks/firmware.hpp"
 #include "ocpp/blocks/provisioning.hpp"
 #include "ocpp/blocks/security.hpp"
 #include "ocpp/dispatcher.hpp"
@@ -146,9 +147,15 @@ class OcppStation {
         session, *dispatcher_, *charging_, *dm_, [this](const policy::Principal& who) { security_->renew(who); });
     availability_block_ = std::make_unique<ocpp::AvailabilityBlock>(session, *dispatcher_, *availability_);
     diagnostics_ = std::make_unique<ocpp::DiagnosticsBlock>(session, *dispatcher_, security_log_.get());
+    slots_ = std::make_unique<firmware::SlotStore>(dir_ / "firmware");
+    floor_ = std::make_unique<firmware::SecurityFloor>(dir_ / "firmware" / "floor", keys_.get());
+    firmware_ = std::make_unique<services::FirmwareService>(*gate_, *slots_, *floor_, *certs_,
+                                                            services::FirmwareRules{cfg_.model, 3, 64 << 20});
+    firmware_block_ = std::make_unique<ocpp::FirmwareBlock>(session, *dispatcher_, firmware_.get(), *charging_);
     station_->set_uplink(&session);
   }
   ~OcppStation() {
+    firmware_block_.reset();
     diagnostics_.reset();
     availability_block_.reset();
     charging_block_.reset();
@@ -248,6 +255,10 @@ class OcppStation {
   std::unique_ptr<ocpp::ChargingBlock> charging_block_;
   std::unique_ptr<ocpp::AvailabilityBlock> availability_block_;
   std::unique_ptr<ocpp::DiagnosticsBlock> diagnostics_;
+  std::unique_ptr<firmware::SlotStore> slots_;
+  std::unique_ptr<firmware::SecurityFloor> floor_;
+  std::unique_ptr<services::FirmwareService> firmware_;
+  std::unique_ptr<ocpp::FirmwareBlock> firmware_block_;
   int next_id_ = 0;
 };
 
@@ -279,6 +290,8 @@ inline const std::map<std::string, std::string>& sample_requests() {
       {"DeleteCertificate",
        R"({"certificateHashData":{"hashAlgorithm":"SHA256","issuerNameHash":"00","issuerKeyHash":"00","serialNumber":"01"}})"},
       {"GetInstalledCertificateIds", R"({})"},
+      {"UpdateFirmware",
+       R"({"requestId":9,"firmware":{"location":"https://fw.test/image","retrieveDateTime":"2026-01-01T00:00:00Z","signingCertificate":"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n","signature":"AAAA"}})"},
   };
   return r;
 }

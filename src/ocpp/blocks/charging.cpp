@@ -24,13 +24,16 @@ ChargingService::Trigger trigger_of(std::string_view what) {
   if (what == "MeterValues") return T::MeterValues;
   if (what == "TransactionEvent") return T::TransactionEvent;
   if (what == "SignChargingStationCertificate") return T::SignChargingStationCertificate;
+  if (what == "FirmwareStatusNotification") return T::FirmwareStatusNotification;
   return T::Other;
 }
 }  // namespace
 
 ChargingBlock::ChargingBlock(SessionPort& session, Dispatcher& d, services::ChargingService& charging,
-                             core::DeviceModel& dm, std::function<void(const policy::Principal&)> renew)
-    : session_(session), charging_(charging), dm_(dm), renew_(std::move(renew)) {
+                             core::DeviceModel& dm, std::function<void(const policy::Principal&)> renew,
+                             std::function<void()> firmware_status)
+    : session_(session), charging_(charging), dm_(dm), renew_(std::move(renew)),
+      firmware_status_(std::move(firmware_status)) {
   d.add("RequestStartTransaction", [this](const json::object& r) { return on_request_start(r); });
   d.add("RequestStopTransaction", [this](const json::object& r) { return on_request_stop(r); });
   d.add("UnlockConnector", [this](const json::object& r) { return on_unlock_connector(r); });
@@ -101,6 +104,10 @@ Reply ChargingBlock::on_trigger_message(const json::object& req) {
       rep.after = [this, who = session_.csms()] { renew_(who); };
       break;
     }
+    case T::FirmwareStatusNotification:
+      if (!firmware_status_) return status_reply("NotImplemented");
+      rep.after = firmware_status_;
+      break;
     default:
       rep.after = plan->run;
   }

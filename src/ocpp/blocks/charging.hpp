@@ -21,7 +21,8 @@ class ChargingBlock {
   // `renew`: TriggerMessage(SignChargingStationCertificate) (the security block);
   // empty when the station has no identity to renew.
   ChargingBlock(SessionPort& session, Dispatcher& dispatcher, services::ChargingService& charging,
-                core::DeviceModel& dm, std::function<void(const policy::Principal&)> renew);
+                core::DeviceModel& dm, std::function<void(const policy::Principal&)> renew,
+                std::function<void()> firmware_status = {});
 
  private:
   Reply on_request_start(const boost::json::object& req);
@@ -38,6 +39,7 @@ class ChargingBlock {
   services::ChargingService& charging_;
   core::DeviceModel& dm_;
   std::function<void(const policy::Principal&)> renew_;
+  std::function<void()> firmware_status_;  // TriggerMessage(FirmwareStatusNotification): the firmware block
 };
 
 }  // namespace cg::ocpp

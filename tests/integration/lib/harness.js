@@ -665,6 +665,55 @@ async function startUploadServer({
   };
 }
 
+// An HTTPS download server on loopback with the test PKI's server certificate
+// (the CSMS roots the station trusts). files: { '/path': fileName }.
+// behave(n, path) for the n-th request (from 1) returns 'ok', an HTTP status
+// number, or 'truncate' (half the file, then the connection drops).
+// requests: [{path, status}]. url(path): https://localhost:PORT/path.
+async function startDownloadServer({ pki: pkiName = 'main', files = {}, behave = () => 'ok' } = {}) {
+  const https = require('node:https');
+  const p = await pki(pkiName);
+  const requests = [];
+  const sockets = new Set();
+  const server = https.createServer({ cert: fs.readFileSync(p.cert), key: fs.readFileSync(p.key) }, (req, res) => {
+    const what = behave(requests.length + 1, req.url);
+    const file = files[req.url];
+    requests.push({ path: req.url, status: what });
+    if (!file) {
+      res.writeHead(404).end('not found\n');
+      return;
+    }
+    if (typeof what === 'number') {
+      res.writeHead(what).end('error\n');
+      return;
+    }
+    const size = fs.statSync(file).size;
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size });
+    if (what === 'truncate') {
+      const half = fs.readFileSync(file).subarray(0, Math.floor(size / 2));
+      res.write(half, () => setTimeout(() => req.socket.destroy(), 50));
+      return;
+    }
+    fs.createReadStream(file).pipe(res);
+  });
+  server.on('secureConnection', (sock) => {
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = server.address().port;
+  return {
+    port,
+    requests,
+    url: (p2) => `https://localhost:${port}${p2}`,
+    close: () =>
+      new Promise((resolve) => {
+        for (const x of sockets) x.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 // Declares one integration test: itest(name, [opts], async (ctx, t) => {...}).
 // opts: { timeout (ms, default 30000), csms: {startCsms options}, deviceModel: {...} }
 function itest(name, opts, fn) {
@@ -712,5 +761,6 @@ module.exports = {
   RFC3339,
   freePort,
   startUploadServer,
+  startDownloadServer,
   parseMultipart,
 };

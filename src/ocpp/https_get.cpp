@@ -1,0 +1,199 @@
+// REQ: FW-2, FW-7, COM-9 — see https_get.hpp.
+#include "ocpp/https_get.hpp"
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <array>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <optional>
+#include <vector>
+
+#include "security/tls_client.hpp"
+
+namespace cg::ocpp {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+
+namespace {
+constexpr std::size_t kMaxHeader = 16 * 1024;
+constexpr std::size_t kChunk = 256 * 1024;
+
+class HttpsGetImpl final : public HttpsGet {
+ public:
+  HttpsGetImpl(asio::io_context& io, Settings s, Chunk chunk, Done done)
+      : io_(io), s_(std::move(s)), chunk_(std::move(chunk)), done_cb_(std::move(done)),
+        ctx_(ssl::context::tls_client), resolver_(io) {
+    for (auto& b : bufs_) b.resize(kChunk);
+  }
+
+  void run() {
+    if (auto r = security::configure_tls_client(ctx_.native_handle(), s_.ca_file, s_.partial_chain); !r)
+      return finish(false, r.error().message);
+    auto self = me();
+    resolver_.async_resolve(s_.url.host, s_.url.port, [self](beast::error_code ec, tcp::resolver::results_type r) {
+      if (self->done_) return;
+      if (ec) return self->finish(false, "resolve " + self->s_.url.host + ": " + ec.message());
+      self->connect(r);
+    });
+  }
+
+  void cancel() override {
+    if (done_) return;
+    done_ = true;
+    done_cb_ = nullptr;
+    chunk_ = nullptr;
+    resolver_.cancel();
+    close();
+  }
+
+ private:
+  std::shared_ptr<HttpsGetImpl> me() { return std::static_pointer_cast<HttpsGetImpl>(shared_from_this()); }
+
+  void close() {
+    if (stream_) {
+      beast::error_code ec;
+      beast::get_lowest_layer(*stream_).socket().close(ec);
+    }
+  }
+
+  void connect(const tcp::resolver::results_type& endpoints) {
+    stream_.emplace(io_, ctx_);
+    auto self = me();
+    auto& low = beast::get_lowest_layer(*stream_);
+    low.expires_after(s_.connect_timeout);
+    low.async_connect(endpoints, [self](beast::error_code ec, const tcp::endpoint&) {
+      if (self->done_) return;
+      if (ec) return self->finish(false, "connect: " + ec.message());
+      self->handshake();
+    });
+  }
+
+  void handshake() {
+    security::set_tls_peer_name(stream_->native_handle(), s_.url.host);
+    auto self = me();
+    beast::get_lowest_layer(*stream_).expires_after(s_.connect_timeout);
+    stream_->async_handshake(ssl::stream_base::client, [self](beast::error_code ec) {
+      if (self->done_) return;
+      if (ec) {
+        std::string msg = ec.message();
+        const long vr = SSL_get_verify_result(self->stream_->native_handle());
+        if (vr != X509_V_OK) msg += " (certificate: " + std::string(X509_verify_cert_error_string(vr)) + ")";
+        return self->finish(false, "TLS handshake: " + msg);
+      }
+      self->send();
+    });
+  }
+
+  void send() {
+    req_.method(http::verb::get);
+    req_.target(s_.url.target);
+    req_.version(11);
+    const bool ipv6 = s_.url.host.find(':') != std::string::npos;
+    std::string host = ipv6 ? "[" + s_.url.host + "]" : s_.url.host;
+    if (s_.url.port != "443") host += ":" + s_.url.port;
+    req_.set(http::field::host, host);
+    req_.set(http::field::user_agent, "chargeguard/" CG_VERSION);
+    req_.set(http::field::connection, "close");
+    auto self = me();
+    beast::get_lowest_layer(*stream_).expires_after(s_.idle_timeout);
+    http::async_write(*stream_, req_, [self](beast::error_code ec, std::size_t) {
+      if (self->done_) return;
+      if (ec) return self->finish(false, "sending the request: " + ec.message());
+      self->read_header();
+    });
+  }
+
+  void read_header() {
+    parser_.emplace();
+    parser_->header_limit(kMaxHeader);
+    parser_->body_limit(s_.max_body);
+    auto self = me();
+    beast::get_lowest_layer(*stream_).expires_after(s_.idle_timeout);
+    http::async_read_header(*stream_, buf_, *parser_, [self](beast::error_code ec, std::size_t) {
+      if (self->done_) return;
+      if (ec) return self->finish(false, "reading the answer: " + ec.message());
+      const unsigned status = self->parser_->get().result_int();
+      if (status != 200) return self->finish(false, "HTTP " + std::to_string(status));
+      if (const auto len = self->parser_->content_length(); len && *len > self->s_.max_body) {
+        return self->finish(false, "the image is " + std::to_string(*len) + " bytes, more than the " +
+                                       std::to_string(self->s_.max_body) + " allowed (firmware.max_image_mib)");
+      }
+      self->read_body();
+    });
+  }
+
+  void read_body() {
+    auto& b = bufs_[turn_];
+    parser_->get().body().data = b.data();
+    parser_->get().body().size = b.size();
+    auto self = me();
+    beast::get_lowest_layer(*stream_).expires_after(s_.idle_timeout);
+    http::async_read_some(*stream_, buf_, *parser_, [self](beast::error_code ec, std::size_t) {
+      if (self->done_) return;
+      auto& cur = self->bufs_[self->turn_];
+      const std::size_t got = cur.size() - self->parser_->get().body().size;
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) {
+        if (ec == http::error::body_limit) {
+          return self->finish(false, "the image is larger than the " + std::to_string(self->s_.max_body) +
+                                         " bytes allowed (firmware.max_image_mib)");
+        }
+        return self->finish(false, (ec == http::error::partial_message || ec == asio::error::eof ||
+                                            ec == ssl::error::stream_truncated
+                                        ? "truncated after "
+                                        : "reading the image after ") +
+                                       std::to_string(self->received_) + " bytes: " + ec.message());
+      }
+      if (got > 0) {
+        self->received_ += got;
+        if (auto r = self->chunk_(std::span<const std::uint8_t>(cur.data(), got)); !r) {
+          return self->finish(false, r.error().message);
+        }
+        self->turn_ ^= 1;
+      }
+      if (self->parser_->is_done()) return self->finish(true, "HTTP 200, " + std::to_string(self->received_) + " bytes");
+      self->read_body();
+    });
+  }
+
+  void finish(bool ok, std::string detail) {
+    if (done_) return;
+    done_ = true;
+    close();
+    if (auto cb = std::move(done_cb_)) cb(ok, detail);
+  }
+
+  asio::io_context& io_;
+  Settings s_;
+  Chunk chunk_;
+  Done done_cb_;
+  ssl::context ctx_;
+  tcp::resolver resolver_;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> stream_;
+  http::request<http::empty_body> req_;
+  std::optional<http::response_parser<http::buffer_body>> parser_;
+  beast::flat_buffer buf_;
+  std::array<std::vector<std::uint8_t>, 2> bufs_;
+  std::size_t turn_ = 0;
+  std::uint64_t received_ = 0;
+  bool done_ = false;
+};
+
+}  // namespace
+
+std::shared_ptr<HttpsGet> HttpsGet::start(asio::io_context& io, Settings s, Chunk chunk, Done done) {
+  auto p = std::make_shared<HttpsGetImpl>(io, std::move(s), std::move(chunk), std::move(done));
+  p->run();
+  return p;
+}
+
+}  // namespace cg::ocpp
