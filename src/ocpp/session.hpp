@@ -93,6 +93,7 @@ class Session final : public ConnectionHandler, public station::Uplink, public S
   void heartbeat_interval_changed() override { schedule_heartbeat(); }
   void restart() override;
   boost::asio::io_context& io() override { return d_.io; }
+  std::int64_t outbox_pending() override { return d_.outbox.size(); }
 
  private:
   // ConnectionHandler

@@ -33,6 +33,8 @@ class SessionPort {
   virtual void call(std::string action, boost::json::object payload, Callback cb = {}) = 0;
   // A CALL through the persistent outbox: survives a lost connection and a restart.
   virtual void queue_persistent(std::string action, const boost::json::object& payload) = 0;
+  // Messages still in the persistent outbox (not yet answered by the CSMS).
+  virtual std::int64_t outbox_pending() = 0;
   // A frame as it is (our answers to CSMS requests).
   virtual void send_frame(std::string frame, Connection::Written done = {}) = 0;
 

@@ -91,6 +91,7 @@ class FakeSession final : public ocpp::SessionPort, public station::Uplink {
   void heartbeat_interval_changed() override {}
   void restart() override { ++restarts; }
   boost::asio::io_context& io() override { return io_ctx; }
+  std::int64_t outbox_pending() override { return 0; }
 };
 
 // What the fake session sent for one request: [3, id, payload] or [4, id, code, description, {}].

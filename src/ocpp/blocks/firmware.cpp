@@ -53,7 +53,8 @@ Reply FirmwareBlock::on_update_firmware(const json::object& req) {
   }
   if (!sig || !cert || sig->as_string().empty() || cert->as_string().empty()) {
     const auto r = firmware_->refuse_unsigned(who, request_id);
-    return refusal(r.error());
+    if (r.error().code == Errc::Denied) return refusal(r.error());
+    return rejected(r.error().reason, r.error().message);
   }
   auto url = parse_upload_url(fw.at("location").as_string());
   if (!url) {
@@ -198,7 +199,8 @@ void FirmwareBlock::install(const std::shared_ptr<Job>& job) {
   status(job, "InstallRebooting");
   log::info("ocpp", "UpdateFirmware ", job->request_id, ": rebooting into the new image");
   job_.reset();
-  session_.restart();
+  reboot_wait_ticks_ = 0;
+  tick();
 }
 
 void FirmwareBlock::end_job(const std::shared_ptr<Job>& job, std::string_view st, const std::string& detail) {
@@ -221,6 +223,14 @@ void FirmwareBlock::cancel_job() {
 
 void FirmwareBlock::tick() {
   if (!firmware_) return;
+  if (reboot_wait_ticks_ >= 0) {
+    // The statuses first (they would be sent after the reboot anyway), unless the CSMS is away.
+    if (session_.outbox_pending() == 0 || !session_.online() || ++reboot_wait_ticks_ > 10) {
+      reboot_wait_ticks_ = -1;
+      session_.restart();
+    }
+    return;
+  }
   if (job_ && job_->waiting_install) install_wait(job_);
   // Outcomes the slots keep for the CSMS (after a reboot, a rollback, an
   // interrupted job): reported once online, with the request's id.

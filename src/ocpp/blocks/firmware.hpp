@@ -66,6 +66,8 @@ class FirmwareBlock {
   boost::asio::steady_timer timer_;  // retrieveDateTime, retryInterval
   std::shared_ptr<Job> job_;
   std::string last_status_ = "Idle";
+  // InstallRebooting queued: the reboot waits (at most ~10 s) until the CSMS has the statuses.
+  int reboot_wait_ticks_ = -1;
   std::optional<long long> last_request_;
 };
 
