@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -163,9 +164,14 @@ int run_payload(const services::FirmwareService::BootDecision& d, const config::
   const std::string env_slot = std::string(firmware::to_string(d.slot));
   const std::string env_sv = std::to_string(d.image.security_version);
   std::cerr.flush();
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) return -1;
   if (pid == 0) {
+    // The boot stage and its payload are one device: when the boot stage dies
+    // (kill -9, the simulated power loss), the payload dies with it.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);
     ::signal(SIGTERM, SIG_DFL);
     ::signal(SIGINT, SIG_DFL);
     ::setenv("CG_BOOT_SLOT", env_slot.c_str(), 1);
@@ -207,6 +213,16 @@ int firmware_boot(const config::Config& cfg, const std::vector<std::string>& run
   ::sigemptyset(&sa.sa_mask);
   ::sigaction(SIGTERM, &sa, nullptr);
   ::sigaction(SIGINT, &sa, nullptr);
+  // A payload of a boot stage that just died (power loss simulated with
+  // kill -9) may take a moment to go: wait for the state directory's lock.
+  for (int i = 0; i < 50 && fs::is_directory(cfg.state_dir); ++i) {
+    const int fd = try_lock_state_dir(cfg.state_dir);
+    if (fd >= 0) {
+      ::close(fd);
+      break;
+    }
+    ::usleep(100 * 1000);
+  }
   for (int boots = 1;; ++boots) {
     if (g_stop_signal.load() != 0) return 0;
     std::optional<services::FirmwareService::BootDecision> d;

@@ -217,3 +217,73 @@ itest('FW-6: the install waits for the running charge, then reboots into the new
     await server.close();
   }
 });
+
+itest('a broken image from the CSMS rolls back; the previous image reports InstallationFailed with the requestId',
+  { timeout: 90000 }, async (ctx) => {
+    const p = await factoryStation(ctx);
+    const script = path.join(ctx.dir, 'broken.sh');
+    fs.writeFileSync(script, '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+    const broken = await image(ctx, p, { version: '2.0.0-broken', sv: 1, payload: script });
+    const server = await startDownloadServer({ files: { '/broken.img': broken.img } });
+    try {
+      const m = ctx.mark();
+      assert.equal((await ctx.call('UpdateFirmware', updateRequest(broken, server.url('/broken.img'), { requestId: 30 }))).status, 'Accepted');
+      await waitStatus(ctx, 30, 'InstallationFailed', { from: m, timeoutMs: 30000 });
+      assert.deepEqual(statuses(ctx, 30, m), [
+        'Downloading', 'Downloaded', 'SignatureVerified', 'Installing', 'InstallRebooting', 'InstallationFailed',
+      ]);
+      const boots = ctx.calls('BootNotification').slice(1);
+      assert.ok(boots.length >= 1);
+      assert.ok(boots.every((b) => b.payload.chargingStation.firmwareVersion === '1.0.0-it'), 'only the old image ever connected');
+      const st = await status(ctx);
+      assert.equal(st.slots.b.state, 'bad');
+      assert.equal(st.security_floor, 1);
+      const audit = await ctx.auditExport();
+      assert.equal(audit.records.filter((r) => r.type === 'FirmwareRolledBack').length, 1);
+    } finally {
+      await server.close();
+    }
+  });
+
+itest('kill -9 during a download and during an install wait: nothing half-written, the next start reports it',
+  { timeout: 90000 }, async (ctx) => {
+    const p = await factoryStation(ctx);
+    const v2 = await image(ctx, p, { version: '2.0.0-it', sv: 1 });
+    let mode = 'stall';
+    const server = await startDownloadServer({ files: { '/v2.img': v2.img }, behave: () => mode });
+    try {
+      let m = ctx.mark();
+      assert.equal((await ctx.call('UpdateFirmware', updateRequest(v2, server.url('/v2.img'), { requestId: 40 }))).status, 'Accepted');
+      await waitStatus(ctx, 40, 'Downloading', { from: m });
+      const partial = path.join(ctx.stateDir, 'firmware', 'slot-b', 'image.partial');
+      for (let i = 0; i < 50 && !fs.existsSync(partial); i++) await sleep(100);
+      assert.ok(fs.existsSync(partial), 'the download writes into the inactive slot');
+      await ctx.kill9();
+      m = ctx.mark();
+      await ctx.startStation();
+      await waitStatus(ctx, 40, 'DownloadFailed', { from: m });
+      assert.deepEqual(fs.readdirSync(path.join(ctx.stateDir, 'firmware', 'slot-b')), []);
+      let st = await status(ctx);
+      assert.equal(st.pending, null);
+      assert.equal(st.slots.a.state, 'good');
+
+      // Staged and waiting for a charge to end: kill -9, the install is given up and reported.
+      mode = 'ok';
+      await ctx.simOk('plug', 1);
+      await ctx.simOk('badge', 1, 'AABBCCDD');
+      await ctx.waitStatus((s) => s.evses[0].transactionId, 8000, 'a transaction');
+      m = ctx.mark();
+      assert.equal((await ctx.call('UpdateFirmware', updateRequest(v2, server.url('/v2.img'), { requestId: 41 }))).status, 'Accepted');
+      await waitStatus(ctx, 41, 'InstallScheduled', { from: m });
+      await ctx.kill9();
+      m = ctx.mark();
+      await ctx.startStation();
+      await waitStatus(ctx, 41, 'InstallationFailed', { from: m });
+      st = await status(ctx);
+      assert.equal(st.slots.b.state, 'empty');
+      assert.equal(st.booted, 'a');
+      assert.match(st.last_update.detail, /interrupted by a restart/);
+    } finally {
+      await server.close();
+    }
+  });

@@ -668,7 +668,8 @@ async function startUploadServer({
 // An HTTPS download server on loopback with the test PKI's server certificate
 // (the CSMS roots the station trusts). files: { '/path': fileName }.
 // behave(n, path) for the n-th request (from 1) returns 'ok', an HTTP status
-// number, or 'truncate' (half the file, then the connection drops).
+// number, 'truncate' (half the file, then the connection drops) or 'stall'
+// (half the file, then nothing).
 // requests: [{path, status}]. url(path): https://localhost:PORT/path.
 async function startDownloadServer({ pki: pkiName = 'main', files = {}, behave = () => 'ok' } = {}) {
   const https = require('node:https');
@@ -689,6 +690,10 @@ async function startDownloadServer({ pki: pkiName = 'main', files = {}, behave =
     }
     const size = fs.statSync(file).size;
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size });
+    if (what === 'stall') {
+      res.write(fs.readFileSync(file).subarray(0, Math.floor(size / 2)));
+      return; // never ends (until the server closes)
+    }
     if (what === 'truncate') {
       const half = fs.readFileSync(file).subarray(0, Math.floor(size / 2));
       res.write(half, () => setTimeout(() => req.socket.destroy(), 50));
