@@ -18,7 +18,7 @@ FrontEnd::FrontEnd(Deps d)
                 [this] { firmware_.report_current(); }),
       availability_(session_, dispatcher_, d_.services.availability),
       diagnostics_(session_, dispatcher_, d_.services.security_log),
-      firmware_(session_, dispatcher_, d_.services.firmware, d_.services.charging) {
+      firmware_(session_, dispatcher_, d_.services.firmware, d_.services.availability) {
   session_.set_dispatcher(&dispatcher_);
   session_.set_credentials(&security_);
   session_.on_boot_accepted([this](const security::CertChain& chain) {

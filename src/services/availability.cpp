@@ -35,6 +35,14 @@ std::optional<audit::Source> AvailabilityService::due_reset() {
   return std::exchange(pending_, std::nullopt);
 }
 
+bool AvailabilityService::transactions_running() const {
+  for (const auto& e : station_.evses())
+    if (e.tx) return true;
+  return false;
+}
+
+void AvailabilityService::hold_for_install(bool on) { station_.set_install_hold(on); }
+
 void AvailabilityService::perform_reset(const audit::Source& who, const std::string& boot_reason) {
   log::warn("station", "resetting the station (", boot_reason, ")");
   gate_.record(who, audit::Event::ResetOrReboot, audit::Outcome::Success, audit::Details().text("reason", boot_reason));

@@ -19,6 +19,11 @@ class AvailabilityService {
  public:
   AvailabilityService(Gate& gate, station::Station& station, storage::Db& db);
 
+  // FW-6, for the firmware install: whether a transaction runs, and the hold
+  // (no new sessions, idle EVSEs Unavailable) while an install waits for them.
+  bool transactions_running() const;
+  void hold_for_install(bool on);
+
   Result<station::Station::AvailStatus> change_availability(const policy::Principal& who, std::optional<int> evse,
                                                             std::optional<int> connector, bool operative);
 

@@ -229,6 +229,17 @@ void FirmwareService::abandon_write(const policy::Principal& who, const std::str
   });
 }
 
+void FirmwareService::install_scheduled(const policy::Principal& who, const std::string& why) {
+  (void)guarded("schedule a firmware install", [&]() -> Result<void> {
+    auto s = slots_.load();
+    if (!s) return s.error();
+    Details d = s->pending ? ref_details(s->pending->update) : Details();
+    d.text("status", "InstallScheduled").text("waitsFor", why);
+    gate_.record(who, Event::FirmwareUpdateProgress, Outcome::Success, d);
+    return {};
+  });
+}
+
 Result<FirmwareService::Staged> FirmwareService::activate(const policy::Principal& who) {
   if (auto ok = gate_.admit(who, Operation::UpdateFirmware, "activate a firmware image"); !ok) return ok.error();
   return guarded("activate a firmware image", [&]() -> Result<Staged> {

@@ -78,6 +78,8 @@ class FirmwareService {
   // `status` ("DownloadFailed"…, or empty when canceled by a newer request) is
   // kept as the outcome.
   void abandon_write(const policy::Principal& who, const std::string& status, const std::string& reason);
+  // The install of the staged image waits (installDateTime, a running charge): recorded.
+  void install_scheduled(const policy::Principal& who, const std::string& why);
   // The staged image becomes the one the next boots try.
   Result<Staged> activate(const policy::Principal& who);
 

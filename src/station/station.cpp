@@ -147,7 +147,7 @@ ConnectorStatus Station::connector_status(const EvseState& e, int connector) con
     if (e.cp == CpState::F || e.cp == CpState::E) return ConnectorStatus::Faulted;
     if (e.tx || e.cp != CpState::A) return ConnectorStatus::Occupied;
   }
-  if (!e.operative || !station_operative_) return ConnectorStatus::Unavailable;
+  if (!usable(e)) return ConnectorStatus::Unavailable;
   return ConnectorStatus::Available;
 }
 
@@ -273,7 +273,7 @@ void Station::present_token(int evse_id, const IdToken& t) {
     }
     return;
   }
-  if (!e->operative || !station_operative_ || e->cp == CpState::F || e->authorizing || !sessions_allowed()) {
+  if (!usable(*e) || e->cp == CpState::F || e->authorizing || !sessions_allowed()) {
     log::info("station", "EVSE ", e->id, ": token ignored (unavailable, busy, or not accepted by the CSMS)");
     return;
   }
@@ -297,6 +297,17 @@ bool Station::sessions_allowed() const {
   return !no_new_sessions_;
 }
 
+void Station::set_install_hold(bool on) {
+  if (install_hold_ == on) return;
+  install_hold_ = on;
+  log::info("station", on ? "EVSEs not in use are Unavailable while a firmware install waits"
+                          : "firmware install hold ended: availability restored");
+  for (auto& e : evses_) {
+    if (on && !e.tx) drop_authorization(e);
+    update_status(e);
+  }
+}
+
 void Station::drop_authorization(EvseState& e) {
   e.authorized.reset();
   e.authorized_remote_id.reset();
@@ -304,7 +315,7 @@ void Station::drop_authorization(EvseState& e) {
 
 void Station::try_start(EvseState& e, const std::string& trigger) {
   if (e.tx || !e.authorized || e.cp == CpState::A || e.cp == CpState::F) return;
-  if (!e.operative || !station_operative_ || !sessions_allowed()) return drop_authorization(e);
+  if (!usable(e) || !sessions_allowed()) return drop_authorization(e);
   start_transaction(e, trigger);
   update_status(e);
 }
@@ -316,7 +327,7 @@ Station::StartResult Station::request_start(const IdToken& t, long long remote_s
     if (!e) return {false, {}, "UnknownEvse"};
   } else {
     for (auto& c : evses_) {
-      if (!c.tx && c.operative && c.cp != CpState::F) {
+      if (!c.tx && usable(c) && c.cp != CpState::F) {
         e = &c;
         break;
       }
@@ -325,7 +336,7 @@ Station::StartResult Station::request_start(const IdToken& t, long long remote_s
   }
   if (e->tx) return {false, e->tx->id, "TxInProgress"};
   if (!sessions_allowed()) return {false, {}, "NotAccepted"};
-  if (!e->operative || !station_operative_ || e->cp == CpState::F) return {false, {}, "Unavailable"};
+  if (!usable(*e) || e->cp == CpState::F) return {false, {}, "Unavailable"};
   const int id = e->id;
   auto grant = [this, id, t, remote_start_id](bool ok) {
     EvseState* ev = evse(id);

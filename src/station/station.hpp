@@ -84,6 +84,11 @@ class Station {
   bool request_stop(const std::string& tx_id);
   enum class AvailStatus { Accepted, Rejected, Scheduled };
   AvailStatus change_availability(std::optional<int> evse, std::optional<int> connector, bool operative);
+  // FW-6: while a firmware install waits for the running transactions to end,
+  // no new session starts and the EVSEs not in use report Unavailable; not
+  // persisted (a restart ends the wait) and not the operator's availability.
+  void set_install_hold(bool on);
+  bool install_hold() const { return install_hold_; }
   enum class UnlockStatus { Unlocked, UnlockFailed, OngoingAuthorizedTransaction, UnknownConnector };
   UnlockStatus unlock(int evse, int connector);
   void end_all_transactions(const std::string& stopped_reason, const std::string& trigger);
@@ -109,6 +114,7 @@ class Station {
   void try_start(EvseState& e, const std::string& trigger);
   void drop_authorization(EvseState& e);
   bool sessions_allowed() const;
+  bool usable(const EvseState& e) const { return e.operative && station_operative_ && !install_hold_; }
   void start_transaction(EvseState& e, const std::string& trigger);
   void end_transaction(EvseState& e, const std::string& stopped_reason, const std::string& trigger);
   void transaction_event(EvseState& e, TxEventType type, const std::string& trigger, std::vector<MeterValue> meter,
@@ -127,6 +133,7 @@ class Station {
   Uplink* uplink_ = nullptr;
   std::vector<EvseState> evses_;
   bool station_operative_ = true;
+  bool install_hold_ = false;
   bool in_unit_of_work_ = false;  // start_transaction's commit is pending
   bool no_new_sessions_ = false;  // a reset waits for idle
   std::chrono::steady_clock::time_point last_meter_persist_{};

@@ -205,12 +205,31 @@ itest('FW-6: the install waits for the running charge, then reboots into the new
     const m = ctx.mark();
     assert.equal((await ctx.call('UpdateFirmware', updateRequest(v2, server.url('/v2.img'), { requestId: 20 }))).status, 'Accepted');
     await waitStatus(ctx, 20, 'InstallScheduled', { from: m });
+    // The idle EVSE goes Unavailable while the install waits; no new session starts there.
+    await ctx.waitFor(isCall('StatusNotification', (pl) => pl.evseId === 2 && pl.connectorStatus === 'Unavailable'), { from: m });
+    await ctx.simOk('plug', 2);
+    await ctx.sim('badge', 2, 'EEFF0011');
     await sleep(2000);
     assert.deepEqual(statuses(ctx, 20, m), ['Downloading', 'Downloaded', 'SignatureVerified', 'InstallScheduled']);
-    assert.ok((await ctx.status()).evses[0].transactionId, 'the charge goes on');
+    const during = await ctx.status();
+    assert.ok(during.evses[0].transactionId, 'the charge goes on');
+    assert.equal(during.evses[1].transactionId, undefined, 'no new charge while the install waits');
+    await ctx.simOk('unplug', 2);
+
+    // A new request during the install wait replaces it (AcceptedCanceled) and waits in turn.
+    const again = await ctx.call('UpdateFirmware', updateRequest(v2, server.url('/v2.img'), { requestId: 21 }));
+    assert.equal(again.status, 'AcceptedCanceled');
+    await waitStatus(ctx, 21, 'InstallScheduled', { from: m });
+    assert.deepEqual(statuses(ctx, 20, m), ['Downloading', 'Downloaded', 'SignatureVerified', 'InstallScheduled']);
     await ctx.simOk('unplug', 1);
-    await waitStatus(ctx, 20, 'Installed', { from: m, timeoutMs: 30000 });
-    assert.deepEqual(statuses(ctx, 20, m).slice(3), ['InstallScheduled', 'Installing', 'InstallRebooting', 'Installed']);
+    await waitStatus(ctx, 21, 'Installed', { from: m, timeoutMs: 30000 });
+    assert.deepEqual(statuses(ctx, 21, m).slice(3), ['InstallScheduled', 'Installing', 'InstallRebooting', 'Installed']);
+    // The hold is not the operator's availability: after the reboot EVSE 2 is Available again.
+    const reboot = ctx.csms.messages.findIndex((x, i) => i >= m && bootWith('2.0.0-it')(x));
+    assert.ok(reboot > 0);
+    await ctx.waitFor(isCall('StatusNotification', (pl) => pl.evseId === 2 && pl.connectorStatus === 'Available'), {
+      from: reboot,
+    });
     const ended = ctx.calls('TransactionEvent', (pl) => pl.eventType === 'Ended');
     assert.equal(ended.length, 1, 'the transaction ended before the reboot');
   } finally {

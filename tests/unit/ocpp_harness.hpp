@@ -152,7 +152,7 @@ class OcppStation {
     floor_ = std::make_unique<firmware::SecurityFloor>(dir_ / "firmware" / "floor", keys_.get());
     firmware_ = std::make_unique<services::FirmwareService>(*gate_, *slots_, *floor_, *certs_,
                                                             services::FirmwareRules{cfg_.model, 3, 64 << 20});
-    firmware_block_ = std::make_unique<ocpp::FirmwareBlock>(session, *dispatcher_, firmware_.get(), *charging_);
+    firmware_block_ = std::make_unique<ocpp::FirmwareBlock>(session, *dispatcher_, firmware_.get(), *availability_);
     station_->set_uplink(&session);
   }
   ~OcppStation() {

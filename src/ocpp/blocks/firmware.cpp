@@ -6,7 +6,7 @@
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "ocpp/https_get.hpp"
-#include "services/charging.hpp"
+#include "services/availability.hpp"
 
 namespace cg::ocpp {
 namespace json = boost::json;
@@ -35,8 +35,8 @@ struct FirmwareBlock::Job {
 };
 
 FirmwareBlock::FirmwareBlock(SessionPort& session, Dispatcher& d, services::FirmwareService* firmware,
-                             services::ChargingService& charging)
-    : session_(session), firmware_(firmware), charging_(charging), timer_(session.io()) {
+                             services::AvailabilityService& availability)
+    : session_(session), firmware_(firmware), availability_(availability), timer_(session.io()) {
   d.add("UpdateFirmware", [this](const json::object& r) { return on_update_firmware(r); });
 }
 
@@ -168,20 +168,18 @@ void FirmwareBlock::downloaded(const std::shared_ptr<Job>& job, bool ok, const s
   install_wait(job);
 }
 
-bool FirmwareBlock::charging_active() const {
-  for (const auto& e : charging_.station().evses())
-    if (e.tx) return true;
-  return false;
-}
-
 void FirmwareBlock::install_wait(const std::shared_ptr<Job>& job) {
   if (job_ != job) return;
   const bool later = job->install_at && *job->install_at > clock::now_utc();
   // FW-6: never interrupt a charge; the install starts when the last one ended.
-  if (later || charging_active()) {
+  const bool charging = availability_.transactions_running();
+  // FW-6: while the install waits for a charge, no new one starts.
+  availability_.hold_for_install(charging && !later);
+  if (later || charging) {
     if (!job->install_wait_reported) {
       job->install_wait_reported = true;
       status(job, "InstallScheduled");
+      firmware_->install_scheduled(job->who, later ? "installDateTime" : "a transaction runs");
       log::info("ocpp", "UpdateFirmware ", job->request_id, ": install waits for ",
                 later ? "installDateTime" : "the running transaction(s) to end");
     }
@@ -195,7 +193,10 @@ void FirmwareBlock::install(const std::shared_ptr<Job>& job) {
   job->waiting_install = false;
   status(job, "Installing");
   auto r = firmware_->activate(job->who);
-  if (!r) return end_job(job, "InstallationFailed", r.error().message);
+  if (!r) {
+    availability_.hold_for_install(false);  // availability restored after a failed install
+    return end_job(job, "InstallationFailed", r.error().message);
+  }
   status(job, "InstallRebooting");
   log::info("ocpp", "UpdateFirmware ", job->request_id, ": rebooting into the new image");
   job_.reset();
@@ -213,6 +214,7 @@ void FirmwareBlock::end_job(const std::shared_ptr<Job>& job, std::string_view st
 
 void FirmwareBlock::cancel_job() {
   timer_.cancel();
+  availability_.hold_for_install(false);
   auto job = std::move(job_);
   if (!job) return;
   if (job->get) job->get->cancel();

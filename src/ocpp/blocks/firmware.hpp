@@ -26,7 +26,7 @@
 #include "services/firmware.hpp"
 
 namespace cg::services {
-class ChargingService;
+class AvailabilityService;
 }
 
 namespace cg::ocpp {
@@ -39,7 +39,7 @@ class FirmwareBlock {
   // `chargeguard run`): there are no slots to install into and UpdateFirmware
   // is Rejected.
   FirmwareBlock(SessionPort& session, Dispatcher& dispatcher, services::FirmwareService* firmware,
-                services::ChargingService& charging);
+                services::AvailabilityService& availability);
   ~FirmwareBlock();
 
   void tick();  // once a second: the install wait, reports of outcomes
@@ -58,11 +58,10 @@ class FirmwareBlock {
   void end_job(const std::shared_ptr<Job>& job, std::string_view status, const std::string& detail);
   void cancel_job();
   void status(const std::shared_ptr<Job>& job, std::string_view status);
-  bool charging_active() const;
 
   SessionPort& session_;
   services::FirmwareService* firmware_;
-  services::ChargingService& charging_;
+  services::AvailabilityService& availability_;
   boost::asio::steady_timer timer_;  // retrieveDateTime, retryInterval
   std::shared_ptr<Job> job_;
   std::string last_status_ = "Idle";
