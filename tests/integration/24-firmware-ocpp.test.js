@@ -27,8 +27,8 @@ async function waitStatus(ctx, requestId, st, opts = {}) {
 }
 
 // A station under the boot stage with factory image 1.0.0-it (security version sv).
-async function factoryStation(ctx, { sv = 1 } = {}) {
-  const p = await prepare(ctx);
+async function factoryStation(ctx, { sv = 1, toml, csms } = {}) {
+  const p = await prepare(ctx, { toml, csms });
   const v1 = await image(ctx, p, { version: '1.0.0-it', sv });
   const r = await install(ctx, v1, { factory: true });
   assert.equal(r.code, 0, r.stderr);
@@ -302,6 +302,37 @@ itest('kill -9 during a download and during an install wait: nothing half-writte
       assert.equal(st.slots.b.state, 'empty');
       assert.equal(st.booted, 'a');
       assert.match(st.last_update.detail, /interrupted by a restart/);
+    } finally {
+      await server.close();
+    }
+  });
+
+itest('an image that runs but is never accepted reboots after confirm_timeout_s and rolls back after its attempts',
+  { timeout: 90000 }, async (ctx) => {
+    // The CSMS refuses the new version (e.g. its configuration is broken): it never confirms itself.
+    const refuseNew = async (client, params) => ({
+      currentTime: new Date().toISOString(),
+      interval: 5,
+      status: params.chargingStation.firmwareVersion === '2.0.0-it' ? 'Rejected' : 'Accepted',
+    });
+    const p = await factoryStation(ctx, {
+      toml: '[firmware]\nboot_attempts = 2\nconfirm_timeout_s = 10\n',
+      csms: { handlers: { BootNotification: refuseNew } },
+    });
+    const v2 = await image(ctx, p, { version: '2.0.0-it', sv: 2 });
+    const server = await startDownloadServer({ files: { '/v2.img': v2.img } });
+    try {
+      const m = ctx.mark();
+      assert.equal((await ctx.call('UpdateFirmware', updateRequest(v2, server.url('/v2.img'), { requestId: 50 }))).status, 'Accepted');
+      await waitStatus(ctx, 50, 'InstallationFailed', { from: m, timeoutMs: 45000 });
+      const versions = ctx.calls('BootNotification').slice(1).map((b) => b.payload.chargingStation.firmwareVersion);
+      assert.deepEqual(versions.filter((v) => v === '2.0.0-it').length >= 2, true, versions.join(','));
+      assert.equal(versions.at(-1), '1.0.0-it');
+      const st = await status(ctx);
+      assert.equal(st.slots.b.state, 'bad');
+      assert.match(st.last_update.detail, /not confirmed after 2 boot/);
+      assert.equal(st.security_floor, 1, 'the floor did not rise');
+      assert.match(ctx.stationLog(), /did not confirm itself within 10 s/);
     } finally {
       await server.close();
     }

@@ -674,6 +674,38 @@ TEST(Config, AuditSectionCapacityAndFullPolicy) {
   d.extra = "[audit]\nmax_mib = 0\n";
   expect_error(check(d), "audit.max_mib");
 }
+
+// [firmware] (issue 11): boot attempts, image cap, how a new image confirms itself.
+TEST(Config, FirmwareSectionDefaultsAndRanges) {
+  Config c;
+  ASSERT_FALSE(check(Doc{}.text(), &c).has_value());
+  EXPECT_EQ(c.firmware.boot_attempts, 3);
+  EXPECT_EQ(c.firmware.max_image_mib, 512u);
+  EXPECT_EQ(c.firmware.confirm, "boot-accepted");
+  Doc d;
+  d.extra = "[firmware]\nboot_attempts = 5\nmax_image_mib = 64\nconfirm = \"running\"\nconfirm_after_s = 30\n"
+            "confirm_timeout_s = 120\n";
+  ASSERT_FALSE(check(d.text(), &c).has_value()) << check(d)->text();
+  EXPECT_EQ(c.firmware.boot_attempts, 5);
+  EXPECT_EQ(c.firmware.max_image_mib, 64u);
+  EXPECT_EQ(c.firmware.confirm, "running");
+  EXPECT_EQ(c.firmware.confirm_after_s, 30);
+  EXPECT_EQ(c.firmware.confirm_timeout_s, 120);
+  d.extra = "[firmware]\nboot_attempts = 0\n";
+  expect_error(check(d), "firmware.boot_attempts");
+  d.extra = "[firmware]\nboot_attempts = 11\n";
+  expect_error(check(d), "firmware.boot_attempts");
+  d.extra = "[firmware]\nmax_image_mib = 0\n";
+  expect_error(check(d), "firmware.max_image_mib");
+  d.extra = "[firmware]\nconfirm = \"never\"\n";
+  expect_error(check(d), "firmware.confirm", "boot-accepted");
+  d.extra = "[firmware]\nconfirm = \"running\"\nconfirm_after_s = 600\nconfirm_timeout_s = 600\n";
+  expect_error(check(d), "firmware.confirm_after_s", "confirm_timeout_s");
+  d.extra = "[firmware]\nconfirm_timeout_s = 5\n";
+  expect_error(check(d), "firmware.confirm_timeout_s");
+  d.extra = "[firmware]\nbogus = 1\n";
+  expect_error(check(d), "firmware.bogus");
+}
 }  // namespace
 
 namespace {

@@ -12,7 +12,7 @@ const MODEL = 'CG-IT';
 
 // The station's whole configuration (the firmware CLI reads it; the station
 // gets the same values on its command line).
-function writeConfig(ctx, p) {
+function writeConfig(ctx, p, extra = '') {
   ctx.writeConfig(
     [
       '[station]',
@@ -24,6 +24,7 @@ function writeConfig(ctx, p) {
       'security_profile = 2',
       `ca_file = "${p.rootCa}"`,
       `password_file = "${ctx.pwFile}"`,
+      extra,
     ].join('\n') + '\n',
   );
 }
@@ -35,10 +36,11 @@ async function cliOk(ctx, args) {
 }
 
 // Sets up the CSMS, the configuration and the pinned manufacturer root.
-async function prepare(ctx) {
+// toml: more configuration (e.g. a [firmware] section); csms: options of the dev CSMS.
+async function prepare(ctx, { toml = '', csms = {} } = {}) {
   const p = await pki();
-  await ctx.startCsms();
-  writeConfig(ctx, p);
+  await ctx.startCsms(csms);
+  writeConfig(ctx, p, toml);
   await cliOk(ctx, ['pki', 'install-root', '--config', ctx.configFile, '--type', 'ManufacturerRootCertificate',
     '--cert', path.join(p.dir, 'manufacturer-root-ca.pem')]);
   return {
