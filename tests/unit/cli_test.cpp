@@ -8,12 +8,17 @@
 #include <fstream>
 
 #include "app/audit_cli.hpp"
+#include "app/firmware_station.hpp"
 #include "app/pki_cli.hpp"
 #include "audit/audit_log.hpp"
 #include "core/log.hpp"
+#include "firmware/image_tools.hpp"
+#include "firmware/slots.hpp"
 #include "security/cert_store.hpp"
 #include "security/dev_pki.hpp"
 #include "security/key_store.hpp"
+#include <openssl/pem.h>
+
 #include "test_util.hpp"
 
 namespace {
@@ -93,6 +98,48 @@ TEST_F(CliTest, PkiProvisionAsksThePolicyAndMakesNoKeyWhenDenied) {
   EXPECT_EQ(denials(), 1u);
   EXPECT_EQ(cg::app::pki_provision(cfg, opt), 0);
   EXPECT_TRUE(keys->find_key("station").has_value());
+}
+
+// FW-3: the firmware install commands go through the firmware service and its policy.
+TEST_F(CliTest, FirmwareInstallAsksThePolicyAndTheDenialIsAudited) {
+  ASSERT_TRUE(cg::security::dev_pki_init(dir / "pki").ok);
+  ASSERT_EQ(cg::app::pki_install_root(cfg, "ManufacturerRootCertificate", dir / "pki" / "manufacturer-root-ca.pem",
+                                      false),
+            0);
+  cfg.model = "CG-SIM";
+  cg::test::write_file(dir / "payload", "#!/bin/sh\nexit 0\n");
+  cg::firmware::Manifest fields;
+  fields.model = "CG-SIM";
+  fields.version = "1.0.0";
+  fields.security_version = 1;
+  const fs::path image = dir / "fw.img";
+  ASSERT_TRUE(cg::firmware::pack_image(dir / "payload", fields, image));
+  FILE* kf = std::fopen((dir / "pki" / "firmware-signer.key").c_str(), "r");
+  FILE* cf = std::fopen((dir / "pki" / "firmware-signer.pem").c_str(), "r");
+  ASSERT_TRUE(kf && cf);
+  EVP_PKEY* key = PEM_read_PrivateKey(kf, nullptr, nullptr, nullptr);
+  X509* cert = PEM_read_X509(cf, nullptr, nullptr, nullptr);
+  std::fclose(kf);
+  std::fclose(cf);
+  auto sig = cg::firmware::sign_image(image, key, cert);
+  EVP_PKEY_free(key);
+  X509_free(cert);
+  ASSERT_TRUE(sig);
+  cg::test::write_file(dir / "fw.sig", *sig + "\n");
+  const cg::app::FirmwareFiles files{image, dir / "pki" / "firmware-signer.pem", dir / "fw.sig"};
+
+  const std::size_t before = denials();
+  EXPECT_EQ(cg::app::firmware_install(cfg, files, true, &deny_all), 1);
+  EXPECT_EQ(cg::app::firmware_install(cfg, files, false, &deny_all), 1);
+  EXPECT_EQ(cg::app::firmware_status(cfg, &deny_all), 1);
+  EXPECT_EQ(denials(), before + 2) << "both installs' denials recorded (status only reads, beside a daemon)";
+  cg::firmware::SlotStore slots(cfg.state_dir / "firmware");
+  EXPECT_EQ((*slots.load())[cg::firmware::Slot::A].health, cg::firmware::SlotHealth::Empty);
+  EXPECT_FALSE(fs::exists(slots.image_path(cg::firmware::Slot::A)));
+
+  EXPECT_EQ(cg::app::firmware_install(cfg, files, true), 0);
+  EXPECT_EQ((*slots.load())[cg::firmware::Slot::A].health, cg::firmware::SlotHealth::Good);
+  EXPECT_EQ(cg::app::firmware_status(cfg), 0);
 }
 
 }  // namespace
