@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "firmware/image_tools.hpp"
+#include "fw_bench_common.hpp"
 #include "firmware/verifier.hpp"
 #include "security/certificates.hpp"
 #include "security/ossl.hpp"
@@ -44,53 +45,9 @@ using namespace cg;
 
 namespace {
 
-[[noreturn]] void die(const std::string& m) {
-  std::cerr << "cg_firmware_bench: " << m << "\n";
-  std::exit(1);
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const auto n = v.size();
-  return n == 0 ? 0 : n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-long status_kb(const char* field) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  const std::string key = std::string(field) + ":";
-  while (std::getline(in, line)) {
-    if (line.rfind(key, 0) == 0) return std::stol(line.substr(key.size()));
-  }
-  return -1;
-}
-
-security::X509Ptr make_cert(EVP_PKEY* key, X509* issuer, EVP_PKEY* issuer_key, bool ca) {
-  security::X509Ptr c(X509_new());
-  X509_set_version(c.get(), X509_VERSION_3);
-  ASN1_INTEGER_set(X509_get_serialNumber(c.get()), ca ? 1 : 2);
-  X509_gmtime_adj(X509_getm_notBefore(c.get()), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(c.get()), 86400);
-  X509_NAME* name = X509_get_subject_name(c.get());
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>(ca ? "Bench Root" : "Bench Signer"), -1, -1, 0);
-  X509_set_issuer_name(c.get(), issuer ? X509_get_subject_name(issuer) : name);
-  X509_set_pubkey(c.get(), key);
-  X509V3_CTX v3;
-  X509V3_set_ctx(&v3, issuer ? issuer : c.get(), c.get(), nullptr, nullptr, 0);
-  const auto add = [&](int nid, const char* v) {
-    X509_EXTENSION* e = X509V3_EXT_conf_nid(nullptr, &v3, nid, v);
-    X509_add_ext(c.get(), e, -1);
-    X509_EXTENSION_free(e);
-  };
-  add(NID_basic_constraints, ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
-  add(NID_key_usage, ca ? "critical,keyCertSign" : "critical,digitalSignature");
-  if (!ca) add(NID_ext_key_usage, "codeSigning");
-  add(NID_subject_key_identifier, "hash");
-  add(NID_authority_key_identifier, "keyid:always");
-  if (X509_sign(c.get(), issuer_key, EVP_sha256()) <= 0) die("cannot sign a certificate");
-  return c;
-}
+[[noreturn]] void die(const std::string& m) { bench::die("cg_firmware_bench", m); }
+using bench::median;
+using bench::status_kb;
 
 // Wall seconds of `openssl dgst -sha256 file` (stdout to /dev/null).
 double time_openssl_dgst(const fs::path& file) {
@@ -135,29 +92,13 @@ int main(int argc, char** argv) {
   if (!::mkdtemp(tmpl_buf)) die("cannot create a directory in " + dir.string());
   const fs::path work = tmpl_buf;
 
-  // Payload: pseudo-random bytes (incompressible enough; speed of making it does not matter).
-  std::cerr << "writing a " << size_mib << " MiB payload in " << work << "\n";
-  {
-    std::ofstream out(work / "payload", std::ios::binary);
-    std::mt19937_64 rng(42);
-    std::vector<std::uint64_t> block(1 << 17);  // 1 MiB
-    for (long m = 0; m < size_mib; ++m) {
-      for (auto& w : block) w = rng();
-      out.write(reinterpret_cast<const char*>(block.data()), static_cast<std::streamsize>(block.size() * 8));
-    }
-    if (!out) die("cannot write the payload");
-  }
-  firmware::Manifest fields;
-  fields.model = "CG-BENCH";
-  fields.version = "1.0.0";
-  auto packed = firmware::pack_image(work / "payload", fields, work / "image.cgfw");
-  if (!packed) die(packed.error().message);
-  fs::remove(work / "payload");
+  std::cerr << "writing a " << size_mib << " MiB image in " << work << "\n";
+  bench::write_image(work, size_mib, work / "image.cgfw");
 
   security::PkeyPtr root_key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
   security::PkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
-  const security::X509Ptr root = make_cert(root_key.get(), nullptr, root_key.get(), true);
-  const security::X509Ptr cert = make_cert(key.get(), root.get(), root_key.get(), false);
+  const security::X509Ptr root = bench::make_cert(root_key.get(), nullptr, root_key.get(), bench::CertKind::Root);
+  const security::X509Ptr cert = bench::make_cert(key.get(), root.get(), root_key.get(), bench::CertKind::CodeSigning);
   auto sig = firmware::sign_image(work / "image.cgfw", key.get(), cert.get());
   if (!sig) die(sig.error().message);
   const std::string pem = security::to_pem(cert.get());

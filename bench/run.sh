@@ -28,6 +28,10 @@
 #   CG_BENCH_FIRMWARE=0        skips the firmware verification benchmark (issue 11,
 #                              bench/firmware_bench.cpp): verify a CG_BENCH_FIRMWARE_MIB=1024 MiB
 #                              image vs `openssl dgst -sha256` (CG_BENCH_FIRMWARE_REPS=3), peak RSS growth
+#   CG_BENCH_FW_DOWNLOAD=0     skips the firmware download benchmark (issue 11,
+#                              bench/firmware_download_bench.cpp): a CG_BENCH_FW_DOWNLOAD_MIB=256 MiB image
+#                              over loopback HTTPS into a slot (verified, fsynced) vs `curl -o FILE`
+#                              (CG_BENCH_FW_DOWNLOAD_REPS=5)
 #   CG_BENCH_LOAD=0            skips the load runs and their table (e.g. CG_BENCH_LOAD=0
 #                              CG_BENCH_AUDIT=0 runs only the profile 3 part)
 set -euo pipefail
@@ -81,7 +85,7 @@ trap 'exit 130' INT TERM
 if [ "${CG_BENCH_SKIP_BUILD:-0}" != 1 ]; then
   say "building (Release, CG_BUILD_BENCH=ON) in $BUILD_DIR"
   cmake -S "$REPO" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DCG_BUILD_BENCH=ON >&2
-  ninja -C "$BUILD_DIR" -j"$(nproc)" chargeguard cg_load_csms cg_audit_bench cg_tls_bench cg_firmware_bench >&2
+  ninja -C "$BUILD_DIR" -j"$(nproc)" chargeguard cg_load_csms cg_audit_bench cg_tls_bench cg_firmware_bench cg_firmware_download_bench >&2
 fi
 # Keep the whole command under 3 minutes: after a long (cold) build, 3 runs instead of 5.
 # The profile 3 part takes 25-30 s with its defaults; after a long build it does 100
@@ -154,6 +158,16 @@ if [ "${CG_BENCH_FIRMWARE:-1}" != 0 ]; then
     --reps "${CG_BENCH_FIRMWARE_REPS:-3}" > "$TMP/fw.txt" 2> "$TMP/fw.err" \
     || { echo "firmware benchmark failed:" >&2; cat "$TMP/fw.err" >&2; exit 1; }
   while read -r k v; do FW[$k]=$v; done < "$TMP/fw.txt"
+fi
+
+# ---- firmware download (bench/firmware_download_bench.cpp): HTTPS on loopback into a slot vs curl
+declare -A DL=()
+if [ "${CG_BENCH_FW_DOWNLOAD:-1}" != 0 ]; then
+  say "firmware download benchmark (${CG_BENCH_FW_DOWNLOAD_MIB:-256} MiB image in $TMP)"
+  "$BUILD_DIR/bench/cg_firmware_download_bench" --dir "$TMP" --size-mib "${CG_BENCH_FW_DOWNLOAD_MIB:-256}" \
+    --reps "${CG_BENCH_FW_DOWNLOAD_REPS:-5}" > "$TMP/dl.txt" 2> "$TMP/dl.err" \
+    || { echo "firmware download benchmark failed:" >&2; cat "$TMP/dl.err" >&2; exit 1; }
+  while read -r k v; do DL[$k]=$v; done < "$TMP/dl.txt"
 fi
 
 # ---- binary size
@@ -369,6 +383,22 @@ if [ "${#FW[@]}" -gt 0 ]; then
 |---|---|---|---|---|---|
 | Verify a $(f "$(w image_mib)" 0) MiB image: certificate + whole-file SHA-256 + payload SHA-256 + ECDSA P-256 (\`verify_file\`) | ≥ 0.95× \`openssl dgst -sha256\` | $(f "$(w verify.mib_per_s)" 0) MiB/s ($(f "$(w verify.s)" 2) s) | $(f "$(w openssl_dgst.mib_per_s)" 0) MiB/s ($(f "$(w openssl_dgst.s)" 2) s) \`openssl dgst -sha256\` | $(f "$(w verify.ratio)" 2)× | $(verdict "$(w verify.ratio)" ">=" 0.95) |
 | Peak RSS growth during the verification (VmHWM after − VmRSS before) | ≤ 1 MB | $(f "$(w verify.peak_rss_growth_kb)" 0) kB | – | – | $(verdict "$(w verify.peak_rss_growth_kb)" "<=" 1024) |
+EOF
+fi
+if [ "${#DL[@]}" -gt 0 ]; then
+  d() { echo "${DL[dl.$1]:-nan}"; }
+  cat <<EOF
+
+### Firmware download (issue 11, \`cg_firmware_download_bench\`, median of ${CG_BENCH_FW_DOWNLOAD_REPS:-5} interleaved repetitions)
+
+Same HTTPS server for both (a thread of the benchmark: OpenSSL, TLS 1.3, P-256, 127.0.0.1). chargeguard: \`HttpsGet\` →
+\`SlotWriter\` (whole-file SHA-256 and payload SHA-256 on two worker threads, the write on a third, ECDSA P-256
+verification, fsync, rename: the image is verified and durable when the time stops). Baseline: \`curl -sS --cacert
+ROOT -o FILE\` (no verification, no fsync).
+
+| Measure | Goal | chargeguard | Baseline | chargeguard / baseline | Verdict |
+|---|---|---|---|---|---|
+| Download + verify + write a $(f "$(d image_mib)" 0) MiB image | ≤ 1.3× \`curl\` | $(f "$(d ours.s)" 2) s ($(f "$(d ours.mib_per_s)" 0) MiB/s) | $(f "$(d curl.s)" 2) s ($(f "$(d curl.mib_per_s)" 0) MiB/s) | $(f "$(d ratio)" 2)× | $(verdict "$(d ratio)" "<=" 1.3) |
 EOF
 fi
 if [ "${#TLS[@]}" -gt 0 ]; then

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "core/span_worker.hpp"
 #include "security/secret_file.hpp"
 
 namespace cg::firmware {
@@ -59,15 +60,32 @@ Result<std::string> read_small_file(const fs::path& file, std::size_t max) {
 
 // ---- SlotWriter
 
+// The writes run on their own thread so that the next chunk is received and
+// hashed meanwhile; an error is kept and reported by the next write()/finish().
+struct SlotWriter::FileSink {
+  explicit FileSink(int f, fs::path p) : fd(f), path(std::move(p)) {}
+  ~FileSink() {
+    worker.wait();
+    if (fd >= 0) ::close(fd);
+  }
+  int fd;
+  fs::path path;
+  std::string error;  // written by the worker, read after wait()
+  core::SpanWorker worker{[this](std::span<const std::uint8_t> b) {
+                            if (!error.empty()) return;
+                            if (auto r = write_all(fd, b, path); !r) error = r.error().message;
+                          },
+                          0};
+};
+
 SlotWriter::SlotWriter(SlotStore& store, Slot slot, ImageVerifier verifier, int fd, std::string sig, std::string cert)
-    : store_(&store), slot_(slot), verifier_(std::move(verifier)), fd_(fd), signature_(std::move(sig)),
+    : store_(&store), slot_(slot), verifier_(std::move(verifier)),
+      sink_(std::make_unique<FileSink>(fd, store.slot_dir(slot) / "image.partial")), signature_(std::move(sig)),
       certificate_(std::move(cert)) {}
 
 SlotWriter::SlotWriter(SlotWriter&& o) noexcept
-    : store_(o.store_), slot_(o.slot_), verifier_(std::move(o.verifier_)), fd_(o.fd_),
-      signature_(std::move(o.signature_)), certificate_(std::move(o.certificate_)), written_(o.written_) {
-  o.fd_ = -1;
-}
+    : store_(o.store_), slot_(o.slot_), verifier_(std::move(o.verifier_)), sink_(std::move(o.sink_)),
+      signature_(std::move(o.signature_)), certificate_(std::move(o.certificate_)), written_(o.written_) {}
 
 SlotWriter::~SlotWriter() { cancel(); }
 
@@ -81,34 +99,41 @@ Result<SlotWriter> SlotWriter::open(SlotStore& store, Slot slot, ImageVerifier v
 }
 
 Result<void> SlotWriter::write(std::span<const std::uint8_t> bytes) {
-  if (fd_ < 0) return fail(Errc::Conflict, "the slot write was stopped");
+  if (!sink_) return fail(Errc::Conflict, "the slot write was stopped");
   if (auto r = verifier_.update(bytes); !r) {
     cancel();
     return r;
   }
-  if (auto r = write_all(fd_, bytes, store_->slot_dir(slot_) / "image.partial"); !r) {
+  sink_->worker.submit(bytes);  // waits for the previous chunk's write
+  if (!sink_->error.empty()) {
+    const std::string why = sink_->error;
     cancel();
-    return r;
+    return Error{Errc::Storage, why, std::string(kReasonReadFailed)};
   }
   written_ += bytes.size();
   return {};
 }
 
 Result<ImageInfo> SlotWriter::finish() {
-  if (fd_ < 0) return fail(Errc::Conflict, "the slot write was stopped");
+  if (!sink_) return fail(Errc::Conflict, "the slot write was stopped");
+  sink_->worker.wait();
+  if (!sink_->error.empty()) {
+    const std::string why = sink_->error;
+    cancel();
+    return Error{Errc::Storage, why, std::string(kReasonReadFailed)};
+  }
   auto info = verifier_.finish();
   const fs::path partial = store_->slot_dir(slot_) / "image.partial";
   if (!info) {
     cancel();
     return info;
   }
-  if (::fsync(fd_) != 0) {
+  if (::fsync(sink_->fd) != 0) {
     const std::string why = errno_text();
     cancel();
     return fail(Errc::Storage, "cannot write " + partial.string() + ": " + why);
   }
-  ::close(fd_);
-  fd_ = -1;
+  sink_.reset();
   if (auto r = store_->write_credentials(slot_, signature_, certificate_); !r) {
     ::unlink(partial.c_str());
     return r.error();
@@ -123,10 +148,9 @@ Result<ImageInfo> SlotWriter::finish() {
 }
 
 void SlotWriter::cancel() noexcept {
-  if (fd_ < 0) return;
+  if (!sink_) return;
   verifier_.cancel();
-  ::close(fd_);
-  fd_ = -1;
+  sink_.reset();  // waits for a running write, closes
   ::unlink((store_->slot_dir(slot_) / "image.partial").c_str());
 }
 

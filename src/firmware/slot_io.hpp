@@ -11,6 +11,7 @@
 //    verified (a file changed after the check is never run).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -42,11 +43,12 @@ class SlotWriter {
   const ImageVerifier& verifier() const { return verifier_; }
 
  private:
+  struct FileSink;  // the partial file, written on a second thread (core::SpanWorker)
   SlotWriter(SlotStore& store, Slot slot, ImageVerifier verifier, int fd, std::string sig, std::string cert);
   SlotStore* store_;
   Slot slot_;
   ImageVerifier verifier_;
-  int fd_ = -1;
+  std::unique_ptr<FileSink> sink_;  // null once finished or canceled
   std::string signature_;
   std::string certificate_;
   std::uint64_t written_ = 0;

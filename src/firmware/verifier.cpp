@@ -1,6 +1,8 @@
 // REQ: FW-1, FW-3, FW-4, FW-7, COM-7, COM-8 — the firmware verifier, see verifier.hpp.
 #include "firmware/verifier.hpp"
 
+#include "core/span_worker.hpp"
+
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -58,46 +60,17 @@ std::string key_description(const EVP_PKEY* key) {
   return EVP_PKEY_get0_type_name(key) ? EVP_PKEY_get0_type_name(key) : "unknown";
 }
 
-// SHA-256 of the payload on a second thread. post() hands over the next bytes
-// (after the previous ones are done); wait() returns once all posted bytes are
-// hashed.
+// SHA-256 of the payload on a second thread (core::SpanWorker). post() hands
+// over the next bytes (after the previous ones are done); wait() returns once
+// all posted bytes are hashed.
 class PayloadHasher {
  public:
-  PayloadHasher() : ctx_(EVP_MD_CTX_new()) {
+  PayloadHasher() : ctx_(EVP_MD_CTX_new()), worker_([this](std::span<const std::uint8_t> b) { hash(b); }) {
     if (ctx_ && EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1) ctx_.reset();
   }
-  PayloadHasher(const PayloadHasher&) = delete;
-  PayloadHasher& operator=(const PayloadHasher&) = delete;
-  ~PayloadHasher() {
-    if (thread_.joinable()) {
-      {
-        std::lock_guard lk(mu_);
-        stop_ = true;
-      }
-      cv_.notify_all();
-      thread_.join();
-    }
-  }
   bool ok() const { return ctx_ != nullptr && !failed_; }
-
-  void post(std::span<const std::uint8_t> bytes) {
-    wait();
-    if (bytes.size() < 64 * 1024 || !start_thread()) {  // small: not worth a hand-over
-      hash(bytes);
-      return;
-    }
-    {
-      std::lock_guard lk(mu_);
-      job_ = bytes;
-      busy_ = true;
-    }
-    cv_.notify_all();
-  }
-
-  void wait() {
-    std::unique_lock lk(mu_);
-    cv_.wait(lk, [this] { return !busy_; });
-  }
+  void post(std::span<const std::uint8_t> bytes) { worker_.submit(bytes); }
+  void wait() { worker_.wait(); }
 
   std::array<std::uint8_t, 32> final() {
     wait();
@@ -112,38 +85,9 @@ class PayloadHasher {
     if (ctx_ && !bytes.empty() && EVP_DigestUpdate(ctx_.get(), bytes.data(), bytes.size()) != 1) failed_ = true;
   }
 
-  bool start_thread() {
-    if (thread_.joinable()) return true;
-    try {
-      thread_ = std::thread([this] { run(); });
-      return true;
-    } catch (const std::system_error&) {
-      return false;  // no thread: hash on the caller's thread
-    }
-  }
-
-  void run() {
-    std::unique_lock lk(mu_);
-    while (true) {
-      cv_.wait(lk, [this] { return busy_ || stop_; });
-      if (!busy_) return;  // stop
-      const auto bytes = job_;
-      lk.unlock();
-      hash(bytes);
-      lk.lock();
-      busy_ = false;
-      cv_.notify_all();
-    }
-  }
-
   security::MdCtxPtr ctx_;
   bool failed_ = false;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::span<const std::uint8_t> job_;
-  bool busy_ = false;
-  bool stop_ = false;
-  std::thread thread_;
+  core::SpanWorker worker_;  // last: stopped (joined) before the context goes
 };
 
 }  // namespace
@@ -227,6 +171,13 @@ struct ImageVerifier::Impl {
   PayloadHasher payload;
   bool failed = false;
   bool finished = false;
+  // Hashing::Background: the whole-file digest on a third thread, the caller
+  // only hands chunks over (a download receives the next chunk meanwhile).
+  bool offload_whole = false;
+  bool whole_failed = false;
+  core::SpanWorker whole_worker{[this](std::span<const std::uint8_t> b) {
+    if (EVP_DigestUpdate(whole.get(), b.data(), b.size()) != 1) whole_failed = true;
+  }};
 };
 
 ImageVerifier::ImageVerifier(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -235,7 +186,7 @@ ImageVerifier& ImageVerifier::operator=(ImageVerifier&&) noexcept = default;
 ImageVerifier::~ImageVerifier() = default;
 
 Result<ImageVerifier> ImageVerifier::create(const SigningCertificate& signer, std::string_view signature_b64,
-                                            std::uint64_t max_image_bytes) {
+                                            std::uint64_t max_image_bytes, Hashing hashing) {
   if (signer.chain.empty()) return cert_error("none given");
   if (signature_b64.empty()) return sig_error("the signature is empty");
   if (signature_b64.size() > kMaxSignatureBase64) {
@@ -257,6 +208,7 @@ Result<ImageVerifier> ImageVerifier::create(const SigningCertificate& signer, st
   impl->signer = signer.subject;
   impl->key_text = key_description(pub);
   impl->max_bytes = max_image_bytes;
+  impl->offload_whole = hashing == Hashing::Background;
   impl->whole.reset(EVP_MD_CTX_new());
   const security::MdPtr md(EVP_MD_fetch(nullptr, openssl_name(signer.digest).c_str(), nullptr));
   if (!impl->whole || !md || EVP_DigestInit_ex(impl->whole.get(), md.get(), nullptr) != 1 || !impl->payload.ok()) {
@@ -298,9 +250,14 @@ Result<void> ImageVerifier::update(std::span<const std::uint8_t> bytes) {
   } else if (s.manifest) {
     s.payload.post(bytes);
   }
-  if (EVP_DigestUpdate(s.whole.get(), bytes.data(), bytes.size()) != 1) {
+  if (s.offload_whole) {
+    s.whole_worker.submit(bytes);
+  } else if (EVP_DigestUpdate(s.whole.get(), bytes.data(), bytes.size()) != 1) {
+    s.whole_failed = true;
+  }
+  if (s.whole_failed) {
     s.failed = true;
-    return fail(Errc::Internal, security::openssl_error("image digest failed"));
+    return fail(Errc::Internal, "image digest failed");
   }
   return {};
 }
@@ -310,6 +267,8 @@ Result<ImageInfo> ImageVerifier::finish() {
   if (s.finished || s.failed) return fail(Errc::Conflict, "image verification already ended");
   s.finished = true;
   const std::array<std::uint8_t, 32> payload_hash = s.payload.final();
+  s.whole_worker.wait();
+  if (s.whole_failed) return fail(Errc::Internal, "image digest failed");
 
   std::array<unsigned char, EVP_MAX_MD_SIZE> dg{};
   unsigned int dl = 0;
@@ -363,6 +322,7 @@ Result<ImageInfo> ImageVerifier::finish() {
 void ImageVerifier::cancel() noexcept {
   if (!impl_) return;
   impl_->payload.wait();
+  impl_->whole_worker.wait();
   impl_->failed = true;
 }
 

@@ -30,8 +30,9 @@
 // ImageInfo).
 //
 // Speed and memory (FW-7): the image streams through in chunks; the
-// whole-image digest runs on the caller's thread and the payload SHA-256 on a
-// second thread, so verifying costs about one hash pass and a constant ~0.5 MiB.
+// whole-image digest runs on the caller's thread (or a third one, Hashing) and
+// the payload SHA-256 on a second thread, so verifying costs about one hash
+// pass of wall time and a constant ~0.5 MiB.
 //
 // Errors: Result with Error::reason one of the kReason* below and a sentence
 // naming what failed (certificate position and subject, expected digest, byte
@@ -94,8 +95,13 @@ class ImageVerifier {
  public:
   // `signature_b64`: the base64 text (no whitespace). `max_image_bytes`: the
   // caller's cap; more bytes fail update() with kReasonTooLarge.
+  // Hashing: the payload SHA-256 always runs on a second thread; the
+  // whole-file digest runs on the caller's thread (CallerAndOne: best when the
+  // caller only reads a file) or on a third (Background: best when the caller
+  // has its own work per chunk, e.g. TLS decryption of a download).
+  enum class Hashing { CallerAndOne, Background };
   static Result<ImageVerifier> create(const SigningCertificate& signer, std::string_view signature_b64,
-                                      std::uint64_t max_image_bytes);
+                                      std::uint64_t max_image_bytes, Hashing hashing = Hashing::CallerAndOne);
   ImageVerifier(ImageVerifier&&) noexcept;
   ImageVerifier& operator=(ImageVerifier&&) noexcept;
   ~ImageVerifier();

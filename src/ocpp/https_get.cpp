@@ -113,6 +113,7 @@ class HttpsGetImpl final : public HttpsGet {
   }
 
   void read_header() {
+    buf_.reserve(64 * 1024);  // Beast reads at most what the buffer has room for
     parser_.emplace();
     parser_->header_limit(kMaxHeader);
     parser_->body_limit(s_.max_body);
@@ -131,16 +132,20 @@ class HttpsGetImpl final : public HttpsGet {
     });
   }
 
+  // The body fills one kChunk buffer across several reads (a TLS record is at
+  // most 16 KiB) before it goes to the caller: one verifier/write step per
+  // 256 KiB, not per record.
   void read_body() {
     auto& b = bufs_[turn_];
-    parser_->get().body().data = b.data();
-    parser_->get().body().size = b.size();
+    parser_->get().body().data = b.data() + filled_;
+    parser_->get().body().size = b.size() - filled_;
     auto self = me();
     beast::get_lowest_layer(*stream_).expires_after(s_.idle_timeout);
     http::async_read_some(*stream_, buf_, *parser_, [self](beast::error_code ec, std::size_t) {
       if (self->done_) return;
       auto& cur = self->bufs_[self->turn_];
-      const std::size_t got = cur.size() - self->parser_->get().body().size;
+      const std::size_t room = cur.size() - self->filled_;
+      self->filled_ += room - self->parser_->get().body().size;
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {
         if (ec == http::error::body_limit) {
@@ -151,16 +156,19 @@ class HttpsGetImpl final : public HttpsGet {
                                             ec == ssl::error::stream_truncated
                                         ? "truncated after "
                                         : "reading the image after ") +
-                                       std::to_string(self->received_) + " bytes: " + ec.message());
+                                       std::to_string(self->received_ + self->filled_) + " bytes: " + ec.message());
       }
-      if (got > 0) {
-        self->received_ += got;
-        if (auto r = self->chunk_(std::span<const std::uint8_t>(cur.data(), got)); !r) {
+      const bool done = self->parser_->is_done();
+      if (self->filled_ == cur.size() || (done && self->filled_ > 0)) {
+        self->received_ += self->filled_;
+        const std::size_t n = self->filled_;
+        self->filled_ = 0;
+        if (auto r = self->chunk_(std::span<const std::uint8_t>(cur.data(), n)); !r) {
           return self->finish(false, r.error().message);
         }
         self->turn_ ^= 1;
       }
-      if (self->parser_->is_done()) return self->finish(true, "HTTP 200, " + std::to_string(self->received_) + " bytes");
+      if (done) return self->finish(true, "HTTP 200, " + std::to_string(self->received_) + " bytes");
       self->read_body();
     });
   }
@@ -184,6 +192,7 @@ class HttpsGetImpl final : public HttpsGet {
   beast::flat_buffer buf_;
   std::array<std::vector<std::uint8_t>, 2> bufs_;
   std::size_t turn_ = 0;
+  std::size_t filled_ = 0;  // bytes of bufs_[turn_] not yet given to the caller
   std::uint64_t received_ = 0;
   bool done_ = false;
 };

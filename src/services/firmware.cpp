@@ -65,8 +65,9 @@ FirmwareService::FirmwareService(Gate& gate, firmware::SlotStore& slots, firmwar
 // ---- helpers
 
 Result<firmware::ImageVerifier> FirmwareService::verifier_for(const firmware::SigningCertificate& signer,
-                                                              std::string_view sig) {
-  return firmware::ImageVerifier::create(signer, sig, rules_.max_image_bytes);
+                                                              std::string_view sig,
+                                                              firmware::ImageVerifier::Hashing hashing) {
+  return firmware::ImageVerifier::create(signer, sig, rules_.max_image_bytes, hashing);
 }
 
 Result<void> FirmwareService::apply_rules(const firmware::ImageInfo& info) {
@@ -146,7 +147,8 @@ Result<firmware::SlotWriter> FirmwareService::begin_write(const policy::Principa
                                                           firmware::UpdateRef ref) {
   if (auto ok = gate_.admit(who, Operation::UpdateFirmware, "write a firmware image"); !ok) return ok.error();
   return guarded("begin a firmware write", [&]() -> Result<firmware::SlotWriter> {
-    auto v = verifier_for(signer, signature_b64);
+    // A download decrypts on this thread: both hashes go to workers.
+    auto v = verifier_for(signer, signature_b64, firmware::ImageVerifier::Hashing::Background);
     if (!v) {
       record_failure(who, v.error(), ref);
       return v.error();

@@ -126,7 +126,9 @@ class FirmwareService {
   std::uint64_t max_image_bytes() const { return rules_.max_image_bytes; }
 
  private:
-  Result<firmware::ImageVerifier> verifier_for(const firmware::SigningCertificate& signer, std::string_view sig);
+  Result<firmware::ImageVerifier> verifier_for(
+      const firmware::SigningCertificate& signer, std::string_view sig,
+      firmware::ImageVerifier::Hashing hashing = firmware::ImageVerifier::Hashing::CallerAndOne);
   Result<void> apply_rules(const firmware::ImageInfo& info);
   Result<Staged> write_file(const policy::Principal& who, const std::filesystem::path& image,
                             std::string_view certificate_pem, std::string_view signature_b64, bool factory);
