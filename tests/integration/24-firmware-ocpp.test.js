@@ -9,7 +9,7 @@
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { itest, pki, isCall, startDownloadServer, sleep } = require('./lib/harness');
+const { itest, pki, run, REPO, isCall, startDownloadServer, sleep } = require('./lib/harness');
 const { prepare, image, install, status, bootWith, securityEvent } = require('./lib/firmware');
 
 const fsn = (pred = () => true) => isCall('FirmwareStatusNotification', pred);
@@ -336,4 +336,40 @@ itest('an image that runs but is never accepted reboots after confirm_timeout_s 
     } finally {
       await server.close();
     }
+  });
+
+itest("the dev CSMS's operator console offers the image and sends UpdateFirmware (the README's way)",
+  { timeout: 90000 }, async (ctx) => {
+    const control = path.join(ctx.dir, 'csms.sock');
+    const p = await factoryStation(ctx, { csms: { control } });
+    assert.equal(fs.statSync(control).mode & 0o777, 0o600);
+    const v2 = await image(ctx, p, { version: '2.0.0-it', sv: 1 });
+    const m = ctx.mark();
+    const r = await run('node', [path.join(REPO, 'tools', 'dev-csms', 'csms.js'), 'update-firmware', '--control', control,
+      '--station', ctx.identity, '--image', v2.img, '--signature', v2.sig, '--cert', v2.cert]);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.result.status, 'Accepted');
+    assert.match(out.location, /^https:\/\/localhost:\d+\/firmware\/[0-9a-f]{32}\/fw-2\.0\.0-it\.img$/);
+    await ctx.waitFor(bootWith('2.0.0-it', 'FirmwareUpdate'), { from: m, timeoutMs: 30000 });
+    await waitStatus(ctx, out.requestId, 'Installed', { from: m });
+    // Only offered files are served.
+    const get = (u) =>
+      new Promise((resolve, reject) => {
+        require('node:https')
+          .get(u, { ca: fs.readFileSync(p.rootCa) }, (res) => {
+            res.resume();
+            resolve(res.statusCode);
+          })
+          .on('error', reject);
+      });
+    const base = out.location.replace(/\/firmware\/.*$/, '');
+    assert.equal(await get(out.location), 200);
+    assert.equal(await get(`${base}/firmware/${'0'.repeat(32)}/fw-2.0.0-it.img`), 404);
+    assert.equal(await get(`${base}/firmware/../../etc/passwd`), 404);
+    // Any CALL from the console.
+    const bad = await run('node', [path.join(REPO, 'tools', 'dev-csms', 'csms.js'), 'call', '--control', control,
+      ctx.identity, 'TriggerMessage', '{"requestedMessage":"FirmwareStatusNotification"}']);
+    assert.equal(bad.code, 0, bad.stderr);
+    assert.equal(JSON.parse(bad.stdout).status, 'Accepted');
   });

@@ -12,6 +12,7 @@ const crypto = require('crypto');
 const fs = require('fs');
 const http = require('http');
 const https = require('https');
+const net = require('net');
 const os = require('os');
 const path = require('path');
 const { spawnSync } = require('child_process');
@@ -327,6 +328,8 @@ async function startCsms(opts = {}) {
     signer,
     signCertificate,
     sendChain = false,
+    // operator console: a UNIX socket taking one JSON request per connection (see controlRequest)
+    control,
   } = opts;
 
   if (!tls && insecure !== true) {
@@ -766,9 +769,28 @@ async function startCsms(opts = {}) {
     server = http.createServer();
     say('!! WARNING: plain ws (security profile 1) - passwords travel in clear text');
   }
+  // Firmware images offered to stations (L01): GET /firmware/<token>/<name> of
+  // a file registered by offerFirmware(); nothing else is served.
+  const offered = new Map(); // token -> file path
   server.on('request', (req, res) => {
-    res.statusCode = 404;
-    res.end();
+    const m = /^\/firmware\/([0-9a-f]{32})\/[^/]+$/.exec(req.url ?? '');
+    const file = m && req.method === 'GET' ? offered.get(m[1]) : undefined;
+    if (!file) {
+      res.statusCode = 404;
+      res.end();
+      return;
+    }
+    let size;
+    try {
+      size = fs.statSync(file).size;
+    } catch {
+      res.statusCode = 404;
+      res.end();
+      return;
+    }
+    say(`== firmware download ${req.url} (${size} bytes) by ${req.socket.remoteAddress}`);
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size });
+    fs.createReadStream(file).pipe(res);
   });
   // ocpp-rpc 2.2.1 decodes the identity outside its try block: a malformed
   // %-escape in the path would reject this promise and crash the process.
@@ -860,6 +882,7 @@ async function startCsms(opts = {}) {
       );
       await Promise.race([graceful, new Promise((r) => setTimeout(r, 2000).unref())]);
       await rpcServer.close({ code: 1001, force: true }).catch(() => {});
+      if (controlServer) controlServer.close();
       const closed = new Promise((resolve) => server.close(() => resolve()));
       for (const s of sockets) s.destroy();
       server.closeAllConnections?.();
@@ -873,6 +896,72 @@ async function startCsms(opts = {}) {
   function setPassword(identity, pw) {
     if (anyIdentityPassword) throw new Error('setPassword: this CSMS uses one passwordFile for every identity');
     passwordMap.set(String(identity), Buffer.isBuffer(pw) ? pw : Buffer.from(String(pw), 'utf8'));
+  }
+
+  // The HTTPS location of `file` for a station (same server, same certificate as the CSMS).
+  function offerFirmware(file) {
+    if (!tls) throw new Error('offerFirmware: firmware is only offered over HTTPS');
+    const token = crypto.randomBytes(16).toString('hex');
+    offered.set(token, path.resolve(file));
+    return `https://${urlHost}:${actualPort}/firmware/${token}/${encodeURIComponent(path.basename(file))}`;
+  }
+
+  // UpdateFirmware (L01) for a connected station: the image is offered for
+  // download, the signature (base64 text file) and signing certificate go in the request.
+  async function updateFirmware(identity, { image, signature, certificate, requestId, retries = 2, retryInterval = 10 }) {
+    const payload = {
+      requestId: requestId ?? crypto.randomInt(1, 2 ** 31 - 1),
+      retries,
+      retryInterval,
+      firmware: {
+        location: offerFirmware(image),
+        retrieveDateTime: now(),
+        signingCertificate: fs.readFileSync(certificate, 'utf8'),
+        signature: fs.readFileSync(signature, 'utf8').replace(/\s+/g, ''),
+      },
+    };
+    const result = await call(identity, 'UpdateFirmware', payload);
+    return { requestId: payload.requestId, location: payload.firmware.location, result };
+  }
+
+  // Operator console (--control PATH): one JSON line per connection,
+  //   {"call": {"identity", "action", "payload"}} or {"updateFirmware": {"identity", "image", "signature", "certificate"}}
+  // answered with one JSON line {"ok": true, "result"} or {"ok": false, "error"}. Mode 0600.
+  let controlServer = null;
+  if (control) {
+    try {
+      fs.unlinkSync(control);
+    } catch {
+      /* not there */
+    }
+    controlServer = net.createServer((sock) => {
+      let buf = '';
+      sock.setEncoding('utf8');
+      sock.on('data', async (d) => {
+        buf += d;
+        if (buf.length > 65536) return sock.destroy();
+        const nl = buf.indexOf('\n');
+        if (nl < 0) return;
+        let answer;
+        try {
+          const req = JSON.parse(buf.slice(0, nl));
+          if (req.call) answer = { ok: true, result: await call(req.call.identity, req.call.action, req.call.payload ?? {}) };
+          else if (req.updateFirmware) answer = { ok: true, result: await updateFirmware(req.updateFirmware.identity, req.updateFirmware) };
+          else throw new Error('unknown request (call or updateFirmware)');
+        } catch (err) {
+          answer = { ok: false, error: err.message };
+        }
+        sock.end(JSON.stringify(answer) + '\n');
+      });
+    });
+    await new Promise((resolve, reject) => {
+      controlServer.once('error', reject);
+      controlServer.listen(control, () => {
+        fs.chmodSync(control, 0o600);
+        resolve();
+      });
+    });
+    say(`operator console on ${control}`);
   }
 
   say(`dev CSMS listening on ${url}`);
@@ -892,6 +981,8 @@ async function startCsms(opts = {}) {
     setPassword,
     signCsr,
     setSignCertificateMode,
+    offerFirmware,
+    updateFirmware,
     close,
   };
 }
@@ -907,7 +998,10 @@ function usage(code) {
     '       [--boot-status Accepted|Pending|Rejected] [--heartbeat-interval SECONDS]\n' +
     '  profile 3:   [--organization NAME] [--station IDENTITY=SERIAL]... [--require-client-cert]\n' +
     '  signing:     [--sign-ca-cert FILE --sign-ca-key FILE [--sign-days N] [--send-chain]]\n' +
-    '               [--sign-certificate sign|reject|accept-only|wrong-cn|expired]\n';
+    '               [--sign-certificate sign|reject|accept-only|wrong-cn|expired]\n' +
+    '  operator:    [--control SOCKET]  (then, from another shell:)\n' +
+    '       node csms.js update-firmware --control SOCKET --station ID --image FILE --signature FILE --cert FILE\n' +
+    '       node csms.js call --control SOCKET ID ACTION [JSON-PAYLOAD]\n';
   (code ? process.stderr : process.stdout).write(text);
   process.exit(code);
 }
@@ -928,6 +1022,7 @@ function parseArgs(argv) {
     '--sign-ca-key': 'signCaKey',
     '--sign-days': 'signDays',
     '--sign-certificate': 'signCertificate',
+    '--control': 'control',
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -964,7 +1059,52 @@ function parseArgs(argv) {
   return o;
 }
 
+// The operator console's client: one request to a running CSMS's --control socket.
+async function console_(argv) {
+  const [cmd, ...rest] = argv;
+  const o = {};
+  const pos = [];
+  for (let i = 0; i < rest.length; i++) {
+    const m = /^--(control|station|image|signature|cert|request-id)$/.exec(rest[i]);
+    if (m && i + 1 < rest.length) o[m[1]] = rest[++i];
+    else pos.push(rest[i]);
+  }
+  if (!o.control) usage(2);
+  let req;
+  if (cmd === 'call') {
+    if (pos.length < 2) usage(2);
+    req = { call: { identity: pos[0], action: pos[1], payload: pos[2] ? JSON.parse(pos[2]) : {} } };
+  } else {
+    for (const k of ['station', 'image', 'signature', 'cert']) if (!o[k]) usage(2);
+    req = {
+      updateFirmware: {
+        identity: o.station,
+        image: path.resolve(o.image),
+        signature: path.resolve(o.signature),
+        certificate: path.resolve(o.cert),
+        requestId: o['request-id'] ? Number(o['request-id']) : undefined,
+      },
+    };
+  }
+  const answer = await new Promise((resolve, reject) => {
+    const sock = net.connect(o.control);
+    let buf = '';
+    sock.setEncoding('utf8');
+    sock.on('data', (d) => (buf += d));
+    sock.on('end', () => resolve(buf));
+    sock.on('error', reject);
+    sock.write(JSON.stringify(req) + '\n');
+  });
+  const r = JSON.parse(answer);
+  if (!r.ok) {
+    process.stderr.write(`error: ${r.error}\n`);
+    process.exit(1);
+  }
+  console.log(JSON.stringify(r.result, null, 2));
+}
+
 async function main() {
+  if (['call', 'update-firmware'].includes(process.argv[2])) return console_(process.argv.slice(2));
   const a = parseArgs(process.argv.slice(2));
   if ((a.cert || a.key) && !(a.cert && a.key)) {
     process.stderr.write('--cert and --key go together\n');
@@ -1017,6 +1157,7 @@ async function main() {
     signer: a.signCaCert ? { caCert: a.signCaCert, caKey: a.signCaKey, days: a.signDays } : undefined,
     signCertificate: a.signCertificate,
     sendChain: a.sendChain === true,
+    control: a.control,
     log: a.quiet ? null : (line) => console.log(line),
   });
   if (a.quiet) console.log(`dev CSMS listening on ${csms.url}`);
