@@ -285,7 +285,7 @@ class Ctx {
 
   stationArgs() {
     return [
-      this.boot ? 'boot' : 'run',
+      this.viaBoot ? 'boot' : 'run',
       '--state-dir', this.stateDir,
       '--csms-url', this.csmsUrl ?? this.csms.url,
       '--identity', this.identity,
@@ -307,7 +307,7 @@ class Ctx {
   // firmware slot's payload); it sticks for later starts like csmsUrl.
   async startStation({ caPki = 'main', csmsUrl, securityProfile, boot } = {}) {
     assert.ok(!this.child, 'station already running');
-    if (boot !== undefined) this.boot = boot;
+    if (boot !== undefined) this.viaBoot = boot;
     if (csmsUrl !== undefined) this.csmsUrl = csmsUrl;
     if (securityProfile !== undefined) this.securityProfile = securityProfile;
     this.caFile = (await pki(caPki)).rootCa;
