@@ -279,14 +279,21 @@ TEST_F(FirmwareVerifier, ChecksTheContentOfASignedImage) {
 TEST_F(FirmwareVerifier, StreamsInAnyChunkingWithTwoBuffers) {
   std::string payload(3 * kChunkBytes + 12345, '\0');
   for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(i * 31 + (i >> 9));
-  const std::string image = make_image(payload, "9.9.9", 42);
-  const std::string sig = sign_bytes(image, signer_key_.get(), EVP_sha256());
+  const std::string good = make_image(payload, "9.9.9", 42);
+  const std::string sig = sign_bytes(good, signer_key_.get(), EVP_sha256());
   auto signer = check(pem_of(signer_.get()));
   ASSERT_TRUE(signer.ok());
+  std::string flipped = good;
+  flipped[good.size() - 5000] ^= 0x01;
+  for (const auto hashing : {ImageVerifier::Hashing::CallerAndOne, ImageVerifier::Hashing::Background})
+  for (const std::string* img : std::initializer_list<const std::string*>{&good, &flipped})
   for (const std::size_t chunk : {std::size_t{1}, std::size_t{7}, std::size_t{4095}, std::size_t{70000}, kChunkBytes}) {
     SCOPED_TRACE(chunk);
+    SCOPED_TRACE(hashing == ImageVerifier::Hashing::Background ? "background" : "caller");
+    SCOPED_TRACE(img == &flipped ? "one bit flipped" : "intact");
+    const std::string& image = *img;
     // Small steps over the manifest and the start of the payload, then at least 64 KiB.
-    auto v = ImageVerifier::create(*signer, sig, image.size());
+    auto v = ImageVerifier::create(*signer, sig, image.size(), hashing);
     ASSERT_TRUE(v.ok());
     std::array<std::string, 2> bufs;
     std::size_t off = 0;
@@ -297,6 +304,11 @@ TEST_F(FirmwareVerifier, StreamsInAnyChunkingWithTwoBuffers) {
       off += n;
     }
     auto info = v->finish();
+    if (img == &flipped) {
+      ASSERT_FALSE(info.ok());
+      EXPECT_EQ(info.error().reason, kReasonInvalidSignature);
+      continue;
+    }
     ASSERT_TRUE(info.ok()) << info.error().message;
     EXPECT_EQ(info->manifest.version, "9.9.9");
     EXPECT_EQ(info->manifest.security_version, 42u);
