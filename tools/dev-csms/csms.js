@@ -12,12 +12,12 @@ const crypto = require('crypto');
 const fs = require('fs');
 const http = require('http');
 const https = require('https');
-const net = require('net');
 const os = require('os');
 const path = require('path');
 const { spawnSync } = require('child_process');
 const { EventEmitter } = require('events');
 const { RPCServer } = require('ocpp-rpc');
+const { startConsole, consoleClient } = require('./console');
 
 const PROTOCOL = 'ocpp2.0.1';
 const MSG_TYPES = { 2: 'CALL', 3: 'RESULT', 4: 'ERROR' };
@@ -328,7 +328,7 @@ async function startCsms(opts = {}) {
     signer,
     signCertificate,
     sendChain = false,
-    // operator console: a UNIX socket taking one JSON request per connection (see controlRequest)
+    // operator console: a UNIX socket taking one JSON request per connection (console.js)
     control,
   } = opts;
 
@@ -924,45 +924,14 @@ async function startCsms(opts = {}) {
     return { requestId: payload.requestId, location: payload.firmware.location, result };
   }
 
-  // Operator console (--control PATH): one JSON line per connection,
-  //   {"call": {"identity", "action", "payload"}} or {"updateFirmware": {"identity", "image", "signature", "certificate"}}
-  // answered with one JSON line {"ok": true, "result"} or {"ok": false, "error"}. Mode 0600.
-  let controlServer = null;
-  if (control) {
-    try {
-      fs.unlinkSync(control);
-    } catch {
-      /* not there */
-    }
-    controlServer = net.createServer((sock) => {
-      let buf = '';
-      sock.setEncoding('utf8');
-      sock.on('data', async (d) => {
-        buf += d;
-        if (buf.length > 65536) return sock.destroy();
-        const nl = buf.indexOf('\n');
-        if (nl < 0) return;
-        let answer;
-        try {
-          const req = JSON.parse(buf.slice(0, nl));
-          if (req.call) answer = { ok: true, result: await call(req.call.identity, req.call.action, req.call.payload ?? {}) };
-          else if (req.updateFirmware) answer = { ok: true, result: await updateFirmware(req.updateFirmware.identity, req.updateFirmware) };
-          else throw new Error('unknown request (call or updateFirmware)');
-        } catch (err) {
-          answer = { ok: false, error: err.message };
-        }
-        sock.end(JSON.stringify(answer) + '\n');
-      });
-    });
-    await new Promise((resolve, reject) => {
-      controlServer.once('error', reject);
-      controlServer.listen(control, () => {
-        fs.chmodSync(control, 0o600);
-        resolve();
-      });
-    });
-    say(`operator console on ${control}`);
-  }
+  // Operator console (--control PATH): see console.js.
+  const controlServer = control
+    ? await startConsole(control, {
+        call: (r) => call(r.identity, r.action, r.payload ?? {}),
+        updateFirmware: (r) => updateFirmware(r.identity, r),
+      })
+    : null;
+  if (control) say(`operator console on ${control}`);
 
   say(`dev CSMS listening on ${url}`);
   return {
@@ -1059,52 +1028,10 @@ function parseArgs(argv) {
   return o;
 }
 
-// The operator console's client: one request to a running CSMS's --control socket.
-async function console_(argv) {
-  const [cmd, ...rest] = argv;
-  const o = {};
-  const pos = [];
-  for (let i = 0; i < rest.length; i++) {
-    const m = /^--(control|station|image|signature|cert|request-id)$/.exec(rest[i]);
-    if (m && i + 1 < rest.length) o[m[1]] = rest[++i];
-    else pos.push(rest[i]);
-  }
-  if (!o.control) usage(2);
-  let req;
-  if (cmd === 'call') {
-    if (pos.length < 2) usage(2);
-    req = { call: { identity: pos[0], action: pos[1], payload: pos[2] ? JSON.parse(pos[2]) : {} } };
-  } else {
-    for (const k of ['station', 'image', 'signature', 'cert']) if (!o[k]) usage(2);
-    req = {
-      updateFirmware: {
-        identity: o.station,
-        image: path.resolve(o.image),
-        signature: path.resolve(o.signature),
-        certificate: path.resolve(o.cert),
-        requestId: o['request-id'] ? Number(o['request-id']) : undefined,
-      },
-    };
-  }
-  const answer = await new Promise((resolve, reject) => {
-    const sock = net.connect(o.control);
-    let buf = '';
-    sock.setEncoding('utf8');
-    sock.on('data', (d) => (buf += d));
-    sock.on('end', () => resolve(buf));
-    sock.on('error', reject);
-    sock.write(JSON.stringify(req) + '\n');
-  });
-  const r = JSON.parse(answer);
-  if (!r.ok) {
-    process.stderr.write(`error: ${r.error}\n`);
-    process.exit(1);
-  }
-  console.log(JSON.stringify(r.result, null, 2));
-}
-
 async function main() {
-  if (['call', 'update-firmware'].includes(process.argv[2])) return console_(process.argv.slice(2));
+  if (['call', 'update-firmware'].includes(process.argv[2])) {
+    return consoleClient(process.argv.slice(2), () => usage(2));
+  }
   const a = parseArgs(process.argv.slice(2));
   if ((a.cert || a.key) && !(a.cert && a.key)) {
     process.stderr.write('--cert and --key go together\n');
