@@ -121,13 +121,14 @@ class HttpsGetImpl final : public HttpsGet {
     beast::get_lowest_layer(*stream_).expires_after(s_.idle_timeout);
     http::async_read_header(*stream_, buf_, *parser_, [self](beast::error_code ec, std::size_t) {
       if (self->done_) return;
+      if (ec == http::error::body_limit) {
+        // Beast refuses a Content-Length above the limit while it parses the header.
+        return self->finish(false, "the image is larger than the " + std::to_string(self->s_.max_body) +
+                                       " bytes allowed (firmware.max_image_mib)");
+      }
       if (ec) return self->finish(false, "reading the answer: " + ec.message());
       const unsigned status = self->parser_->get().result_int();
       if (status != 200) return self->finish(false, "HTTP " + std::to_string(status));
-      if (const auto len = self->parser_->content_length(); len && *len > self->s_.max_body) {
-        return self->finish(false, "the image is " + std::to_string(*len) + " bytes, more than the " +
-                                       std::to_string(self->s_.max_body) + " allowed (firmware.max_image_mib)");
-      }
       self->read_body();
     });
   }

@@ -77,6 +77,38 @@ itest('factory image, local update signed with the openssl CLI, confirmation and
     const local = audit.records.find((r) => r.details.status === 'InstallRebooting');
     assert.match(local.source.principal, /^cli:/);
     assert.equal(local.details.origin, 'local');
+
+    // Anti-rollback at boot: slot B tampered, slot A (security version 1) is below the
+    // floor (2) now: the older image never runs; the station does not start.
+    await ctx.stopStation();
+    flipByte(slotImage(ctx, 'b'), 4000);
+    const r = await ctx.cli(['boot', '--config', ctx.configFile, '--csms-url', ctx.csms.url, '--password-file',
+      ctx.pwFile], { timeoutMs: 60000 });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /the station cannot start/);
+    const after = await ctx.auditExport();
+    const refusals = after.records.filter((x) => x.type === 'SecureBootFailed').map((x) => `${x.details.slot}: ${x.details.reason}`);
+    assert.equal(refusals.length, 2, refusals.join('\n'));
+    assert.match(refusals[0], /^b: wrong signature/);
+    assert.match(refusals[1], /^a: security version 1 is below this station's floor 2/);
+  });
+
+itest('confirm = "running": a new image confirms itself after running a while, without a CSMS', { timeout: 60000 },
+  async (ctx) => {
+    const p = await prepare(ctx, { toml: '[firmware]\nconfirm = "running"\nconfirm_after_s = 2\n' });
+    assert.equal((await install(ctx, await image(ctx, p, { version: '1.0.0-it', sv: 1 }), { factory: true })).code, 0);
+    assert.equal((await install(ctx, await image(ctx, p, { version: '1.1.0-it', sv: 3 }))).code, 0);
+    await ctx.csms.close(); // no CSMS: BootNotification is never accepted
+    await ctx.startStation({ boot: true });
+    let st;
+    for (let i = 0; i < 60; i++) {
+      st = await status(ctx);
+      if (st.slots.b.state === 'good') break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(st.slots.b.state, 'good');
+    assert.equal(st.security_floor, 3);
+    assert.match(ctx.stationLog(), /confirmed itself \(ran its confirmation time\)/);
   });
 
 itest('refused images: random file (wrong signature), foreign root, no code-signing EKU, wrong model, below the floor',

@@ -9,7 +9,7 @@
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { itest, pki, run, REPO, isCall, startDownloadServer, sleep } = require('./lib/harness');
+const { itest, pki, run, REPO, CG_BIN, isCall, startDownloadServer, sleep } = require('./lib/harness');
 const { prepare, image, install, status, bootWith, securityEvent } = require('./lib/firmware');
 
 const fsn = (pred = () => true) => isCall('FirmwareStatusNotification', pred);
@@ -179,16 +179,25 @@ itest('download failures: HTTP 500 with retries, a truncated image; a new reques
       await waitStatus(ctx, 11, 'DownloadFailed', { from: m });
       assert.deepEqual(fs.readdirSync(path.join(ctx.stateDir, 'firmware', 'slot-b')), []);
 
-      // A request scheduled for later is replaced by a new one: AcceptedCanceled.
-      mode = 'ok';
+      // A request scheduled for later is replaced by a new one (AcceptedCanceled), whose
+      // download stalls and is replaced in turn; the third one installs.
+      mode = 'stall';
       m = ctx.mark();
       const later = new Date(Date.now() + 3600e3).toISOString();
       assert.equal((await ctx.call('UpdateFirmware', updateRequest(v2, server.url('/v2.img'), { requestId: 12 }, { retrieveDateTime: later }))).status, 'Accepted');
       await waitStatus(ctx, 12, 'DownloadScheduled', { from: m });
       const second = await ctx.call('UpdateFirmware', updateRequest(v2, server.url('/v2.img'), { requestId: 13 }));
       assert.equal(second.status, 'AcceptedCanceled');
-      await waitStatus(ctx, 13, 'Installed', { from: m, timeoutMs: 30000 });
+      await waitStatus(ctx, 13, 'Downloading', { from: m });
+      const partial = path.join(ctx.stateDir, 'firmware', 'slot-b', 'image.partial');
+      for (let i = 0; i < 50 && !fs.existsSync(partial); i++) await sleep(100);
+      assert.ok(fs.existsSync(partial));
+      mode = 'ok';
+      const third = await ctx.call('UpdateFirmware', updateRequest(v2, server.url('/v2.img'), { requestId: 14 }));
+      assert.equal(third.status, 'AcceptedCanceled');
+      await waitStatus(ctx, 14, 'Installed', { from: m, timeoutMs: 30000 });
       assert.deepEqual(statuses(ctx, 12, m), ['DownloadScheduled']);
+      assert.deepEqual(statuses(ctx, 13, m), ['Downloading']);
     } finally {
       await server.close();
     }
@@ -372,4 +381,24 @@ itest("the dev CSMS's operator console offers the image and sends UpdateFirmware
       ctx.identity, 'TriggerMessage', '{"requestedMessage":"FirmwareStatusNotification"}']);
     assert.equal(bad.code, 0, bad.stderr);
     assert.equal(JSON.parse(bad.stdout).status, 'Accepted');
+  });
+
+itest('an image above firmware.max_image_mib fails before its bytes are stored, without retries', { timeout: 60000 },
+  async (ctx) => {
+    const capMib = Math.ceil(fs.statSync(CG_BIN).size / 1048576) + 1;
+    const p = await factoryStation(ctx, { toml: `[firmware]\nmax_image_mib = ${capMib}\n` });
+    const big = path.join(ctx.dir, 'big-payload');
+    fs.writeFileSync(big, Buffer.concat([fs.readFileSync(CG_BIN), Buffer.alloc(2 * 1048576, 0x5a)]), { mode: 0o755 });
+    const v2 = await image(ctx, p, { version: '2.0.0-big', sv: 1, payload: big });
+    const server = await startDownloadServer({ files: { '/big.img': v2.img } });
+    try {
+      const m = ctx.mark();
+      assert.equal((await ctx.call('UpdateFirmware', updateRequest(v2, server.url('/big.img'), { requestId: 60, retries: 3, retryInterval: 1 }))).status, 'Accepted');
+      await waitStatus(ctx, 60, 'DownloadFailed', { from: m });
+      assert.equal(server.requests.length, 1, 'a size refusal is not retried');
+      assert.match(ctx.stationLog(), /larger than the \d+ bytes allowed \(firmware.max_image_mib\)/);
+      assert.deepEqual(fs.readdirSync(path.join(ctx.stateDir, 'firmware', 'slot-b')), []);
+    } finally {
+      await server.close();
+    }
   });
