@@ -1,5 +1,5 @@
 // L01 firmware download: one HTTPS GET whose body streams to the caller in
-// chunks (constant memory), with the same TLS settings and trust as the CSMS
+// 1 MiB chunks (two buffers: constant memory), with the same TLS settings and trust as the CSMS
 // connection (the store's CSMS roots, host name checked; COM-9) and bounds:
 // connect/handshake timeouts, an idle timeout per read, a header cap and the
 // caller's body cap (a Content-Length above it fails before any byte).
