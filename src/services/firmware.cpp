@@ -481,6 +481,8 @@ Result<firmware::SlotImage> FirmwareService::confirm(Slot slot) {
 
 void FirmwareService::recover() {
   (void)guarded("recover the firmware slots", [&]() -> Result<void> {
+    // Most starts have nothing to recover: no write (no slots.json for a station without slots).
+    if (auto cur = slots_.load(); !cur || !cur->pending) return {};
     std::optional<firmware::PendingWrite> was;
     auto st = slots_.update([&](SlotsState& s) -> Result<void> {
       if (!s.pending) return {};
