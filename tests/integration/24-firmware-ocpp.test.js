@@ -366,7 +366,7 @@ itest("the dev CSMS's operator console offers the image and sends UpdateFirmware
     const get = (u) =>
       new Promise((resolve, reject) => {
         require('node:https')
-          .get(u, { ca: fs.readFileSync(p.rootCa) }, (res) => {
+          .get(u, { ca: fs.readFileSync(p.rootCa), family: 4 }, (res) => { // the server listens on 127.0.0.1
             res.resume();
             resolve(res.statusCode);
           })
