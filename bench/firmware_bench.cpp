@@ -17,8 +17,6 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,7 +35,6 @@
 #include "security/certificates.hpp"
 #include "security/ossl.hpp"
 
-extern char** environ;
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -51,46 +48,16 @@ using bench::status_kb;
 
 // Wall seconds of `openssl dgst -sha256 file` (stdout to /dev/null).
 double time_openssl_dgst(const fs::path& file) {
-  std::vector<std::string> args{"openssl", "dgst", "-sha256", file.string()};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  pid_t pid = -1;
-  const auto t0 = Clock::now();
-  if (::posix_spawnp(&pid, "openssl", &fa, nullptr, argv.data(), environ) != 0) die("cannot start openssl");
-  posix_spawn_file_actions_destroy(&fa);
-  int st = 0;
-  ::waitpid(pid, &st, 0);
-  const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) die("openssl dgst failed");
-  return s;
+  return bench::time_command({"openssl", "dgst", "-sha256", file.string()}, true);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  fs::path dir;
-  long size_mib = 1024;
-  int reps = 3;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const auto next = [&]() -> std::string {
-      if (i + 1 >= argc) die("missing value for " + a);
-      return argv[++i];
-    };
-    if (a == "--dir") dir = next();
-    else if (a == "--size-mib") size_mib = std::stol(next());
-    else if (a == "--reps") reps = std::stoi(next());
-    else die("usage: cg_firmware_bench --dir DIR [--size-mib 1024] [--reps 3]");
-  }
-  if (dir.empty() || size_mib < 1 || reps < 1) die("usage: cg_firmware_bench --dir DIR [--size-mib 1024] [--reps 3]");
-  char tmpl_buf[4096];
-  std::snprintf(tmpl_buf, sizeof tmpl_buf, "%s/cg-fwbench-XXXXXX", dir.c_str());
-  if (!::mkdtemp(tmpl_buf)) die("cannot create a directory in " + dir.string());
-  const fs::path work = tmpl_buf;
+  const bench::Args args = bench::parse_args(argc, argv, "cg_firmware_bench", 1024, "cg-fwbench");
+  const long size_mib = args.size_mib;
+  const int reps = args.reps;
+  const fs::path work = args.work;
 
   std::cerr << "writing a " << size_mib << " MiB image in " << work << "\n";
   bench::write_image(work, size_mib, work / "image.cgfw");

@@ -16,9 +16,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -40,7 +38,6 @@
 #include "ocpp/https_get.hpp"
 #include "security/certificates.hpp"
 
-extern char** environ;
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -120,42 +117,16 @@ class Server {
 };
 
 double time_curl(const std::string& url, const fs::path& ca, const fs::path& out) {
-  std::vector<std::string> args{"curl", "-sS", "--cacert", ca.string(), "-o", out.string(), url};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  const auto t0 = Clock::now();
-  if (::posix_spawnp(&pid, "curl", nullptr, nullptr, argv.data(), environ) != 0) die("cannot start curl");
-  int st = 0;
-  ::waitpid(pid, &st, 0);
-  const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) die("curl failed");
-  return s;
+  return bench::time_command({"curl", "-sS", "--cacert", ca.string(), "-o", out.string(), url});
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  fs::path dir;
-  long size_mib = 256;
-  int reps = 3;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const auto next = [&]() -> std::string {
-      if (i + 1 >= argc) die("missing value for " + a);
-      return argv[++i];
-    };
-    if (a == "--dir") dir = next();
-    else if (a == "--size-mib") size_mib = std::stol(next());
-    else if (a == "--reps") reps = std::stoi(next());
-    else die("usage: cg_firmware_download_bench --dir DIR [--size-mib 256] [--reps 3]");
-  }
-  if (dir.empty() || size_mib < 1 || reps < 1) die("usage: cg_firmware_download_bench --dir DIR [--size-mib 256] [--reps 3]");
-  char tmpl_buf[4096];
-  std::snprintf(tmpl_buf, sizeof tmpl_buf, "%s/cg-fwdl-XXXXXX", dir.c_str());
-  if (!::mkdtemp(tmpl_buf)) die("cannot create a directory in " + dir.string());
-  const fs::path work = tmpl_buf;
+  const bench::Args args = bench::parse_args(argc, argv, "cg_firmware_download_bench", 256, "cg-fwdl");
+  const long size_mib = args.size_mib;
+  const int reps = args.reps;
+  const fs::path work = args.work;
   std::cerr << "writing a " << size_mib << " MiB image in " << work << "\n";
   const fs::path image = work / "image.cgfw";
   bench::write_image(work, size_mib, image);

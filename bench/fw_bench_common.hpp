@@ -1,10 +1,16 @@
 // Shared by the firmware benchmarks (firmware_bench.cpp, firmware_download_bench.cpp):
 // failing, medians, /proc/self/status, throw-away certificates and a packed image.
 #pragma once
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -16,6 +22,8 @@
 
 #include "firmware/image_tools.hpp"
 #include "security/ossl.hpp"
+
+extern char** environ;
 
 namespace cg::bench {
 
@@ -93,6 +101,57 @@ inline void write_image(const std::filesystem::path& work, long size_mib, const 
   auto packed = firmware::pack_image(work / "payload", fields, image);
   if (!packed) die("bench", packed.error().message);
   std::filesystem::remove(work / "payload");
+}
+
+// `NAME --dir DIR [--size-mib N] [--reps N]`, and a fresh work directory DIR/TAG-XXXXXX.
+struct Args {
+  std::filesystem::path dir, work;
+  long size_mib = 0;
+  int reps = 3;
+};
+inline Args parse_args(int argc, char** argv, const std::string& name, long default_mib, const char* tag) {
+  Args a;
+  a.size_mib = default_mib;
+  const std::string usage =
+      "usage: " + name + " --dir DIR [--size-mib " + std::to_string(default_mib) + "] [--reps 3]";
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    const auto next = [&]() -> std::string {
+      if (i + 1 >= argc) die(name, "missing value for " + k);
+      return argv[++i];
+    };
+    if (k == "--dir") a.dir = next();
+    else if (k == "--size-mib") a.size_mib = std::stol(next());
+    else if (k == "--reps") a.reps = std::stoi(next());
+    else die(name, usage);
+  }
+  if (a.dir.empty() || a.size_mib < 1 || a.reps < 1) die(name, usage);
+  const std::string tmpl = (a.dir / (std::string(tag) + "-XXXXXX")).string();
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (!::mkdtemp(buf.data())) die(name, "cannot create a directory in " + a.dir.string());
+  a.work = buf.data();
+  return a;
+}
+
+// Wall seconds of a child process (found on PATH; its stdout to /dev/null when asked); dies when it fails.
+inline double time_command(std::vector<std::string> args, bool quiet_stdout = false) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  if (quiet_stdout) posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  pid_t pid = -1;
+  const auto t0 = std::chrono::steady_clock::now();
+  const int rc = ::posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) die("bench", "cannot start " + args[0]);
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) die("bench", args[0] + " failed");
+  return s;
 }
 
 }  // namespace cg::bench

@@ -208,7 +208,7 @@ int run(const config::Config& cfg, char** argv) {
   firmware::SecurityFloor floor(cfg.state_dir / "firmware" / "floor", keys.get());
   services::FirmwareService firmware_service(
       gate, slots, floor, *certs,
-      services::FirmwareRules{cfg.model, cfg.firmware.boot_attempts, cfg.firmware.max_image_mib * 1024 * 1024});
+      services::firmware_rules(cfg));
   firmware_service.recover();
   if (boot_env && boot_env->trying) db->set_meta("boot_reason", "FirmwareUpdate");
   bool firmware_confirmed = !(boot_env && boot_env->trying);

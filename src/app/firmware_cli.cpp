@@ -3,15 +3,14 @@
 #include <openssl/pem.h>
 
 #include <cstdio>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "firmware/image_tools.hpp"
 #include "firmware/verifier.hpp"
 #include "security/certificates.hpp"
 #include "security/base64.hpp"
 #include "security/pkcs11_uri.hpp"
+#include "security/secret_file.hpp"
 
 namespace cg::app {
 namespace fs = std::filesystem;
@@ -25,28 +24,6 @@ int error_out(const std::string& text) {
 
 std::string hex(const std::array<std::uint8_t, 32>& b) { return security::hex_encode(b.data(), b.size()); }
 
-// A bounded text file.
-bool read_small(const fs::path& p, std::size_t max, std::string& out, std::string& error) {
-  std::error_code ec;
-  const auto size = fs::file_size(p, ec);
-  if (ec) {
-    error = "cannot read " + p.string() + ": " + ec.message();
-    return false;
-  }
-  if (size > max) {
-    error = p.string() + " is larger than " + std::to_string(max) + " bytes";
-    return false;
-  }
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (!in && !in.eof()) {
-    error = "cannot read " + p.string();
-    return false;
-  }
-  out = ss.str();
-  return true;
-}
 
 Result<security::PrivateKey> load_key(const std::string& spec) {
   if (security::is_pkcs11_uri(spec)) return security::load_pkcs11_private_key(spec);
@@ -64,10 +41,13 @@ Result<security::PrivateKey> load_key(const std::string& spec) {
 }  // namespace
 
 std::string read_signature_file(const fs::path& file, std::string& error) {
-  std::string text;
-  if (!read_small(file, 4096, text, error)) return {};
+  auto text = security::read_file_bounded(file, 4096, true);
+  if (!text) {
+    error = text.error().message;
+    return {};
+  }
   std::string out;
-  for (const char c : text) {
+  for (const char c : *text) {
     if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
     out += c;
   }
@@ -112,8 +92,9 @@ int firmware_verify(const fs::path& root_file, const fs::path& cert_file, const 
   if (roots.empty()) return error_out("root certificate file " + root_file.string() + ": " + err);
   std::vector<const X509*> root_ptrs;
   for (const auto& r : roots) root_ptrs.push_back(r.get());
-  std::string pem;
-  if (!read_small(cert_file, firmware::kMaxSigningCertificatePem, pem, err)) return error_out(err);
+  const auto pem_file = security::read_file_bounded(cert_file, firmware::kMaxSigningCertificatePem, true);
+  if (!pem_file) return error_out(pem_file.error().message);
+  const std::string& pem = *pem_file;
   const std::string sig = read_signature_file(signature_file, err);
   if (sig.empty()) return error_out(err);
 

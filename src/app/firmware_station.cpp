@@ -24,6 +24,7 @@
 #include "firmware/slots.hpp"
 #include "security/cert_store.hpp"
 #include "security/key_store.hpp"
+#include "security/secret_file.hpp"
 #include "services/firmware.hpp"
 
 namespace cg::app {
@@ -68,7 +69,7 @@ struct FirmwareSession {
       floor = std::make_unique<firmware::SecurityFloor>(cfg.state_dir / "firmware" / "floor", keys.get());
       service = std::make_unique<services::FirmwareService>(
           *gate, *slots, *floor, *certs,
-          services::FirmwareRules{cfg.model, cfg.firmware.boot_attempts, cfg.firmware.max_image_mib * 1024 * 1024});
+          services::firmware_rules(cfg));
     } catch (const std::exception& e) {
       std::cerr << "error: " << e.what() << "\n";
       return false;
@@ -90,7 +91,7 @@ int firmware_install(const config::Config& cfg, const FirmwareFiles& f, bool fac
   std::string error;
   const std::string signature = read_signature_file(f.signature, error);
   if (!error.empty()) return refused(fail(Errc::InvalidArgument, error));
-  auto pem = firmware::read_small_file(f.cert, firmware::kMaxSigningCertificatePem);
+  auto pem = security::read_file_bounded(f.cert, firmware::kMaxSigningCertificatePem, true);
   if (!pem) return refused(pem.error());
   FirmwareSession s;
   if (!s.open(cfg, policy, false)) return 1;

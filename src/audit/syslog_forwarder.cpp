@@ -264,9 +264,7 @@ struct SyslogForwarder::Impl : std::enable_shared_from_this<Impl> {
                                                           const boost::system::error_code& ec) {
       if (g != self->gen) return;
       if (ec) {
-        std::string why = ec.message();
-        const long vr = SSL_get_verify_result(keep->native_handle());
-        if (vr != X509_V_OK) why += " (certificate: " + std::string(X509_verify_cert_error_string(vr)) + ")";
+        const std::string why = security::tls_error_text(keep->native_handle(), ec.message());
         return self->fail(g, "TLS handshake: " + why);
       }
       self->deadline.cancel();

@@ -36,28 +36,6 @@ std::string trim(std::string s) {
 }
 }  // namespace
 
-Result<std::string> read_small_file(const fs::path& file, std::size_t max) {
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) {
-    return Error{Errc::NotFound, "cannot read " + file.string() + ": " + errno_text(), std::string(kReasonReadFailed)};
-  }
-  std::string out(max + 1, '\0');
-  std::size_t got = 0;
-  while (got < out.size()) {
-    const ssize_t n = ::read(fd, out.data() + got, out.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<std::size_t>(n);
-  }
-  ::close(fd);
-  if (got > max) {
-    return Error{Errc::InvalidArgument, file.string() + " is larger than " + std::to_string(max) + " bytes",
-                 std::string(kReasonReadFailed)};
-  }
-  out.resize(got);
-  return out;
-}
-
 // ---- SlotWriter
 
 // The writes run on their own thread so that the next chunk is received and
@@ -193,9 +171,9 @@ Result<ImageInfo> write_image_file(SlotStore& store, Slot slot, int src_fd, Imag
 
 Result<BootPayload> load_for_boot(const SlotStore& store, Slot slot, const std::vector<const X509*>& roots,
                                   std::int64_t valid_at, std::uint64_t max_image_bytes) {
-  auto sig = read_small_file(store.signature_path(slot), kMaxSignatureBase64 + 2);
+  auto sig = security::read_file_bounded(store.signature_path(slot), kMaxSignatureBase64 + 2);
   if (!sig) return sig.error();
-  auto pem = read_small_file(store.certificate_path(slot), kMaxSigningCertificatePem);
+  auto pem = security::read_file_bounded(store.certificate_path(slot), kMaxSigningCertificatePem);
   if (!pem) return pem.error();
   auto signer = check_signing_certificate(
       *pem, roots, std::chrono::system_clock::time_point(std::chrono::seconds(valid_at)));

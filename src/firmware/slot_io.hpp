@@ -71,7 +71,4 @@ struct BootPayload {
 Result<BootPayload> load_for_boot(const SlotStore& store, Slot slot, const std::vector<const X509*>& roots,
                                   std::int64_t valid_at, std::uint64_t max_image_bytes);
 
-// Reads a slot's small text file (signature, certificate) of at most `max` bytes.
-Result<std::string> read_small_file(const std::filesystem::path& file, std::size_t max);
-
 }  // namespace cg::firmware

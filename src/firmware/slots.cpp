@@ -9,8 +9,6 @@
 #include <boost/json.hpp>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "security/secret_file.hpp"
 
@@ -353,22 +351,11 @@ Result<void> SlotStore::ensure_dirs() const {
 
 Result<SlotsState> SlotStore::load() const {
   const fs::path file = dir_ / "slots.json";
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) {
-    if (errno == ENOENT) return SlotsState{};
-    return fail(Errc::Storage, "cannot read " + file.string() + ": " + std::strerror(errno));
-  }
-  std::string text(kMaxStateBytes + 1, '\0');
-  std::size_t got = 0;
-  while (got < text.size()) {
-    const ssize_t n = ::read(fd, text.data() + got, text.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<std::size_t>(n);
-  }
-  ::close(fd);
-  text.resize(got);
-  auto s = from_json(text);
+  if (::access(file.c_str(), F_OK) != 0 && errno == ENOENT) return SlotsState{};
+  // One byte over the limit is read, so that from_json names the size.
+  auto text = security::read_file_bounded(file, kMaxStateBytes + 1);
+  if (!text) return fail(Errc::Storage, text.error().message);
+  auto s = from_json(*text);
   if (!s) return fail(Errc::Storage, file.string() + " is damaged (" + s.error().message + ")");
   return s;
 }

@@ -186,12 +186,8 @@ class Connection::Impl : public std::enable_shared_from_this<Connection::Impl> {
   }
 
   std::string tls_error(const beast::error_code& ec) {
-    std::string msg = ec.message();
-    if (auto* t = std::get_if<TlsWs>(ws_.get())) {
-      const long vr = SSL_get_verify_result(t->next_layer().native_handle());
-      if (vr != X509_V_OK) msg += " (certificate: " + std::string(X509_verify_cert_error_string(vr)) + ")";
-    }
-    return msg;
+    if (auto* t = std::get_if<TlsWs>(ws_.get())) return security::tls_error_text(t->next_layer().native_handle(), ec.message());
+    return ec.message();
   }
 
   void ws_handshake() {

@@ -132,4 +132,10 @@ std::string log_upload_filename(bool diagnostics, long long request_id) {
                      : "security-log-" + std::to_string(request_id) + ".ndjson";
 }
 
+std::string http_host(const UploadUrl& url) {
+  std::string host = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
+  if (url.port != "443") host += ":" + url.port;
+  return host;
+}
+
 }  // namespace cg::ocpp

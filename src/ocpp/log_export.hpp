@@ -24,6 +24,8 @@ struct UploadUrl {
 // The location, or why not (Errc::InvalidArgument): it must be https:// with a
 // host, ≤ 512 characters, no credentials (userinfo) and a port in 1..65535.
 Result<UploadUrl> parse_upload_url(std::string_view url);
+// The HTTP Host header of the location: [v6] in brackets, ":port" unless 443.
+std::string http_host(const UploadUrl& url);
 
 // A multipart/form-data body (RFC 7578) with one part,
 //   Content-Disposition: form-data; name="file"; filename="<filename>"

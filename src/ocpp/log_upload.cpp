@@ -85,9 +85,7 @@ class HttpsPutImpl final : public HttpsPut {
     stream_->async_handshake(ssl::stream_base::client, [self](beast::error_code ec) {
       if (self->done_) return;
       if (ec) {
-        std::string msg = ec.message();
-        const long vr = SSL_get_verify_result(self->stream_->native_handle());
-        if (vr != X509_V_OK) msg += " (certificate: " + std::string(X509_verify_cert_error_string(vr)) + ")";
+        const std::string msg = security::tls_error_text(self->stream_->native_handle(), ec.message());
         return self->finish(false, "TLS handshake: " + msg + self->method());
       }
       self->send();
@@ -99,10 +97,7 @@ class HttpsPutImpl final : public HttpsPut {
     req_.method(post_ ? http::verb::post : http::verb::put);
     req_.target(s_.url.target);
     req_.version(11);
-    const bool ipv6 = s_.url.host.find(':') != std::string::npos;
-    std::string host = ipv6 ? "[" + s_.url.host + "]" : s_.url.host;
-    if (s_.url.port != "443") host += ":" + s_.url.port;
-    req_.set(http::field::host, host);
+    req_.set(http::field::host, http_host(s_.url));
     req_.set(http::field::user_agent, "chargeguard/" CG_VERSION);
     req_.set(http::field::connection, "close");
     if (post_) {

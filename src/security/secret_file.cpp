@@ -33,4 +33,26 @@ void fsync_dir(const std::string& dir) {
   }
 }
 
+Result<std::string> read_file_bounded(const std::filesystem::path& file, std::size_t max, bool follow_symlinks) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | (follow_symlinks ? 0 : O_NOFOLLOW));
+  if (fd < 0) return fail(Errc::NotFound, "cannot read " + file.string() + ": " + std::strerror(errno));
+  std::string out(max + 1, '\0');
+  std::size_t got = 0;
+  int err = 0;
+  while (got < out.size()) {
+    const ssize_t n = ::read(fd, out.data() + got, out.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) err = errno;
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  if (err != 0) return fail(Errc::NotFound, "cannot read " + file.string() + ": " + std::strerror(err));
+  if (got > max) {
+    return fail(Errc::InvalidArgument, file.string() + " is larger than " + std::to_string(max) + " bytes");
+  }
+  out.resize(got);
+  return out;
+}
+
 }  // namespace cg::security

@@ -43,4 +43,10 @@ void set_tls_peer_name(SSL* ssl, const std::string& host) {
   }
 }
 
+std::string tls_error_text(const SSL* ssl, std::string message) {
+  const long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+  if (vr != X509_V_OK) message += " (certificate: " + std::string(X509_verify_cert_error_string(vr)) + ")";
+  return message;
+}
+
 }  // namespace cg::security

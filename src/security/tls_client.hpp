@@ -30,4 +30,8 @@ Result<void> configure_tls_client(SSL_CTX* ctx, const std::string& ca_file, bool
 // certificate; SNI is sent for names only (RFC 6066).
 void set_tls_peer_name(SSL* ssl, const std::string& host);
 
+// A failed handshake's message, with the certificate check's reason when that
+// is what failed: "<message> (certificate: <reason>)".
+std::string tls_error_text(const SSL* ssl, std::string message);
+
 }  // namespace cg::security

@@ -97,6 +97,19 @@ void FirmwareService::record_failure(const policy::Principal& who, const Error& 
 
 // ---- installing
 
+Result<Slot> FirmwareService::reserve_slot(const firmware::UpdateRef& ref) {
+  Slot target = Slot::B;
+  auto st = slots_.update([&](SlotsState& s) -> Result<void> {
+    auto t = firmware::install_target(s);
+    if (!t) return t.error();
+    target = *t;
+    firmware::begin_write(s, target, ref);
+    return {};
+  });
+  if (!st) return st.error();
+  return target;
+}
+
 Result<firmware::SigningCertificate> FirmwareService::check_signer(const policy::Principal& who, std::string_view pem,
                                                                    std::string_view request) {
   if (auto ok = gate_.admit(who, Operation::UpdateFirmware, request); !ok) return ok.error();
@@ -148,16 +161,9 @@ Result<firmware::SlotWriter> FirmwareService::begin_write(const policy::Principa
       record_failure(who, v.error(), ref);
       return v.error();
     }
-    Slot target = Slot::B;
-    auto st = slots_.update([&](SlotsState& s) -> Result<void> {
-      auto t = firmware::install_target(s);
-      if (!t) return t.error();
-      target = *t;
-      firmware::begin_write(s, target, ref);
-      return {};
-    });
-    if (!st) return st.error();
-    auto w = firmware::SlotWriter::open(slots_, target, std::move(*v), std::move(signature_b64),
+    auto target = reserve_slot(ref);
+    if (!target) return target.error();
+    auto w = firmware::SlotWriter::open(slots_, *target, std::move(*v), std::move(signature_b64),
                                         std::move(certificate_pem));
     if (!w) {
       (void)slots_.update([&](SlotsState& s) -> Result<void> {
@@ -297,14 +303,9 @@ Result<FirmwareService::Staged> FirmwareService::write_file(const policy::Princi
       // A damaged slots.json is what a factory install repairs: start afresh.
       if (auto s = slots_.load(); !s) log::warn("firmware", s.error().message, "; the factory install starts afresh");
     } else {
-      auto st = slots_.update([&](SlotsState& s) -> Result<void> {
-        auto t = firmware::install_target(s);
-        if (!t) return t.error();
-        target = *t;
-        firmware::begin_write(s, target, ref);
-        return {};
-      });
-      if (!st) return st.error();
+      auto reserved = reserve_slot(ref);
+      if (!reserved) return reserved.error();
+      target = *reserved;
     }
     auto info = firmware::write_image_file(slots_, target, fd, std::move(*v), std::string(signature_b64),
                                            std::string(certificate_pem));

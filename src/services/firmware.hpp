@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/config.hpp"
 #include "core/result.hpp"
 #include "firmware/floor.hpp"
 #include "firmware/slot_io.hpp"
@@ -36,6 +37,11 @@ struct FirmwareRules {
   int boot_attempts = 3;             // boots a new image gets to confirm itself
   std::uint64_t max_image_bytes = 0; // the size cap of an image
 };
+
+// The rules of a station's configuration ([station] model, [firmware]).
+inline FirmwareRules firmware_rules(const config::Config& cfg) {
+  return FirmwareRules{cfg.model, cfg.firmware.boot_attempts, cfg.firmware.max_image_mib * 1024 * 1024};
+}
 
 inline constexpr std::string_view kReasonInstallVerificationFailed = "InstallVerificationFailed";
 
@@ -130,6 +136,8 @@ class FirmwareService {
       const firmware::SigningCertificate& signer, std::string_view sig,
       firmware::ImageVerifier::Hashing hashing = firmware::ImageVerifier::Hashing::CallerAndOne);
   Result<void> apply_rules(const firmware::ImageInfo& info);
+  // The slot a new image goes into, marked as being written (one write at a time).
+  Result<firmware::Slot> reserve_slot(const firmware::UpdateRef& ref);
   Result<Staged> write_file(const policy::Principal& who, const std::filesystem::path& image,
                             std::string_view certificate_pem, std::string_view signature_b64, bool factory);
   void record_failure(const policy::Principal& who, const Error& e, const firmware::UpdateRef& ref);
