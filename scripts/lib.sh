@@ -11,7 +11,7 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 BUILD_PACKAGES=(ca-certificates
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev libtomlplusplus-dev libcli11-dev
-  libp11-dev libp11-kit-dev)
+  libp11-dev libp11-kit-dev libargon2-dev)
 TEST_PACKAGES=(libgtest-dev googletest libbenchmark-dev softhsm2)
 PROGRAMS_TABLE="$REPO/scripts/programs.tsv"
 

@@ -42,6 +42,7 @@ constexpr std::array<EventInfo, kEventCount> kCatalog{{
     {E::FirmwareUpdateProgress, "FirmwareUpdateProgress", false, true},
     {E::SecureBootFailed, "SecureBootFailed", false, true},
     {E::FirmwareRolledBack, "FirmwareRolledBack", false, true},
+    {E::SessionEnded, "SessionEnded", false, false},
 }};
 
 constexpr bool catalog_in_order() {

@@ -46,9 +46,10 @@ enum class Event : std::uint8_t {
   FirmwareUpdateProgress,  // a step of a firmware update: requested, downloaded, verified, installing, failed (FW-1..7)
   SecureBootFailed,        // the boot stage refused a slot (signature, certificate, floor, model) (FW-4)
   FirmwareRolledBack,      // a new image never confirmed itself; the previous slot boots (FW-5)
+  SessionEnded,            // a maintenance session ended: logout, idle, address change, by an admin (AUTH-6)
 };
 
-inline constexpr int kEventCount = static_cast<int>(Event::FirmwareRolledBack) + 1;
+inline constexpr int kEventCount = static_cast<int>(Event::SessionEnded) + 1;
 
 struct EventInfo {
   Event event;

@@ -12,6 +12,8 @@
 
 #include "security/key_store.hpp"
 
+#include <boost/asio/ip/address.hpp>
+
 namespace cg::config {
 namespace {
 
@@ -78,7 +80,7 @@ std::optional<Error> parse(const std::string& text, const std::string& source_na
   for (const auto& [k, v] : root) {
     const std::string key(k.str());
     if (key == "station" || key == "csms" || key == "device_model" || key == "audit" || key == "syslog" ||
-        key == "key_store" || key == "firmware") {
+        key == "key_store" || key == "firmware" || key == "web" || key == "accounts") {
       if (!v.is_table()) return Error{key, "must be a table ([" + key + "])"};
     } else if (key == "evse") {
       if (!v.is_array_of_tables()) return Error{key, "must be an array of tables ([[evse]])"};
@@ -136,6 +138,45 @@ std::optional<Error> parse(const std::string& text, const std::string& source_na
     if (r.err) return r.err;
     if (mib < 1 || mib > 16384) return Error{"firmware.max_image_mib", "must be between 1 and 16384"};
     out.firmware.max_image_mib = static_cast<std::uint64_t>(mib);
+  }
+  if (auto* w = root["web"].as_table()) {
+    Reader r{*w, "web.", {}, {}};
+    std::string idle, life;
+    r.get("enabled", out.web.enabled);
+    r.get("listen", out.web.listen);
+    r.get("idle_timeout", idle);
+    r.get("session_lifetime", life);
+    r.get("max_sessions", out.web.max_sessions);
+    r.finish();
+    if (r.err) return r.err;
+    if (!idle.empty()) {
+      const auto d = parse_duration(idle);
+      if (!d) return Error{"web.idle_timeout", "must be a duration such as \"30m\" (s, m, h or d)"};
+      out.web.idle_timeout = *d;
+    }
+    if (!life.empty()) {
+      const auto d = parse_duration(life);
+      if (!d) return Error{"web.session_lifetime", "must be a duration such as \"12h\" (s, m, h or d)"};
+      out.web.session_lifetime = *d;
+    }
+  }
+  if (auto* a = root["accounts"].as_table()) {
+    Reader r{*a, "accounts.", {}, {}};
+    std::string lockout, age;
+    r.get("lockout", lockout);
+    r.get("password_max_age", age);
+    r.finish();
+    if (r.err) return r.err;
+    if (!lockout.empty()) {
+      const auto l = parse_lockout(lockout);
+      if (!l) return Error{"accounts.lockout", "must be FAILURES:DURATION[,FAILURES:DURATION…], e.g. \"6:30m\" or \"10:10m,5:60m\""};
+      out.accounts.lockout = *l;
+    }
+    if (!age.empty()) {
+      const auto d = age == "0" ? std::optional<std::chrono::seconds>(0) : parse_duration(age);
+      if (!d) return Error{"accounts.password_max_age", "must be a duration such as \"90d\", or \"0\" for never"};
+      out.accounts.password_max_age = *d;
+    }
   }
   if (auto* sl = root["syslog"].as_table()) {
     Reader r{*sl, "syslog.", {}, {}};
@@ -213,6 +254,7 @@ void apply(const Overrides& o, Config& cfg) {
   if (o.organization) cfg.organization = *o.organization;
   if (o.client_ca_file) cfg.client_ca_file = *o.client_ca_file;
   if (o.security_profile) cfg.security_profile = *o.security_profile;
+  if (o.web_listen) cfg.web.listen = *o.web_listen;
   if (o.evse_count) {
     const Evse tmpl = cfg.evses.empty() ? Evse{} : cfg.evses.front();
     cfg.evses.assign(static_cast<std::size_t>(std::max(0, *o.evse_count)), tmpl);
@@ -255,6 +297,62 @@ std::optional<std::string> check_csms_url(std::string_view url, int security_pro
   return std::nullopt;
 }
 
+std::optional<std::chrono::seconds> parse_duration(std::string_view t) {
+  if (t.size() < 2 || t.size() > 12) return std::nullopt;
+  long long n = 0;
+  for (char ch : t.substr(0, t.size() - 1)) {
+    if (ch < '0' || ch > '9') return std::nullopt;
+    n = n * 10 + (ch - '0');
+  }
+  switch (t.back()) {
+    case 's': return std::chrono::seconds(n);
+    case 'm': return std::chrono::seconds(n * 60);
+    case 'h': return std::chrono::seconds(n * 3600);
+    case 'd': return std::chrono::seconds(n * 86400);
+    default: return std::nullopt;
+  }
+}
+
+std::optional<std::vector<Config::LockStep>> parse_lockout(std::string_view t) {
+  if (t.empty() || t.size() > 128) return std::nullopt;
+  std::vector<Config::LockStep> steps;
+  while (!t.empty()) {
+    const auto comma = t.find(',');
+    std::string_view item = t.substr(0, comma);
+    t = comma == std::string_view::npos ? std::string_view{} : t.substr(comma + 1);
+    const auto colon = item.find(':');
+    if (colon == std::string_view::npos || colon == 0 || colon > 3) return std::nullopt;
+    int n = 0;
+    for (char ch : item.substr(0, colon)) {
+      if (ch < '0' || ch > '9') return std::nullopt;
+      n = n * 10 + (ch - '0');
+    }
+    const auto d = parse_duration(item.substr(colon + 1));
+    if (!d) return std::nullopt;
+    steps.push_back({n, *d});
+    if (comma != std::string_view::npos && t.empty()) return std::nullopt;
+  }
+  return steps;
+}
+
+std::optional<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view t) {
+  if (t.size() > 64) return std::nullopt;
+  const auto colon = t.rfind(':');
+  if (colon == std::string_view::npos || colon + 1 >= t.size() || t.size() - colon - 1 > 5) return std::nullopt;
+  std::string host(t.substr(0, colon));
+  unsigned port = 0;
+  for (char ch : t.substr(colon + 1)) {
+    if (ch < '0' || ch > '9') return std::nullopt;
+    port = port * 10 + static_cast<unsigned>(ch - '0');
+  }
+  if (port == 0 || port > 65535) return std::nullopt;
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(host, ec);  // numeric only: no name resolution for a listener
+  if (ec) return std::nullopt;
+  return std::make_pair(host, static_cast<std::uint16_t>(port));
+}
+
 std::optional<Error> validate(const Config& c) {
   auto printable = [](const std::string& s) {
     for (unsigned char ch : s)
@@ -268,6 +366,22 @@ std::optional<Error> validate(const Config& c) {
     return Error{"station.serial", "must be at most 25 printable ASCII characters"};
   if (c.organization.size() > 64) return Error{"station.organization", "must be at most 64 characters"};
   if (c.vendor.empty() || c.vendor.size() > 50) return Error{"station.vendor", "must be 1-50 characters"};
+  if (!parse_listen(c.web.listen))
+    return Error{"web.listen", "must be ADDRESS:PORT with a numeric IPv4 address or [IPv6], e.g. 127.0.0.1:8443"};
+  if (c.web.idle_timeout < std::chrono::minutes(1) || c.web.idle_timeout > std::chrono::hours(24))
+    return Error{"web.idle_timeout", "must be between 1m and 24h"};
+  if (c.web.session_lifetime < c.web.idle_timeout || c.web.session_lifetime > std::chrono::hours(24 * 7))
+    return Error{"web.session_lifetime", "must be at least web.idle_timeout and at most 7d"};
+  if (c.web.max_sessions < 1 || c.web.max_sessions > 256) return Error{"web.max_sessions", "must be between 1 and 256"};
+  for (const auto& s : c.accounts.lockout) {
+    if (s.failures < 1 || s.failures > 100) return Error{"accounts.lockout", "failures must be between 1 and 100"};
+    if (s.duration < std::chrono::seconds(1) || s.duration > std::chrono::hours(24 * 7))
+      return Error{"accounts.lockout", "a lock lasts between 1s and 7d"};
+  }
+  if (c.accounts.lockout.empty() || c.accounts.lockout.size() > 8)
+    return Error{"accounts.lockout", "needs 1 to 8 steps"};
+  if (c.accounts.password_max_age.count() != 0 && c.accounts.password_max_age < std::chrono::hours(24))
+    return Error{"accounts.password_max_age", "must be 0 (never) or at least 1d"};
   if (c.firmware.boot_attempts < 1 || c.firmware.boot_attempts > 10)
     return Error{"firmware.boot_attempts", "must be between 1 and 10"};
   if (c.firmware.confirm != "boot-accepted" && c.firmware.confirm != "running")

@@ -2,6 +2,7 @@
 // command-line overrides. Validation is strict: an unknown key or a bad value is
 // an error naming the key, and the daemon does not start half-configured.
 #pragma once
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -89,6 +90,27 @@ struct Config {
     int confirm_timeout_s = 600;
   };
   Firmware firmware;
+  // [web] (AUTH-6, NET-4): the local maintenance web UI, HTTPS only.
+  struct Web {
+    bool enabled = true;
+    std::string listen = "127.0.0.1:8443";  // ADDRESS:PORT of the maintenance interface; IPv6 as [::1]:8443
+    std::chrono::seconds idle_timeout{30 * 60};           // AUTH-6: logout after 30 idle minutes
+    std::chrono::seconds session_lifetime{12 * 60 * 60};  // absolute limit, whatever the activity
+    int max_sessions = 16;                                // open sessions at once (all accounts)
+  };
+  Web web;
+  // [accounts] (AUTH-3, AUTH-5, AUTH-10)
+  struct LockStep {
+    int failures = 6;                      // consecutive failures that lock …
+    std::chrono::seconds duration{30 * 60};  // … for this long
+  };
+  struct Accounts {
+    // AUTH-5: "6:30m" (default, seed 001) or "10:10m,5:60m" (seed 002: 10 failures
+    // lock 10 min, then 5 more lock 60 min); the last step repeats.
+    std::vector<LockStep> lockout{LockStep{}};
+    std::chrono::seconds password_max_age{90 * 24 * 3600};  // AUTH-10: prompt to change after; 0 = never
+  };
+  Accounts accounts;
   // [device_model] "Component.Variable" = "value": initial values of writable variables
   std::map<std::string, std::string> device_model;
 };
@@ -104,6 +126,7 @@ struct Overrides {
   std::optional<std::string> state_dir, csms_url, identity, ca_file, password_file, serial, organization,
       client_ca_file;
   std::optional<int> security_profile, evse_count;
+  std::optional<std::string> web_listen;
 };
 
 // Parses the TOML text (file name used in messages only).
@@ -112,6 +135,12 @@ std::optional<Error> load_file(const std::filesystem::path& file, Config& out);
 void apply(const Overrides& o, Config& cfg);
 // Checks the whole configuration; call after parse + apply.
 std::optional<Error> validate(const Config& cfg);
+// "90s", "30m", "12h", "90d" (a number and a unit); nullopt when malformed.
+std::optional<std::chrono::seconds> parse_duration(std::string_view text);
+// "6:30m" or "10:10m,5:60m" (AUTH-5); nullopt when malformed.
+std::optional<std::vector<Config::LockStep>> parse_lockout(std::string_view text);
+// "127.0.0.1:8443", "[::1]:8443": host and port; nullopt when malformed.
+std::optional<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text);
 // Checks a CSMS endpoint URL for a security profile (1: ws://, 2/3: wss://; a
 // host; no credentials, query or fragment; at most 512 characters). Returns
 // what is wrong ("must ...", "is not ...") or nothing. Also used for the

@@ -77,6 +77,29 @@ constexpr const char* kMigrations[] = {
     ALTER TABLE transactions DROP COLUMN id_token;
     ALTER TABLE transactions ADD COLUMN token_hash TEXT;
     )sql",
+    // v6 (AUTH-1…AUTH-10): maintenance accounts (Argon2id hashes only) and the
+    // login locks, per account and per source address, that survive a restart.
+    R"sql(
+    CREATE TABLE accounts (
+      name TEXT PRIMARY KEY,
+      role TEXT NOT NULL CHECK (role IN ('admin', 'engineer', 'viewer')),
+      hash TEXT NOT NULL,
+      must_change INTEGER NOT NULL DEFAULT 1,
+      enabled INTEGER NOT NULL DEFAULT 1,
+      created_at INTEGER NOT NULL,
+      password_set_at INTEGER NOT NULL,
+      last_login_at INTEGER,
+      last_login_addr TEXT,
+      failures_since INTEGER NOT NULL DEFAULT 0,
+      last_failure_at INTEGER,
+      last_failure_addr TEXT);
+    CREATE TABLE login_locks (
+      subject TEXT PRIMARY KEY,
+      failures INTEGER NOT NULL DEFAULT 0,
+      step INTEGER NOT NULL DEFAULT 0,
+      locked_until INTEGER NOT NULL DEFAULT 0,
+      last_failure_at INTEGER NOT NULL);
+    )sql",
 };
 }  // namespace
 

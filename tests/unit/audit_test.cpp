@@ -233,7 +233,7 @@ TEST(AuditCatalog, LocalEventsAreNotOcpp) {
   for (const char* name : {"Shutdown", "AccountChanged", "AuthorizationChanged", "ConfigurationChanged", "ServiceChanged",
                            "SecurityLogOverwritten", "FactoryReset", "SecurityLogExported", "TamperCleared",
                            "AccessDenied", "DataPurged", "FirmwareUpdateProgress", "SecureBootFailed",
-                           "FirmwareRolledBack"}) {
+                           "FirmwareRolledBack", "SessionEnded"}) {
     const auto e = event_from_name(name);
     ASSERT_TRUE(e.has_value()) << name << " (LOG-1 local event) missing";
     EXPECT_FALSE(info(*e).ocpp) << name << " must not be sent as a SecurityEventNotification";
