@@ -20,6 +20,7 @@
 #include "app/firmware_station.hpp"
 #include "app/pki_cli.hpp"
 #include "app/station_setup.hpp"
+#include "app/web_station.hpp"
 #include "audit/audit_log.hpp"
 #include "audit/storage_watch.hpp"
 #include "audit/syslog_forwarder.hpp"
@@ -59,6 +60,46 @@ std::string status_json(const station::Station& st, bool online, core::Outbox& o
     evses.push_back(std::move(o));
   }
   return json::serialize(json::object{{"online", online}, {"queued", outbox.size()}, {"evses", std::move(evses)}});
+}
+
+// What the web UI's dashboard shows (read on the I/O thread).
+web::DashboardData dashboard_data(const config::Config& cfg, const station::Station& st, bool online,
+                                  core::Outbox& outbox, const std::string& firmware_version,
+                                  const security::CertStore& certs, const firmware::SlotStore& slots,
+                                  const std::string& fingerprint) {
+  web::DashboardData d;
+  d.identity = cfg.identity;
+  d.model = cfg.model;
+  d.firmware_version = firmware_version;
+  d.csms_url = cfg.csms_url;
+  d.security_profile = cfg.security_profile;
+  d.online = online;
+  d.queued_messages = outbox.size();
+  for (const auto& e : st.evses()) {
+    web::DashboardData::Evse v;
+    v.id = e.id;
+    v.status = station::to_string(st.connector_status(e));
+    v.state = std::string(station::to_string(e.cp));
+    v.power_w = e.power_w;
+    v.energy_wh = e.energy_wh;
+    if (e.tx) v.transaction = e.tx->id;
+    d.evses.push_back(std::move(v));
+  }
+  for (const auto& c : certs.list()) {
+    d.certificates.push_back({std::string(security::to_string(c.type)), c.subject,
+                              clock::format_rfc3339(clock::SysTime(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  security::not_after(c.certificate.get()).time_since_epoch())))});
+  }
+  if (auto s = slots.load()) {
+    for (auto slot : {firmware::Slot::A, firmware::Slot::B}) {
+      const auto& rec = (*s)[slot];
+      std::string state(firmware::to_string(rec.health));
+      if (s->booted == slot) state += ", running";
+      d.firmware_slots.push_back({std::string(firmware::to_string(slot)), rec.image ? rec.image->version : "-", state});
+    }
+  }
+  d.web_fingerprint = fingerprint;
+  return d;
 }
 
 audit::Options audit_options(const config::Config& cfg) {
@@ -276,6 +317,20 @@ int run(const config::Config& cfg, char** argv) {
   };
   arm_efd();
 
+  // The maintenance web UI (AUTH-*, NET-4): HTTPS on [web] listen only.
+  std::unique_ptr<WebStation> web_ui;
+  if (cfg.web.enabled) {
+    try {
+      web_ui = std::make_unique<WebStation>(io, cfg, *keys, *audit_log, [&] {
+        return dashboard_data(cfg, st, ocpp.online(), outbox, firmware_version, *certs, slots, web_ui->fingerprint());
+      });
+      audit_log->on_record([w = web_ui.get()](const audit::RecordView& r) { w->recent().add(r); });
+    } catch (const std::exception& e) {
+      std::cerr << "error: " << e.what() << "\n";
+      return 1;
+    }
+  }
+
   hal::SimFrontEnd sim_front(charging, lifecycle, [&] { return status_json(st, ocpp.online(), outbox); });
   hal::SimServer sim(io, cfg.state_dir / "sim.sock", [&](const hal::SimCommand& c) { return sim_front.handle(c); });
 
@@ -286,6 +341,7 @@ int run(const config::Config& cfg, char** argv) {
   Ticker tick(io, std::chrono::seconds(1), [&] {
     st.tick();
     ocpp.tick();
+    if (web_ui) web_ui->tick();
     if (++ticks % 60 == 0) storage_watch.check();
     if (!firmware_confirmed) {
       if (cfg.firmware.confirm == "running" && ticks >= cfg.firmware.confirm_after_s) {
@@ -308,12 +364,14 @@ int run(const config::Config& cfg, char** argv) {
     log::info("station", "signal ", sig, ": shutting down");
     lifecycle.stopping(sig == SIGTERM ? "SIGTERM" : "SIGINT");
     ocpp.stop();
+    if (web_ui) web_ui->stop();
     if (syslog_fwd) syslog_fwd->stop();
     io.stop();
   });
 
   loop.start();
   ocpp.start();
+  if (web_ui) web_ui->start();
   log::info("station", "station ", cfg.identity, " running with ", cfg.evses.size(), " EVSE(s); state in ",
             cfg.state_dir.string(), "; simulator socket ", (cfg.state_dir / "sim.sock").string());
   for (;;) {

@@ -11,6 +11,7 @@
 #include "app/pki_cli.hpp"
 #include "audit/audit_log.hpp"
 #include "app/sim_client.hpp"
+#include "app/web_station.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
 #include "security/dev_pki.hpp"
@@ -68,7 +69,7 @@ int main(int argc, char** argv) {
               "payload as `PAYLOAD run [flags]`");
   std::string config_file, log_level;
   cg::config::Overrides ov;
-  std::string state_dir, csms_url, identity, ca_file, password_file, serial, organization, client_ca_file;
+  std::string state_dir, csms_url, identity, ca_file, password_file, serial, organization, client_ca_file, web_listen;
   int profile = 0, evse_count = 0;
   for (auto* sub : {run, boot}) {
     sub->add_option("--config", config_file, "TOML configuration file (docs/configuration.md)")->check(CLI::ExistingFile);
@@ -88,6 +89,7 @@ int main(int argc, char** argv) {
                     "Number of EVSEs (one connector each unless the config file says otherwise)")
         ->check(CLI::Range(1, 32));
     sub->add_option("--log-level", log_level, "debug, info, warn or error");
+    sub->add_option("--web-listen", web_listen, "Maintenance web UI address, e.g. 127.0.0.1:8443 (overrides [web] listen)");
   }
 
   // sim
@@ -221,7 +223,27 @@ int main(int argc, char** argv) {
       "status", "Print JSON: both slots, the booted slot, the security-version floor, the last update's outcome");
   fw_status->add_option("--config", fw_config, "The station's TOML configuration file")->required()->check(CLI::ExistingFile);
 
+  // accounts, web
+  auto* accounts = app.add_subcommand("accounts", "Maintenance accounts of the web UI");
+  accounts->require_subcommand(1);
+  std::string acc_config;
+  auto* acc_init = accounts->add_subcommand(
+      "init", "Create the 'admin' account with a random initial password, printed once on standard output "
+              "(manufacturing or first start; station stopped; exit 3 when accounts exist)");
+  acc_init->add_option("--config", acc_config, "The station's TOML configuration file")->required()->check(CLI::ExistingFile);
+  auto* web = app.add_subcommand("web", "The maintenance web UI");
+  web->require_subcommand(1);
+  auto* show_cert = web->add_subcommand("show-cert", "Print the web UI certificate's SHA-256 fingerprint (what the browser shows)");
+  show_cert->add_option("--config", acc_config, "The station's TOML configuration file")->required()->check(CLI::ExistingFile);
+
   CLI11_PARSE(app, argc, argv);
+
+  if (acc_init->parsed() || show_cert->parsed()) {
+    cg::config::Config cfg;
+    if (!load_config(acc_config, {}, cfg)) return 1;
+    cg::log::set_level(cg::log::Level::Warn);
+    return acc_init->parsed() ? cg::app::accounts_init(cfg) : cg::app::web_show_cert(cfg);
+  }
 
   if (fw_factory->parsed() || fw_install->parsed() || fw_status->parsed()) {
     cg::config::Config cfg;
@@ -260,6 +282,7 @@ int main(int argc, char** argv) {
     if (!organization.empty()) ov.organization = organization;
     if (profile) ov.security_profile = profile;
     if (evse_count) ov.evse_count = evse_count;
+    if (!web_listen.empty()) ov.web_listen = web_listen;
     if (boot->parsed()) {
       cg::config::Config cfg;
       if (!load_config(config_file, ov, cfg)) return 1;

@@ -32,6 +32,20 @@ Result<void> configure_tls_client(SSL_CTX* c, const std::string& ca_file, bool p
   return {};
 }
 
+Result<void> configure_tls_server(SSL_CTX* c, EVP_PKEY* key, X509* cert) {
+  SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+  SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET |
+                             SSL_OP_CIPHER_SERVER_PREFERENCE);
+  if (SSL_CTX_set_cipher_list(c, kTls12Ciphers) != 1 || SSL_CTX_set_ciphersuites(c, kTls13Suites) != 1)
+    return fail(Errc::Internal, "TLS cipher configuration failed");
+  if (auto err = apply_crypto_policy(c); !err.empty()) return fail(Errc::Internal, err);
+  if (SSL_CTX_use_certificate(c, cert) != 1 || SSL_CTX_use_PrivateKey(c, key) != 1 ||
+      SSL_CTX_check_private_key(c) != 1)
+    return fail(Errc::Internal, "the server certificate does not match its key");
+  SSL_CTX_set_verify(c, SSL_VERIFY_NONE, nullptr);  // browsers present no client certificate
+  return {};
+}
+
 void set_tls_peer_name(SSL* ssl, const std::string& host) {
   X509_VERIFY_PARAM* p = SSL_get0_param(ssl);
   X509_VERIFY_PARAM_set_hostflags(p, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);

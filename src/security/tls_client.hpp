@@ -28,6 +28,11 @@ Result<void> configure_tls_client(SSL_CTX* ctx, const std::string& ca_file, bool
 
 // Per connection: the peer's host name (or IP literal) is checked against its
 // certificate; SNI is sent for names only (RFC 6066).
+// A TLS server context with the same policy (NET-4, COM-8): TLS 1.2/1.3,
+// AEAD suites with forward secrecy, the server's order, no renegotiation, no
+// compression, no tickets; the key is used in place (key store).
+Result<void> configure_tls_server(SSL_CTX* ctx, EVP_PKEY* key, X509* cert);
+
 void set_tls_peer_name(SSL* ssl, const std::string& host);
 
 // A failed handshake's message, with the certificate check's reason when that

@@ -193,11 +193,11 @@ LoginResult AccountsService::login(std::string_view name, std::string_view passw
         must_change = static_cast<int>(st.col_int(2));
         set_at = st.col_int(3);
         ok.principal.role = parse_account_role(st.col_text(4)).value_or(Role::Viewer);
-        if (!st.col_null(5)) ok.previous_login_at = st.col_int(5);
-        if (!st.col_null(6)) ok.previous_login_addr = st.col_text(6);
-        ok.failures_since = st.col_int(7);
-        if (!st.col_null(8)) ok.last_failure_at = st.col_int(8);
-        if (!st.col_null(9)) ok.last_failure_addr = st.col_text(9);
+        if (!st.col_null(5)) ok.history.previous_at = st.col_int(5);
+        if (!st.col_null(6)) ok.history.previous_address = st.col_text(6);
+        ok.history.failures = st.col_int(7);
+        if (!st.col_null(8)) ok.history.last_failure_at = st.col_int(8);
+        if (!st.col_null(9)) ok.history.last_failure_address = st.col_text(9);
       }
     }
     // The same work for an unknown name: timing does not tell which names exist.

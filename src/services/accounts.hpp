@@ -29,6 +29,7 @@
 #include "security/password_hash.hpp"
 #include "services/gate.hpp"
 #include "services/lockout.hpp"
+#include "services/sessions.hpp"
 
 namespace cg::services {
 
@@ -60,12 +61,7 @@ struct LoginResult {
   bool must_change = false;        // AUTH-4: initial or reset password
   bool password_expired = false;   // AUTH-10: older than accounts.password_max_age
   std::optional<std::int64_t> locked_until;
-  // AUTH-7: the previous successful login and the failures since it.
-  std::optional<std::int64_t> previous_login_at;
-  std::string previous_login_addr;
-  std::int64_t failures_since = 0;
-  std::optional<std::int64_t> last_failure_at;
-  std::string last_failure_addr;
+  LoginHistory history;  // AUTH-7: the previous successful login and the failures since it
 };
 
 class AccountsService {

@@ -54,7 +54,7 @@ SessionService::SessionService(Gate& gate, config::Config::Web rules, Now now)
     : gate_(gate), rules_(std::move(rules)), now_(now ? std::move(now) : Now(&wall_now)) {}
 
 SessionService::Opened SessionService::open(const policy::Principal& who, std::string_view address,
-                                            bool must_change, bool password_expired) {
+                                            bool must_change, bool password_expired, LoginHistory history) {
   Opened o;
   o.token = random_hex32();
   const std::string key = sha256_hex(o.token);
@@ -66,6 +66,7 @@ SessionService::Opened SessionService::open(const policy::Principal& who, std::s
   o.info.must_change = must_change;
   o.info.password_expired = password_expired;
   o.info.csrf = random_hex32();
+  o.info.history = std::move(history);
   std::lock_guard lock(mu_);
   while (sessions_.size() >= static_cast<std::size_t>(rules_.max_sessions)) {
     auto oldest = sessions_.begin();

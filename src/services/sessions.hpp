@@ -34,6 +34,15 @@
 
 namespace cg::services {
 
+// AUTH-7: what the user is shown after logging in.
+struct LoginHistory {
+  std::optional<std::int64_t> previous_at;  // the previous successful login
+  std::string previous_address;
+  std::int64_t failures = 0;  // failed attempts since it
+  std::optional<std::int64_t> last_failure_at;
+  std::string last_failure_address;
+};
+
 struct SessionInfo {
   std::string handle;  // short public name (first 16 hex digits of the id's hash): for lists and ending
   policy::Principal principal{policy::Role::Viewer, policy::Interface::LocalMaintenance, {}};
@@ -42,6 +51,7 @@ struct SessionInfo {
   bool must_change = false;       // AUTH-4: only the password change is open
   bool password_expired = false;  // AUTH-10: a prompt on every page until changed
   std::string csrf;
+  LoginHistory history;
 };
 
 class SessionService {
@@ -55,7 +65,8 @@ class SessionService {
   };
   // After an accepted login. At web.max_sessions the least recently used
   // session ends to make room (the new login is the user in front of the station).
-  Opened open(const policy::Principal& who, std::string_view address, bool must_change, bool password_expired);
+  Opened open(const policy::Principal& who, std::string_view address, bool must_change, bool password_expired,
+              LoginHistory history = {});
 
   struct Checked {
     std::optional<SessionInfo> session;

@@ -208,9 +208,9 @@ TEST_F(Fixture, SixFailuresLockTheAccountThirtyMinutesAcrossRestarts) {
   auto open = accounts->login("alice", "Kq7v-mT3x", "10.0.0.7");
   EXPECT_EQ(open.status, LoginStatus::Accepted);
   // AUTH-7: the failures since the previous login are shown.
-  EXPECT_EQ(open.failures_since, 6);
-  EXPECT_EQ(open.last_failure_addr, "10.0.0.6");
-  EXPECT_EQ(open.previous_login_addr, "10.0.0.9");
+  EXPECT_EQ(open.history.failures, 6);
+  EXPECT_EQ(open.history.last_failure_address, "10.0.0.6");
+  EXPECT_EQ(open.history.previous_address, "10.0.0.9");
 }
 
 TEST_F(Fixture, UnknownNamesCountPerAddressAndLockIt) {

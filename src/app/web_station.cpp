@@ -1,0 +1,153 @@
+#include "app/web_station.hpp"
+
+#include <unistd.h>
+
+#include <boost/asio/ssl/context.hpp>
+#include <iostream>
+
+#include "app/audit_cli.hpp"
+#include "app/pki_cli.hpp"
+#include "app/station_setup.hpp"
+#include "core/clock.hpp"
+#include "core/log.hpp"
+#include "core/storage.hpp"
+#include "security/tls_client.hpp"
+#include "security/web_identity.hpp"
+#include "services/accounts.hpp"
+#include "services/sessions.hpp"
+#include "web/auth_worker.hpp"
+#include "web/server.hpp"
+
+namespace cg::app {
+namespace asio = boost::asio;
+
+struct WebStation::Parts {
+  std::string fingerprint;
+  asio::ssl::context tls{asio::ssl::context::tls_server};
+  services::Gate io_gate;  // the I/O thread's (sessions, route checks)
+  services::SessionService sessions;
+  web::RecentEvents recent;
+  web::AuthWorker worker;
+  // Owned by the worker thread: created and destroyed there.
+  std::unique_ptr<storage::Db> db;
+  std::unique_ptr<services::Gate> worker_gate;
+  std::unique_ptr<services::AccountsService> accounts;
+  std::unique_ptr<web::WebApp> app;
+  std::unique_ptr<web::Server> server;
+  int ticks = 0;
+  std::string listen;
+
+  Parts(audit::AuditLog& log, const config::Config& cfg)
+      : io_gate(&log), sessions(io_gate, cfg.web), listen(cfg.web.listen) {}
+};
+
+WebStation::WebStation(asio::io_context& io, const config::Config& cfg, security::KeyStore& keys, audit::AuditLog& log,
+                       web::DashboardFn dashboard)
+    : p_(std::make_unique<Parts>(log, cfg)) {
+  const auto listen = config::parse_listen(cfg.web.listen);  // validated with the configuration
+  auto id = security::ensure_web_identity(keys, cfg.state_dir, listen->first, cfg.identity);
+  if (id.created) log::info("web", "new web server certificate, SHA-256 ", id.fingerprint);
+  p_->fingerprint = id.fingerprint;
+  if (auto r = security::configure_tls_server(p_->tls.native_handle(), id.key.get(), id.certificate.get()); !r)
+    throw std::runtime_error("web: " + r.error().message);
+  p_->worker.run_sync([&] {
+    p_->db = std::make_unique<storage::Db>(cfg.state_dir / "station.db");
+    p_->worker_gate = std::make_unique<services::Gate>(&log);
+    p_->accounts = std::make_unique<services::AccountsService>(*p_->worker_gate, *p_->db, cfg.accounts);
+  });
+  bool no_accounts = false;
+  p_->worker.run_sync([&] { no_accounts = p_->accounts->empty(); });
+  if (no_accounts)
+    log::warn("web", "no maintenance account yet: create the first one with `chargeguard accounts init --config FILE`");
+  p_->app = std::make_unique<web::WebApp>(io, p_->io_gate, p_->sessions, p_->worker, *p_->accounts,
+                                          std::move(dashboard), &p_->recent, cfg.identity);
+  const asio::ip::tcp::endpoint where(asio::ip::make_address(listen->first), listen->second);
+  try {
+    p_->server = std::make_unique<web::Server>(io, p_->tls, where, [app = p_->app.get()](web::Request r, web::Server::Reply reply) {
+      app->handle(std::move(r), std::move(reply));
+    });
+  } catch (const std::exception& e) {
+    throw std::runtime_error("web: cannot listen on " + cfg.web.listen + ": " + e.what());
+  }
+}
+
+WebStation::~WebStation() {
+  stop();
+  p_->worker.run_sync([&] {
+    p_->accounts.reset();
+    p_->worker_gate.reset();
+    p_->db.reset();
+  });
+  p_->worker.stop();
+}
+
+void WebStation::start() {
+  p_->server->start();
+  log::info("web", "maintenance web UI on https://", p_->listen, "/ (certificate SHA-256 ", p_->fingerprint, ")");
+}
+void WebStation::stop() {
+  if (p_->server) p_->server->stop();
+}
+void WebStation::tick() {
+  if (++p_->ticks % 10 == 0) p_->sessions.sweep();
+}
+std::uint16_t WebStation::port() const { return p_->server->port(); }
+const std::string& WebStation::fingerprint() const { return p_->fingerprint; }
+web::RecentEvents& WebStation::recent() { return p_->recent; }
+
+// REQ: AUTH-4 — the label: the password alone on stdout, once.
+int accounts_init(const config::Config& cfg, const services::PolicyFn& policy) {
+  const int lock = prepare_state_dir(cfg);
+  if (lock < 0) return 1;
+  try {
+    auto keys = open_configured_key_store(cfg);
+    auto log = audit::AuditLog::open(cfg.state_dir / "audit", *keys);
+    storage::Db db(cfg.state_dir / "station.db");
+    services::Gate gate(log.get(), policy);
+    services::AccountsService accounts(gate, db, cfg.accounts);
+    auto pw = accounts.init(local_admin());
+    if (!pw) {
+      std::cerr << "error: " << pw.error().message << "\n";
+      ::close(lock);
+      return pw.error().code == Errc::Conflict ? 3 : 1;
+    }
+    std::cerr << "Created the maintenance account 'admin'. Its initial password follows on standard output, once;\n"
+                 "it opens only the password change at the first login (https://"
+              << cfg.web.listen << "/).\n";
+    std::cout << *pw << std::endl;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    ::close(lock);
+    return 1;
+  }
+  ::close(lock);
+  return 0;
+}
+
+int web_show_cert(const config::Config& cfg) {
+  auto cert = security::load_web_certificate(cfg.state_dir);
+  if (!cert) {
+    // No certificate yet: make it now (the station must be stopped for that).
+    const int lock = prepare_state_dir(cfg);
+    if (lock < 0) return 1;
+    try {
+      auto keys = open_configured_key_store(cfg);
+      auto id = security::ensure_web_identity(*keys, cfg.state_dir, config::parse_listen(cfg.web.listen)->first,
+                                              cfg.identity);
+      cert = std::move(id.certificate);
+    } catch (const std::exception& e) {
+      std::cerr << "error: " << e.what() << "\n";
+      ::close(lock);
+      return 1;
+    }
+    ::close(lock);
+  }
+  const auto s = security::summarize(cert.get());
+  std::cout << "SHA-256 fingerprint: " << security::sha256_fingerprint(cert.get()) << "\n"
+            << "subject: " << s.common_name << "\n"
+            << "valid: " << clock::format_rfc3339(s.not_before) << " to " << clock::format_rfc3339(s.not_after) << "\n"
+            << "listen: https://" << cfg.web.listen << "/\n";
+  return 0;
+}
+
+}  // namespace cg::app

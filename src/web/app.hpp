@@ -1,0 +1,142 @@
+// The maintenance web UI's routes (AUTH-1…AUTH-7, AUTH-10, AUTHZ-1, NET-4).
+// A route translates: it checks the session (web front end's job: who is
+// this), names the operation, and calls the service; the one policy decides
+// (Gate::admit — at the route for pages that only read, inside the service
+// for everything the service does) and the service writes the audit record.
+//
+// Every route is in one table (routes()); a test requests each without a
+// session, with a viewer's session and with a stale CSRF token.
+//   Public  no session needed (login page, stylesheet)
+//   Login   a session, also during the forced password change (AUTH-4)
+//   Session a session whose password is not an initial one
+// Without a valid session a page answers a redirect to the login page and an
+// /api/ route 401, never data. POSTs need the session's CSRF token and are
+// refused when the browser says another site sent them.
+#pragma once
+#include <boost/asio/io_context.hpp>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "audit/audit_log.hpp"
+#include "policy/policy.hpp"
+#include "services/accounts.hpp"
+#include "services/gate.hpp"
+#include "services/sessions.hpp"
+#include "web/auth_worker.hpp"
+#include "web/http.hpp"
+#include "web/server.hpp"
+
+namespace cg::web {
+
+// What the dashboard shows; the daemon gathers it on the I/O thread.
+struct DashboardData {
+  std::string identity, model, firmware_version, csms_url;
+  int security_profile = 0;
+  bool online = false;
+  std::size_t queued_messages = 0;
+  struct Evse {
+    int id = 0;
+    std::string status, state;
+    double power_w = 0, energy_wh = 0;
+    std::string transaction;
+  };
+  std::vector<Evse> evses;
+  struct Certificate {
+    std::string use, subject, expires;
+  };
+  std::vector<Certificate> certificates;
+  struct Slot {
+    std::string name, version, state;
+  };
+  std::vector<Slot> firmware_slots;
+  std::string web_fingerprint;
+};
+using DashboardFn = std::function<DashboardData()>;
+
+// The last security records for the admin's dashboard, fed by the audit log's
+// listener (any thread).
+class RecentEvents {
+ public:
+  void add(const audit::RecordView& r);
+  struct Item {
+    std::string time, type, outcome;
+  };
+  std::vector<Item> items() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::deque<Item> items_;
+};
+
+enum class Access { Public, Login, Session };
+
+struct RouteInfo {
+  std::string_view method, path;
+  Access access;
+  std::optional<policy::Operation> op;  // asked at the route; nullopt: the service asks
+  bool activity;                        // a user action (polling is not, AUTH-6)
+};
+
+class WebApp {
+ public:
+  // `accounts` lives on the worker thread: only jobs submitted to `worker` use it.
+  WebApp(boost::asio::io_context& io, services::Gate& gate, services::SessionService& sessions, AuthWorker& worker,
+         services::AccountsService& accounts, DashboardFn dashboard, const RecentEvents* recent, std::string station);
+
+  void handle(Request req, Server::Reply reply);
+  static std::vector<RouteInfo> routes();
+
+  struct Call {
+    Request req;
+    std::optional<services::SessionInfo> session;
+    Server::Reply reply;
+  };
+
+ private:
+  using Fn = void (WebApp::*)(Call&);
+  struct Route {
+    RouteInfo info;
+    Fn fn;
+  };
+  static const std::vector<Route>& table();
+
+  // web/app.cpp
+  void stylesheet(Call& c);
+  void login_page(Call& c);
+  void login(Call& c);
+  void logout(Call& c);
+  void password_page(Call& c);
+  void change_password(Call& c);
+  void dashboard(Call& c);
+  void api_status(Call& c);
+  // web/admin_pages.cpp
+  void accounts_page(Call& c);
+  void accounts_action(Call& c);
+  void sessions_page(Call& c);
+  void end_session(Call& c);
+
+  std::string render_login(std::string_view message, std::string_view kind, std::string_view name = {}) const;
+  std::string render_password(const services::SessionInfo& s, std::string_view message) const;
+  std::string render_accounts(const services::SessionInfo& s, const std::vector<services::AccountInfo>& list,
+                              std::string_view message, std::string_view kind) const;
+  Response html_page(const services::SessionInfo* s, std::string_view active, std::string_view title,
+                     std::string_view body, unsigned status = 200) const;
+  Response refused(const services::SessionInfo* s, const Error& e) const;
+  // Runs `job` on the worker; its result is finished by `done` on the I/O thread.
+  void on_worker(Call& c, std::function<std::function<void()>()> job);
+
+  boost::asio::io_context& io_;
+  services::Gate& gate_;
+  services::SessionService& sessions_;
+  AuthWorker& worker_;
+  services::AccountsService& accounts_;
+  DashboardFn dashboard_;
+  const RecentEvents* recent_;
+  std::string station_;
+};
+
+}  // namespace cg::web

@@ -1,0 +1,216 @@
+#include "web/server.hpp"
+
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include "core/log.hpp"
+
+namespace cg::web {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+
+namespace {
+constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
+constexpr auto kRequestTimeout = std::chrono::seconds(30);
+constexpr auto kIdleTimeout = std::chrono::seconds(60);
+
+std::string plain_error(unsigned status, std::string_view what) {
+  return "<!doctype html><meta charset=utf-8><title>" + std::to_string(status) + "</title><p>" + html(what) + "</p>\n";
+}
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> security_headers(bool cacheable) {
+  return {
+      {"Content-Security-Policy",
+       "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"},
+      {"Strict-Transport-Security", "max-age=31536000"},
+      {"X-Frame-Options", "DENY"},
+      {"X-Content-Type-Options", "nosniff"},
+      {"Referrer-Policy", "no-referrer"},
+      {"Cross-Origin-Opener-Policy", "same-origin"},
+      {"Cross-Origin-Resource-Policy", "same-origin"},
+      {"Permissions-Policy", "camera=(), microphone=(), geolocation=()"},
+      {"Cache-Control", cacheable ? "private, max-age=3600" : "no-store"},
+  };
+}
+
+struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
+  asio::io_context& io;
+  ssl::context& tls;
+  tcp::acceptor acceptor;
+  Handler handler;
+  int open = 0;
+  bool stopped = false;
+
+  Impl(asio::io_context& i, ssl::context& t, const tcp::endpoint& where, Handler h)
+      : io(i), tls(t), acceptor(i), handler(std::move(h)) {
+    acceptor.open(where.protocol());
+    acceptor.set_option(asio::socket_base::reuse_address(true));
+    if (where.address().is_v6()) acceptor.set_option(asio::ip::v6_only(true));
+    acceptor.bind(where);
+    acceptor.listen(asio::socket_base::max_listen_connections);
+  }
+
+  void accept();
+};
+
+namespace {
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(std::shared_ptr<Server::Impl> server, tcp::socket sock)
+      : server_(std::move(server)), stream_(std::move(sock), server_->tls) {
+    boost::system::error_code ec;
+    const auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
+    if (!ec) {
+      auto a = ep.address();
+      if (a.is_v6() && a.to_v6().is_v4_mapped()) a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+      peer_ = a.to_string();
+    }
+    ++server_->open;
+  }
+  ~Connection() { --server_->open; }
+
+  void start() {
+    beast::get_lowest_layer(stream_).expires_after(kHandshakeTimeout);
+    stream_.async_handshake(ssl::stream_base::server, [self = shared_from_this()](beast::error_code ec) {
+      if (ec) return;  // scanners and wrong protocols end here, silently
+      self->read();
+    });
+  }
+
+ private:
+  void read() {
+    parser_.emplace();
+    parser_->header_limit(kMaxHeaderBytes);
+    parser_->body_limit(kMaxFormBytes);
+    beast::get_lowest_layer(stream_).expires_after(first_ ? kRequestTimeout : kIdleTimeout);
+    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->on_read(ec);
+    });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == ssl::error::stream_truncated) return;
+    if (ec == http::error::header_limit) return fail(431, "The request headers are larger than 8 KiB.");
+    if (ec == http::error::body_limit) return fail(413, "The request body is larger than this page accepts.");
+    if (ec == beast::error::timeout) return;
+    if (ec) return fail(400, "Malformed HTTP request.");
+    first_ = false;
+    auto& req = parser_->get();
+    keep_alive_ = req.keep_alive();
+    if (req.method() != http::verb::get && req.method() != http::verb::post)
+      return fail(405, "Only GET and POST are served here.");
+    const std::string_view target(req.target().data(), req.target().size());
+    if (target.size() > kMaxTargetBytes) return fail(414, "The address is longer than 2 KiB.");
+    if (target.empty() || target.front() != '/') return fail(400, "Malformed request target.");
+    Request r;
+    r.method = std::string(req.method_string());
+    r.peer = peer_;
+    const auto q = target.find('?');
+    auto path = decode_path(target.substr(0, q));
+    if (!path) return fail(400, "Malformed characters in the address.");
+    r.path = std::move(*path);
+    std::string error;
+    if (q != std::string_view::npos) {
+      auto query = parse_urlencoded(target.substr(q + 1), error);
+      if (!query) return fail(400, "The query: " + error + ".");
+      r.query = std::move(*query);
+    }
+    if (auto it = req.find(http::field::cookie); it != req.end())
+      r.session_cookie = cookie_value(std::string_view(it->value().data(), it->value().size()), kSessionCookie);
+    if (auto it = req.find("Sec-Fetch-Site"); it != req.end())
+      r.cross_site = it->value() == "cross-site" || it->value() == "same-site";
+    if (auto it = req.find(http::field::user_agent); it != req.end())
+      r.user_agent = std::string(it->value().substr(0, 200));
+    if (req.method() == http::verb::post) {
+      const auto ct = req[http::field::content_type];
+      if (!ct.starts_with("application/x-www-form-urlencoded"))
+        return fail(415, "Forms are sent as application/x-www-form-urlencoded.");
+      auto form = parse_urlencoded(req.body(), error);
+      if (!form) return fail(400, "The form: " + error + ".");
+      r.form = std::move(*form);
+    }
+    beast::get_lowest_layer(stream_).expires_after(kRequestTimeout);
+    busy_ = true;
+    server_->handler(std::move(r), [self = shared_from_this()](Response resp) {
+      // The answer may come from another thread (the authentication worker).
+      asio::post(self->server_->io, [self, resp = std::move(resp)]() mutable { self->write(std::move(resp)); });
+    });
+  }
+
+  void fail(unsigned status, std::string_view why) {
+    keep_alive_ = false;
+    Response r;
+    r.status = status;
+    r.body = plain_error(status, why);
+    write(std::move(r));
+  }
+
+  void write(Response r) {
+    busy_ = false;
+    auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status), 11);
+    res->set(http::field::content_type, r.content_type);
+    for (const auto& [k, v] : security_headers(r.cacheable)) res->set(k, v);
+    for (const auto& [k, v] : r.headers) res->insert(k, v);
+    res->keep_alive(keep_alive_);
+    res->body() = std::move(r.body);
+    res->prepare_payload();
+    beast::get_lowest_layer(stream_).expires_after(kRequestTimeout);
+    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+      if (ec) return;
+      if (!self->keep_alive_ || self->server_->stopped) return self->shutdown();
+      self->read();
+    });
+  }
+
+  void shutdown() {
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+    stream_.async_shutdown([self = shared_from_this()](beast::error_code) {});
+  }
+
+  std::shared_ptr<Server::Impl> server_;
+  beast::ssl_stream<beast::tcp_stream> stream_;
+  beast::flat_buffer buffer_{kMaxHeaderBytes};
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::string peer_;
+  bool first_ = true, keep_alive_ = false, busy_ = false;
+};
+
+}  // namespace
+
+void Server::Impl::accept() {
+  acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket sock) {
+    if (self->stopped) return;
+    if (!ec) {
+      if (self->open >= kMaxConnections) {
+        boost::system::error_code ignore;
+        sock.close(ignore);  // NET-4: a connection flood costs one accept each
+      } else {
+        std::make_shared<Connection>(self, std::move(sock))->start();
+      }
+    }
+    self->accept();
+  });
+}
+
+Server::Server(asio::io_context& io, ssl::context& tls, const tcp::endpoint& where, Handler handler)
+    : impl_(std::make_shared<Impl>(io, tls, where, std::move(handler))) {}
+Server::~Server() { stop(); }
+void Server::start() { impl_->accept(); }
+void Server::stop() {
+  impl_->stopped = true;
+  boost::system::error_code ignore;
+  impl_->acceptor.close(ignore);
+}
+std::uint16_t Server::port() const { return impl_->acceptor.local_endpoint().port(); }
+int Server::connections() const { return impl_->open; }
+
+}  // namespace cg::web
