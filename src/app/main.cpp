@@ -236,7 +236,11 @@ int main(int argc, char** argv) {
   auto* show_cert = web->add_subcommand("show-cert", "Print the web UI certificate's SHA-256 fingerprint (what the browser shows)");
   show_cert->add_option("--config", acc_config, "The station's TOML configuration file")->required()->check(CLI::ExistingFile);
 
+  auto* web_routes = web->add_subcommand("routes", "Print the web UI's route table as JSON lines (method, path, access)");
+
   CLI11_PARSE(app, argc, argv);
+
+  if (web_routes->parsed()) return cg::app::web_print_routes();
 
   if (acc_init->parsed() || show_cert->parsed()) {
     cg::config::Config cfg;

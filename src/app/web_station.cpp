@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <boost/asio/ssl/context.hpp>
+#include <boost/json.hpp>
 #include <iostream>
 
 #include "app/audit_cli.hpp"
@@ -121,6 +122,16 @@ int accounts_init(const config::Config& cfg, const services::PolicyFn& policy) {
     return 1;
   }
   ::close(lock);
+  return 0;
+}
+
+int web_print_routes() {
+  for (const auto& r : web::WebApp::routes()) {
+    const char* access = r.access == web::Access::Public ? "public" : r.access == web::Access::Login ? "login" : "session";
+    boost::json::object o{{"method", r.method}, {"path", r.path}, {"access", access},
+                          {"operation", r.op ? policy::to_string(*r.op) : "(service)"}, {"activity", r.activity}};
+    std::cout << boost::json::serialize(o) << "\n";
+  }
   return 0;
 }
 

@@ -38,5 +38,7 @@ class WebStation {
 
 int accounts_init(const config::Config& cfg, const services::PolicyFn& policy = &policy::authorize);
 int web_show_cert(const config::Config& cfg);
+// The one route table (for tests and reviewers): {"method","path","access","operation","activity"} per line.
+int web_print_routes();
 
 }  // namespace cg::app

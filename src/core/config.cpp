@@ -368,8 +368,8 @@ std::optional<Error> validate(const Config& c) {
   if (c.vendor.empty() || c.vendor.size() > 50) return Error{"station.vendor", "must be 1-50 characters"};
   if (!parse_listen(c.web.listen))
     return Error{"web.listen", "must be ADDRESS:PORT with a numeric IPv4 address or [IPv6], e.g. 127.0.0.1:8443"};
-  if (c.web.idle_timeout < std::chrono::minutes(1) || c.web.idle_timeout > std::chrono::hours(24))
-    return Error{"web.idle_timeout", "must be between 1m and 24h"};
+  if (c.web.idle_timeout < std::chrono::seconds(10) || c.web.idle_timeout > std::chrono::hours(24))
+    return Error{"web.idle_timeout", "must be between 10s and 24h"};
   if (c.web.session_lifetime < c.web.idle_timeout || c.web.session_lifetime > std::chrono::hours(24 * 7))
     return Error{"web.session_lifetime", "must be at least web.idle_timeout and at most 7d"};
   if (c.web.max_sessions < 1 || c.web.max_sessions > 256) return Error{"web.max_sessions", "must be between 1 and 256"};

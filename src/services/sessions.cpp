@@ -85,7 +85,13 @@ SessionService::Checked SessionService::check(std::string_view token, std::strin
   const std::int64_t now = now_();
   std::lock_guard lock(mu_);
   auto it = sessions_.find(key);
-  if (it == sessions_.end()) return c;
+  if (it == sessions_.end()) {
+    if (auto e = ended_.find(key); e != ended_.end()) {
+      c.ended = e->second;
+      ended_.erase(e);  // said once
+    }
+    return c;
+  }
   SessionInfo& s = it->second.info;
   if (now - s.last_activity >= rules_.idle_timeout.count()) {
     c.ended = "idle";
@@ -192,6 +198,14 @@ std::optional<std::string> SessionService::key_of_handle(std::string_view handle
 void SessionService::end_locked(std::map<std::string, Entry>::iterator it, std::string_view why,
                                 const audit::Source& by) {
   const SessionInfo s = it->second.info;
+  std::string code = "ended";
+  if (why == "idle timeout") code = "idle";
+  else if (why == "session lifetime reached") code = "expired";
+  else if (why.starts_with("request from another address")) code = "address";
+  if (why != "logout") {
+    if (ended_.size() >= 256) ended_.erase(ended_.begin());
+    ended_[it->first] = code;
+  }
   sessions_.erase(it);
   gate_.record(by, audit::Event::SessionEnded, audit::Outcome::Success,
                audit::Details().text("account", s.principal.name).text("session", s.handle)

@@ -70,7 +70,9 @@ class SessionService {
 
   struct Checked {
     std::optional<SessionInfo> session;
-    std::string ended;  // why there is none: "" (no cookie / unknown), "idle", "expired", "address"
+    // Why there is none: "" (no cookie / unknown), "idle", "expired", "address",
+    // "ended" (by an administrator, a password change or an account change).
+    std::string ended;
   };
   // Looks the token up; `activity` (a user action) extends the idle time.
   Checked check(std::string_view token, std::string_view address, bool activity);
@@ -101,6 +103,9 @@ class SessionService {
   Now now_;
   mutable std::mutex mu_;
   std::map<std::string, Entry> sessions_;  // key: hex SHA-256 of the token
+  // Why recently ended sessions ended (key -> "idle", "expired", "address",
+  // "ended"), so the next request of that browser can say it; bounded.
+  std::map<std::string, std::string> ended_;
 };
 
 }  // namespace cg::services

@@ -199,6 +199,7 @@ void WebApp::login_page(Call& c) {
   if (ended == "idle") msg = "Your session ended after a period without activity. Please log in again.";
   else if (ended == "expired") msg = "Your session reached its maximum duration. Please log in again.";
   else if (ended == "address") msg = "Your session was used from another network address and was ended. Please log in again.";
+  else if (ended == "ended") msg = "Your session was ended (by an administrator, or a change of your account or password). Please log in again.";
   else if (ended == "logout") msg = "You are logged out.";
   c.reply(html_page(nullptr, "/login", "Log in", render_login(msg, "info")));
 }

@@ -298,6 +298,8 @@ class Ctx {
       '--evse-count', '2',
       '--config', this.configFile,
       '--log-level', this.opts.logLevel ?? LOG_LEVEL,
+      // The maintenance web UI of each station on a port of its own (tests run in parallel).
+      '--web-listen', `127.0.0.1:${this.webPort}`,
     ];
   }
 
@@ -311,6 +313,7 @@ class Ctx {
     if (csmsUrl !== undefined) this.csmsUrl = csmsUrl;
     if (securityProfile !== undefined) this.securityProfile = securityProfile;
     this.caFile = (await pki(caPki)).rootCa;
+    if (!this.webPort) this.webPort = await freePort();
     const fd = fs.openSync(this.logFile, 'a');
     fs.writeSync(fd, `==== ${new Date().toISOString()} harness: starting station\n`);
     const child = spawnFile(CG_BIN, this.stationArgs(), { stdio: ['ignore', fd, fd], env: { ...process.env, ...this.env } });
