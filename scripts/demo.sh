@@ -3,7 +3,9 @@
 # development PKI, provisions the station's identity (key in the key store,
 # certificate CN = serial, O = operator, signed by the dev operator CA), pins
 # the dev manufacturer root and installs this build as the factory firmware
-# image (signed by the dev firmware signer), starts the local development CSMS
+# image (signed by the dev firmware signer), creates the first maintenance
+# account (its initial password is the device's "label": $DEMO/label.txt),
+# starts the local development CSMS
 # and the station through its boot stage (`chargeguard boot`: the verified
 # firmware slot runs), connected with mutual TLS (security profile 3). Ctrl-C
 # stops both.
@@ -34,6 +36,9 @@ url = "wss://localhost:$PORT/ocpp"
 security_profile = 3
 ca_file = "$DEMO/pki/csms-root-ca.pem"
 client_ca_file = "$DEMO/pki/operator-root-ca.pem"
+
+[web]
+listen = "127.0.0.1:${CG_DEMO_WEB_PORT:-8443}"
 
 [[evse]]
 max_current_a = 32
@@ -76,6 +81,16 @@ if [ "$(cat "$DEMO/firmware/factory.sha256" 2>/dev/null)" != "$BUILD_SHA" ]; the
   echo "$BUILD_SHA" > "$DEMO/firmware/factory.sha256"
 fi
 
+# The maintenance web UI (issue 12): the first admin account, its initial
+# password printed once by accounts init; kept in the demo directory as the
+# device's label would be.
+if [ ! -f "$DEMO/label.txt" ]; then
+  say "creating the first maintenance account (admin) with a random initial password"
+  (umask 077; "$BIN" accounts init --config "$DEMO/station.toml" 2>/dev/null > "$DEMO/label.txt.new") &&
+    mv "$DEMO/label.txt.new" "$DEMO/label.txt" || rm -f "$DEMO/label.txt.new"
+fi
+WEB_FPR="$("$BIN" web show-cert --config "$DEMO/station.toml" | awk '/SHA-256/ { print $3 }')"
+
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
@@ -105,6 +120,10 @@ cat <<TXT
     node $REPO/tools/dev-csms/csms.js update-firmware --control $DEMO/csms.sock --station CS001 \\
       --image $DEMO/firmware/v2.img --signature $DEMO/firmware/v2.sig --cert $DEMO/pki/firmware-signer.pem
     $BIN firmware status --config $DEMO/station.toml     # slots, booted slot, floor, last outcome
+  Maintenance web UI: https://127.0.0.1:${CG_DEMO_WEB_PORT:-8443}/   user: admin
+    initial password (the device label, valid until the first login changes it): $(cat "$DEMO/label.txt" 2>/dev/null)
+    the browser warns about the self-signed certificate; check its SHA-256 fingerprint:
+    $WEB_FPR
   Watch what the CSMS receives:  tail -f $DEMO/csms.log
   The station's identity:        $BIN pki show --config $DEMO/station.toml
   Station state (SQLite): $DEMO/state/station.db    Ctrl-C stops everything.
