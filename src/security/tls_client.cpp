@@ -36,6 +36,10 @@ Result<void> configure_tls_server(SSL_CTX* c, EVP_PKEY* key, X509* cert) {
   SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
   SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET |
                              SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // No resumption: a maintenance login is a handful of connections, and no
+  // ticket key or session cache outlives a connection.
+  SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_num_tickets(c, 0);
   if (SSL_CTX_set_cipher_list(c, kTls12Ciphers) != 1 || SSL_CTX_set_ciphersuites(c, kTls13Suites) != 1)
     return fail(Errc::Internal, "TLS cipher configuration failed");
   if (auto err = apply_crypto_policy(c); !err.empty()) return fail(Errc::Internal, err);
