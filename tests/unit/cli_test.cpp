@@ -10,6 +10,8 @@
 #include "app/audit_cli.hpp"
 #include "app/firmware_station.hpp"
 #include "app/pki_cli.hpp"
+#include "app/web_station.hpp"
+#include "core/storage.hpp"
 #include "audit/audit_log.hpp"
 #include "core/log.hpp"
 #include "firmware/image_tools.hpp"
@@ -143,3 +145,23 @@ TEST_F(CliTest, FirmwareInstallAsksThePolicyAndTheDenialIsAudited) {
 }
 
 }  // namespace
+
+// AUTH-4: accounts init asks the policy (ManageAccounts as the local admin) and
+// creates nothing when refused; allowed, it creates the admin once.
+TEST_F(CliTest, AccountsInitAsksThePolicy) {
+  const std::size_t before = denials();
+  EXPECT_EQ(cg::app::accounts_init(cfg, &deny_all), 1);
+  EXPECT_EQ(denials(), before + 1);
+  {
+    cg::storage::Db db(cfg.state_dir / "station.db");
+    auto st = db.prepare("SELECT COUNT(*) FROM accounts");
+    st.step();
+    EXPECT_EQ(st.col_int(0), 0);
+  }
+  testing::internal::CaptureStdout();
+  EXPECT_EQ(cg::app::accounts_init(cfg), 0);
+  const std::string printed = testing::internal::GetCapturedStdout();
+  EXPECT_EQ(printed.size(), 20u) << "the password alone and a newline: " << printed;
+  EXPECT_EQ(cg::app::accounts_init(cfg), 3) << "once only";
+  EXPECT_EQ(cg::test::all_bytes(cfg.state_dir).find(printed.substr(0, 19)), std::string::npos);
+}
