@@ -34,6 +34,12 @@ class Gate {
   // action, a CLI command) for the record of a denial.
   Result<void> admit(const policy::Principal& who, policy::Operation op, std::string_view request = {});
 
+  // A question, not a request: would the policy allow it? No record either
+  // way (a page deciding what to show, e.g. the admin's part of a dashboard).
+  bool allows(const policy::Principal& who, policy::Operation op) const {
+    return policy_(who, op) == policy::Decision::Allow;
+  }
+
   // The one record of an operation's outcome.
   audit::AuditLog::Result record(const audit::Source& src, audit::Event e, audit::Outcome o,
                                  const audit::Details& d = {});

@@ -353,7 +353,7 @@ void WebApp::dashboard(Call& c) {
   b += "</tbody></table></section></div>";
   // AUTHZ-3: audit information for administrators only (the policy decides; not
   // a request of the user, so a viewer's dashboard writes no AccessDenied record).
-  if (recent_ && policy::authorize(s.principal, Operation::ReadSecurityLog) == policy::Decision::Allow) {
+  if (recent_ && gate_.allows(s.principal, Operation::ReadSecurityLog)) {
     b += "<section><h2>Recent security events</h2><table><thead><tr><th>Time</th><th>Event</th><th>Outcome</th></tr>"
          "</thead><tbody>";
     for (const auto& e : recent_->items())
