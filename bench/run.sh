@@ -32,6 +32,9 @@
 #                              bench/firmware_download_bench.cpp): a CG_BENCH_FW_DOWNLOAD_MIB=256 MiB image
 #                              over loopback HTTPS into a slot (verified, fsynced) vs `curl -o FILE`
 #                              (CG_BENCH_FW_DOWNLOAD_REPS=5)
+#   CG_BENCH_WEB=0             skips the web UI benchmark (issue 12, bench/web_bench.cpp): the dashboard
+#                              over HTTPS on loopback, logged in, vs the stylesheet of the same server
+#                              (CG_BENCH_WEB_REQUESTS=2000 of each, interleaved, one keep-alive connection)
 #   CG_BENCH_LOAD=0            skips the load runs and their table (e.g. CG_BENCH_LOAD=0
 #                              CG_BENCH_AUDIT=0 runs only the profile 3 part)
 set -euo pipefail
@@ -85,7 +88,7 @@ trap 'exit 130' INT TERM
 if [ "${CG_BENCH_SKIP_BUILD:-0}" != 1 ]; then
   say "building (Release, CG_BUILD_BENCH=ON) in $BUILD_DIR"
   cmake -S "$REPO" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DCG_BUILD_BENCH=ON >&2
-  ninja -C "$BUILD_DIR" -j"$(nproc)" chargeguard cg_load_csms cg_audit_bench cg_tls_bench cg_firmware_bench cg_firmware_download_bench >&2
+  ninja -C "$BUILD_DIR" -j"$(nproc)" chargeguard cg_load_csms cg_audit_bench cg_tls_bench cg_firmware_bench cg_firmware_download_bench cg_web_bench >&2
 fi
 # Keep the whole command under 3 minutes: after a long (cold) build, 3 runs instead of 5.
 # The profile 3 part takes 25-30 s with its defaults; after a long build it does 100
@@ -168,6 +171,16 @@ if [ "${CG_BENCH_FW_DOWNLOAD:-1}" != 0 ]; then
     --reps "${CG_BENCH_FW_DOWNLOAD_REPS:-5}" > "$TMP/dl.txt" 2> "$TMP/dl.err" \
     || { echo "firmware download benchmark failed:" >&2; cat "$TMP/dl.err" >&2; exit 1; }
   while read -r k v; do DL[$k]=$v; done < "$TMP/dl.txt"
+fi
+
+# ---- web UI (bench/web_bench.cpp): dashboard vs a static file of the same HTTPS server
+declare -A WEB=()
+if [ "${CG_BENCH_WEB:-1}" != 0 ]; then
+  say "web UI benchmark (${CG_BENCH_WEB_REQUESTS:-2000} dashboard and stylesheet requests)"
+  "$BUILD_DIR/bench/cg_web_bench" --station "$BIN" --dir "$TMP" --requests "${CG_BENCH_WEB_REQUESTS:-2000}" \
+    > "$TMP/web.txt" 2> "$TMP/web.err" \
+    || { echo "web benchmark failed:" >&2; cat "$TMP/web.err" >&2; exit 1; }
+  while read -r k v; do WEB[$k]=$v; done < "$TMP/web.txt"
 fi
 
 # ---- binary size
@@ -399,6 +412,18 @@ ROOT -o FILE\` (no verification, no fsync).
 | Measure | Goal | chargeguard | Baseline | chargeguard / baseline | Verdict |
 |---|---|---|---|---|---|
 | Download + verify + write a $(f "$(d image_mib)" 0) MiB image | ≤ 1.3× \`curl\` | $(f "$(d ours.s)" 2) s ($(f "$(d ours.mib_per_s)" 0) MiB/s) | $(f "$(d curl.s)" 2) s ($(f "$(d curl.mib_per_s)" 0) MiB/s) | $(f "$(d ratio)" 2)× | $(verdict "$(d ratio)" "<=" 1.3) |
+EOF
+fi
+if [ "${#WEB[@]}" -gt 0 ]; then
+  wb() { echo "${WEB[web.$1]:-nan}"; }
+  cat <<EOF
+
+### Web UI (issue 12, \`cg_web_bench\`, $(wb requests) requests of each, interleaved on one keep-alive HTTPS connection, logged in)
+
+| Measure | Goal | chargeguard | Baseline | chargeguard / baseline | Verdict |
+|---|---|---|---|---|---|
+| Dashboard round trip p99 (session check, policy, status, rendering) | – | $(f "$(wb dashboard.p99_us)" 0) µs (p50 $(f "$(wb dashboard.p50_us)" 0) µs) | $(f "$(wb static.p99_us)" 0) µs (p50 $(f "$(wb static.p50_us)" 0) µs) the stylesheet, same server | $(f "$(wb p99_ratio)" 2)× | – |
+| Dashboard weight with its stylesheet | ≤ 100 KB | $(f "$(wb dashboard.total_kb)" 1) KB | – | – | $(verdict "$(wb dashboard.total_kb)" "<=" 100) |
 EOF
 fi
 if [ "${#TLS[@]}" -gt 0 ]; then

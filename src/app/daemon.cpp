@@ -239,7 +239,7 @@ int run(const config::Config& cfg, char** argv) {
   services::ChargingService charging(gate, st, auth, *dm, outbox, &loop);
   services::AvailabilityService availability(gate, st, *db);
   services::IdentityService identity_service(gate, identity, cfg, dm.get());
-  services::SecurityLogService security_log(gate, *audit_log, diagnostics_log);
+  services::SecurityLogService security_log(gate, *audit_log, diagnostics_log, keys.get());
   services::LinkEvents link_events(gate);
   // Firmware (FW-1…FW-7): the slots, the floor, the service; under `chargeguard boot`
   // the running image is the booted slot's.
@@ -323,7 +323,7 @@ int run(const config::Config& cfg, char** argv) {
     try {
       web_ui = std::make_unique<WebStation>(io, cfg, *keys, *audit_log, [&] {
         return dashboard_data(cfg, st, ocpp.online(), outbox, firmware_version, *certs, slots, web_ui->fingerprint());
-      });
+      }, web::WebServices{&security_log});
       audit_log->on_record([w = web_ui.get()](const audit::RecordView& r) { w->recent().add(r); });
     } catch (const std::exception& e) {
       std::cerr << "error: " << e.what() << "\n";

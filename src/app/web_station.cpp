@@ -43,7 +43,7 @@ struct WebStation::Parts {
 };
 
 WebStation::WebStation(asio::io_context& io, const config::Config& cfg, security::KeyStore& keys, audit::AuditLog& log,
-                       web::DashboardFn dashboard)
+                       web::DashboardFn dashboard, web::WebServices services)
     : p_(std::make_unique<Parts>(log, cfg)) {
   const auto listen = config::parse_listen(cfg.web.listen);  // validated with the configuration
   auto id = security::ensure_web_identity(keys, cfg.state_dir, listen->first, cfg.identity);
@@ -61,7 +61,7 @@ WebStation::WebStation(asio::io_context& io, const config::Config& cfg, security
   if (no_accounts)
     log::warn("web", "no maintenance account yet: create the first one with `chargeguard accounts init --config FILE`");
   p_->app = std::make_unique<web::WebApp>(io, p_->io_gate, p_->sessions, p_->worker, *p_->accounts,
-                                          std::move(dashboard), &p_->recent, cfg.identity);
+                                          std::move(dashboard), &p_->recent, cfg.identity, services);
   const asio::ip::tcp::endpoint where(asio::ip::make_address(listen->first), listen->second);
   try {
     p_->server = std::make_unique<web::Server>(io, p_->tls, where, [app = p_->app.get()](web::Request r, web::Server::Reply reply) {

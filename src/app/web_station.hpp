@@ -21,7 +21,7 @@ class WebStation {
  public:
   // Throws (with a message naming the problem) when it cannot listen.
   WebStation(boost::asio::io_context& io, const config::Config& cfg, security::KeyStore& keys,
-             audit::AuditLog& log, web::DashboardFn dashboard);
+             audit::AuditLog& log, web::DashboardFn dashboard, web::WebServices services = {});
   ~WebStation();
   void start();
   void stop();

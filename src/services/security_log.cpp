@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "core/log.hpp"
@@ -10,8 +11,26 @@ namespace cg::services {
 namespace fs = std::filesystem;
 using policy::Operation;
 
-SecurityLogService::SecurityLogService(Gate& gate, audit::AuditLog& log, fs::path diagnostics_log)
-    : gate_(gate), log_(&log), audit_dir_(log.dir()), diagnostics_log_(std::move(diagnostics_log)) {}
+SecurityLogService::SecurityLogService(Gate& gate, audit::AuditLog& log, fs::path diagnostics_log,
+                                       security::KeyStore* keys)
+    : gate_(gate), log_(&log), audit_dir_(log.dir()), keys_(keys), diagnostics_log_(std::move(diagnostics_log)) {}
+
+Result<std::vector<audit::RecordView>> SecurityLogService::recent(const policy::Principal& who, std::size_t n) {
+  if (auto ok = gate_.admit(who, Operation::ReadSecurityLog, "security log view"); !ok) return ok.error();
+  if (!log_) return fail(Errc::Unavailable, "no security log");
+  n = std::min<std::size_t>(n, 500);
+  return guarded("security log view", [&]() -> Result<std::vector<audit::RecordView>> {
+    const std::uint64_t last = log_->last_seq();
+    const std::uint64_t from = last >= n ? last - n + 1 : 1;
+    std::vector<audit::RecordView> out;
+    audit::for_each_record(audit::log_file(audit_dir_), from, [&](const audit::RecordView& r) {
+      out.push_back(r);
+      return out.size() < n;
+    });
+    std::reverse(out.begin(), out.end());
+    return out;
+  });
+}
 
 SecurityLogService::SecurityLogService(Gate& gate, fs::path audit_dir, security::KeyStore& keys, audit::AuditLog* log)
     : gate_(gate), log_(log), audit_dir_(std::move(audit_dir)), keys_(&keys) {}
@@ -38,10 +57,10 @@ void SecurityLogService::upload_finished(const audit::Source& who, const Upload&
   // Records that left the station: full_policy = overwrite_exported may drop
   // them. Noted before the CSMS hears "Uploaded", so that what it is told is
   // already true here.
-  if (u.result == "Uploaded" && !diag && records && log_)
+  if ((u.result == "Uploaded" || u.result == "Downloaded") && !diag && records && log_)
     log_->mark_exported(u.exported->first_seq, u.exported->last_seq);
   gate_.record(who, audit::Event::SecurityLogExported,
-               u.result == "Uploaded" ? audit::Outcome::Success : audit::Outcome::Failure,
+               u.result == "Uploaded" || u.result == "Downloaded" ? audit::Outcome::Success : audit::Outcome::Failure,
                audit::Details()
                    .text("logType", diag ? "DiagnosticsLog" : "SecurityLog")
                    .number("requestId", u.request_id)

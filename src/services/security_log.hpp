@@ -11,6 +11,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "audit/audit_log.hpp"
 #include "audit/export.hpp"
@@ -27,7 +28,9 @@ class SecurityLogService {
  public:
   // The daemon: the open log (also the gate's). `diagnostics_log` is the
   // bounded diagnostics log file (its previous generation is `.1`).
-  SecurityLogService(Gate& gate, audit::AuditLog& log, std::filesystem::path diagnostics_log);
+  // `keys` (optional) unseals the log's key for verify().
+  SecurityLogService(Gate& gate, audit::AuditLog& log, std::filesystem::path diagnostics_log,
+                     security::KeyStore* keys = nullptr);
   // Tools beside the daemon: the log's directory and the key store that
   // unseals its key; `log` when the tool holds the state-directory lock.
   SecurityLogService(Gate& gate, std::filesystem::path audit_dir, security::KeyStore& keys,
@@ -40,8 +43,8 @@ class SecurityLogService {
   // GetLog: what to upload.
   Result<audit::LogExport> export_for_upload(const policy::Principal& who, LogType type, Window window,
                                              std::size_t max_bytes);
-  // The upload ended (Uploaded, UploadFailure, Canceled): the exported mark
-  // first (a whole security log), then one SecurityLogExported record naming
+  // The upload ended (Uploaded, UploadFailure, Canceled; Downloaded for the
+  // web UI's download): the exported mark first (a whole security log), then one SecurityLogExported record naming
   // the destination host only (a URL may carry a token).
   struct Upload {
     LogType type = LogType::Security;
@@ -52,6 +55,9 @@ class SecurityLogService {
     std::string result, detail;
   };
   void upload_finished(const audit::Source& who, const Upload& u);
+
+  // The web UI's view: the last `n` records (at most 500), newest first.
+  Result<std::vector<audit::RecordView>> recent(const policy::Principal& who, std::size_t n);
 
   // `audit verify`: the log (or an export file) checked record by record.
   Result<audit::VerifyResult> verify(const policy::Principal& who, const std::optional<std::filesystem::path>& file);

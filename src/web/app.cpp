@@ -25,7 +25,7 @@ std::vector<RecentEvents::Item> RecentEvents::items() const {
 
 WebApp::WebApp(asio::io_context& io, services::Gate& gate, services::SessionService& sessions, AuthWorker& worker,
                services::AccountsService& accounts, DashboardFn dashboard, const RecentEvents* recent,
-               std::string station)
+               std::string station, WebServices services)
     : io_(io),
       gate_(gate),
       sessions_(sessions),
@@ -33,7 +33,8 @@ WebApp::WebApp(asio::io_context& io, services::Gate& gate, services::SessionServ
       accounts_(accounts),
       dashboard_(std::move(dashboard)),
       recent_(recent),
-      station_(std::move(station)) {}
+      station_(std::move(station)),
+      services_(services) {}
 
 const std::vector<WebApp::Route>& WebApp::table() {
   using A = Access;
@@ -50,6 +51,8 @@ const std::vector<WebApp::Route>& WebApp::table() {
       {{"POST", "/accounts", A::Session, std::nullopt, true}, &WebApp::accounts_action},
       {{"GET", "/sessions", A::Session, std::nullopt, true}, &WebApp::sessions_page},
       {{"POST", "/sessions", A::Session, std::nullopt, true}, &WebApp::end_session},
+      {{"GET", "/log", A::Session, std::nullopt, true}, &WebApp::log_page},
+      {{"POST", "/log", A::Session, std::nullopt, true}, &WebApp::log_download},
   };
   return t;
 }

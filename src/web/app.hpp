@@ -24,6 +24,7 @@
 #include "audit/audit_log.hpp"
 #include "policy/policy.hpp"
 #include "services/accounts.hpp"
+#include "services/security_log.hpp"
 #include "services/gate.hpp"
 #include "services/sessions.hpp"
 #include "web/auth_worker.hpp"
@@ -74,6 +75,11 @@ class RecentEvents {
 
 enum class Access { Public, Login, Session };
 
+// The services of the I/O thread the routes call (null: that part is absent).
+struct WebServices {
+  services::SecurityLogService* security_log = nullptr;
+};
+
 struct RouteInfo {
   std::string_view method, path;
   Access access;
@@ -85,7 +91,8 @@ class WebApp {
  public:
   // `accounts` lives on the worker thread: only jobs submitted to `worker` use it.
   WebApp(boost::asio::io_context& io, services::Gate& gate, services::SessionService& sessions, AuthWorker& worker,
-         services::AccountsService& accounts, DashboardFn dashboard, const RecentEvents* recent, std::string station);
+         services::AccountsService& accounts, DashboardFn dashboard, const RecentEvents* recent, std::string station,
+         WebServices services = {});
 
   void handle(Request req, Server::Reply reply);
   static std::vector<RouteInfo> routes();
@@ -118,6 +125,9 @@ class WebApp {
   void accounts_action(Call& c);
   void sessions_page(Call& c);
   void end_session(Call& c);
+  // web/log_pages.cpp
+  void log_page(Call& c);
+  void log_download(Call& c);
 
   std::string render_login(std::string_view message, std::string_view kind, std::string_view name = {}) const;
   std::string render_password(const services::SessionInfo& s, std::string_view message) const;
@@ -137,6 +147,7 @@ class WebApp {
   DashboardFn dashboard_;
   const RecentEvents* recent_;
   std::string station_;
+  WebServices services_;
 };
 
 }  // namespace cg::web

@@ -237,3 +237,38 @@ itest('a session used from another address is ended; an admin ends an engineer\'
     await admin.context.close();
     await eng.context.close();
   });
+
+itest('security log: admins only; the download verifies with `audit verify --file` and is recorded (AUTHZ-3, LOG-4)',
+  { timeout: 60000 }, async (ctx) => {
+    const initial = await station(ctx);
+    const b = await browser();
+    const admin = await adminSession(ctx, initial);
+    await admin.page.goto(`${ctx.webUrl}/log`);
+    assert.match(await admin.page.textContent('main'), /Hash chain and MACs verified/);
+    assert.match(await admin.page.textContent('main'), /MaintenanceLoginAccepted/);
+    const [download] = await Promise.all([
+      admin.page.waitForEvent('download'),
+      admin.page.click('form[action="/log"] button[type="submit"]'),
+    ]);
+    const file = require('node:path').join(ctx.dir, 'downloaded.log');
+    await download.saveAs(file);
+    const v = await ctx.cli(['audit', 'verify', '--file', file, '--config', ctx.configFile]);
+    assert.equal(v.code, 0, `${v.stdout}${v.stderr}`);
+    // An engineer is refused the page and the download, and the attempts are audited.
+    const eng = await web.addAccount(admin.page, b, ctx, 'erin', 'engineer', 'Eq7v-mT3x.Lp9');
+    const resp = await eng.page.goto(`${ctx.webUrl}/log`);
+    assert.equal(resp.status(), 403);
+    const csrf = await eng.page.inputValue('form.logout input[name=csrf]');
+    const dl = await web.request(ctx, '/log', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Cookie: await web.cookieHeader(eng.context) },
+      body: `csrf=${csrf}`,
+    });
+    assert.equal(dl.status, 403);
+    assert.doesNotMatch(dl.body, /"type"/, 'no record in the refusal');
+    const audit = await ctx.auditExport();
+    assert.ok(audit.records.some((r) => r.type === 'SecurityLogExported' && /web download/.test(JSON.stringify(r.details))));
+    assert.ok(audit.records.filter((r) => r.type === 'AccessDenied' && r.source.principal === 'erin').length >= 2);
+    await admin.context.close();
+    await eng.context.close();
+  });

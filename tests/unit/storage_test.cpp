@@ -49,9 +49,9 @@ class Storage : public ::testing::Test {
 
 TEST_F(Storage, MigrationsCreateTheSchemaAndSetUserVersion) {
   Db db(file_);
-  EXPECT_EQ(user_version(db), 5);
+  EXPECT_EQ(user_version(db), 6);
   for (const char* t : {"meta", "variables", "outbox", "transactions", "auth_list", "auth_cache", "availability",
-                        "outbox_rejected", "network_profiles"}) {
+                        "outbox_rejected", "network_profiles", "accounts", "login_locks"}) {
     auto s = db.prepare("SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name=?");
     s.bind(1, std::string_view(t));
     ASSERT_TRUE(s.step());
@@ -65,7 +65,7 @@ TEST_F(Storage, ReopeningDoesNotMigrateAgain) {
     db.set_meta("k", "v");
   }
   Db db(file_);  // CREATE TABLE again would throw
-  EXPECT_EQ(user_version(db), 5);
+  EXPECT_EQ(user_version(db), 6);
   EXPECT_EQ(db.meta("k"), "v");
 }
 

@@ -158,10 +158,12 @@ class Ctx {
 
   // The station's TOML file: the device model of the test plus `extraToml`
   // (other sections, e.g. [key_store]); the command line adds the rest.
+  // Unless it says otherwise, the web UI listens on this test's own port (tests run in parallel).
   writeConfig(extraToml) {
+    const web = this.webPort && !/^\[web\]/m.test(extraToml ?? '') ? `\n[web]\nlisten = "127.0.0.1:${this.webPort}"\n` : '';
     fs.writeFileSync(
       this.configFile,
-      tomlConfig({ ...DEFAULT_DEVICE_MODEL, ...(this.opts.deviceModel ?? {}) }) + (extraToml ? '\n' + extraToml : ''),
+      tomlConfig({ ...DEFAULT_DEVICE_MODEL, ...(this.opts.deviceModel ?? {}) }) + (extraToml ? '\n' + extraToml : '') + web,
     );
   }
 
@@ -732,6 +734,8 @@ function itest(name, opts, fn) {
   const timeout = opts.timeout ?? 30000;
   return test(name, { timeout: timeout + 5000 }, async (t) => {
     const ctx = new Ctx(name, opts);
+    ctx.webPort = await freePort(); // the station's web UI port, also for tests that spawn it themselves
+    ctx.writeConfig(opts.extraToml ?? '');
     t.after(() => ctx.cleanup());
     let failed = true;
     let timer;

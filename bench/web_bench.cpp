@@ -1,0 +1,184 @@
+// Web UI benchmark (issue 12): the dashboard's round trip over HTTPS on
+// loopback, logged in, against a static file served by the same server
+// (/static/app.css: no session check, no rendering) — p50 and p99 of each,
+// and the ratio, measured interleaved on one keep-alive connection.
+//
+//   cg_web_bench --station BUILD/chargeguard --dir DIR [--requests 2000]
+//
+// It makes a throw-away station (dev PKI for the CSMS root it needs in its
+// configuration; no CSMS runs: the station is offline), creates the admin
+// with `accounts init`, logs in and changes the password through the forms,
+// then measures. Output: "key value" lines (web.*).
+#include <sys/prctl.h>
+#include <signal.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <thread>
+
+#include "fw_bench_common.hpp"
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using cg::bench::die;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string run_capture(const std::vector<std::string>& args) {
+  std::string cmd;
+  for (const auto& a : args) cmd += "'" + a + "' ";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) die("web_bench", "cannot run " + args[0]);
+  std::string out;
+  char buf[256];
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  if (::pclose(p) != 0) die("web_bench", "failed: " + cmd);
+  return out;
+}
+
+std::uint16_t free_port() {
+  asio::io_context io;
+  asio::ip::tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+  return a.local_endpoint().port();
+}
+
+class Client {
+ public:
+  explicit Client(std::uint16_t port) : ctx_(asio::ssl::context::tls_client), stream_(io_, ctx_) {
+    ctx_.set_verify_mode(asio::ssl::verify_none);  // the station's self-signed certificate
+    for (int i = 0; i < 100; ++i) {
+      try {
+        beast::get_lowest_layer(stream_).connect({asio::ip::make_address("127.0.0.1"), port});
+        stream_.handshake(asio::ssl::stream_base::client);
+        return;
+      } catch (const std::exception&) {
+        beast::get_lowest_layer(stream_).close();
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
+    die("web_bench", "the station's web UI did not come up");
+  }
+  http::response<http::string_body> request(http::verb v, const std::string& target, const std::string& body = {}) {
+    http::request<http::string_body> req{v, target, 11};
+    req.set(http::field::host, "127.0.0.1");
+    if (!cookie_.empty()) req.set(http::field::cookie, cookie_);
+    if (v == http::verb::post) {
+      req.set(http::field::content_type, "application/x-www-form-urlencoded");
+      req.body() = body;
+      req.prepare_payload();
+    }
+    http::write(stream_, req);
+    http::response<http::string_body> res;
+    http::read(stream_, buf_, res);
+    if (auto it = res.find(http::field::set_cookie); it != res.end()) {
+      const std::string c(it->value());
+      cookie_ = c.substr(0, c.find(';'));
+    }
+    return res;
+  }
+
+ private:
+  asio::io_context io_;
+  asio::ssl::context ctx_;
+  beast::ssl_stream<beast::tcp_stream> stream_;
+  beast::flat_buffer buf_;
+  std::string cookie_;
+};
+
+std::string csrf_of(const std::string& html) {
+  const std::string key = "name=\"csrf\" value=\"";
+  const auto p = html.find(key);
+  if (p == std::string::npos) die("web_bench", "no CSRF token on the page");
+  return html.substr(p + key.size(), 64);
+}
+
+double percentile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  return v[static_cast<std::size_t>(q * static_cast<double>(v.size() - 1))];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string station;
+  fs::path dir;
+  int requests = 2000;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i];
+    if (k == "--station") station = argv[i + 1];
+    else if (k == "--dir") dir = argv[i + 1];
+    else if (k == "--requests") requests = std::stoi(argv[i + 1]);
+    else die("web_bench", "usage: cg_web_bench --station BIN --dir DIR [--requests N]");
+  }
+  if (station.empty() || dir.empty()) die("web_bench", "usage: cg_web_bench --station BIN --dir DIR [--requests N]");
+  const fs::path work = dir / "web-bench";
+  fs::remove_all(work);
+  fs::create_directories(work);
+  run_capture({station, "pki", "dev-init", "--out", (work / "pki").string()});
+  { std::ofstream(work / "password") << "bench-password-0123\n"; }
+  const std::uint16_t port = free_port();
+  {
+    std::ofstream cfg(work / "station.toml");
+    cfg << "[station]\nidentity = \"CS-BENCH\"\nstate_dir = \"" << (work / "state").string() << "\"\n"
+        << "log_level = \"warn\"\n[csms]\nurl = \"wss://127.0.0.1:1/ocpp\"\nsecurity_profile = 2\nca_file = \""
+        << (work / "pki" / "csms-root-ca.pem").string() << "\"\npassword_file = \"" << (work / "password").string()
+        << "\"\n[web]\nlisten = \"127.0.0.1:" << port << "\"\n";
+  }
+  std::string initial = run_capture({station, "accounts", "init", "--config", (work / "station.toml").string()});
+  while (!initial.empty() && (initial.back() == '\n')) initial.pop_back();
+
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    const int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    ::execl(station.c_str(), station.c_str(), "run", "--config", (work / "station.toml").c_str(), nullptr);
+    ::_exit(127);
+  }
+  int rc = 0;
+  {
+    Client c(port);
+    auto r = c.request(http::verb::post, "/login", "username=admin&password=" + initial);
+    if (r.result_int() != 303) die("web_bench", "login failed: " + std::to_string(r.result_int()));
+    r = c.request(http::verb::get, "/password");
+    const std::string pw = "Bq7v-mT3x.Lp9";
+    r = c.request(http::verb::post, "/password",
+                  "csrf=" + csrf_of(r.body()) + "&current=" + initial + "&new=" + pw + "&confirm=" + pw);
+    if (r.body().find("Your password was changed") == std::string::npos) die("web_bench", "password change failed");
+    std::size_t dash_bytes = 0, css_bytes = 0;
+    for (int i = 0; i < 50; ++i) {  // warm-up
+      dash_bytes = c.request(http::verb::get, "/").body().size();
+      css_bytes = c.request(http::verb::get, "/static/app.css").body().size();
+    }
+    std::vector<double> dash, css;
+    for (int i = 0; i < requests; ++i) {
+      for (int which = 0; which < 2; ++which) {
+        const auto t0 = std::chrono::steady_clock::now();
+        auto res = c.request(http::verb::get, which == 0 ? "/" : "/static/app.css");
+        const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+        if (res.result_int() != 200) die("web_bench", "status " + std::to_string(res.result_int()));
+        (which == 0 ? dash : css).push_back(us);
+      }
+    }
+    std::cout << "web.requests " << requests << "\n"
+              << "web.dashboard.p50_us " << percentile(dash, 0.5) << "\n"
+              << "web.dashboard.p99_us " << percentile(dash, 0.99) << "\n"
+              << "web.static.p50_us " << percentile(css, 0.5) << "\n"
+              << "web.static.p99_us " << percentile(css, 0.99) << "\n"
+              << "web.p99_ratio " << percentile(dash, 0.99) / percentile(css, 0.99) << "\n"
+              << "web.dashboard.bytes " << dash_bytes << "\n"
+              << "web.static.bytes " << css_bytes << "\n"
+              << "web.dashboard.total_kb " << static_cast<double>(dash_bytes + css_bytes) / 1024.0 << "\n";
+  }
+  ::kill(pid, SIGTERM);
+  ::waitpid(pid, &rc, 0);
+  fs::remove_all(work);
+  return 0;
+}
