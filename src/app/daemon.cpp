@@ -324,7 +324,7 @@ int run(const config::Config& cfg, char** argv) {
       web_ui = std::make_unique<WebStation>(io, cfg, *keys, *audit_log, [&] {
         return dashboard_data(cfg, st, ocpp.online(), outbox, firmware_version, *certs, slots, web_ui->fingerprint());
       }, web::WebServices{&security_log});
-      audit_log->on_record([w = web_ui.get()](const audit::RecordView& r) { w->recent().add(r); });
+      audit_log->on_record([recent = web_ui->recent()](const audit::RecordView& r) { recent->add(r); });
     } catch (const std::exception& e) {
       std::cerr << "error: " << e.what() << "\n";
       return 1;

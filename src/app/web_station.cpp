@@ -27,7 +27,7 @@ struct WebStation::Parts {
   asio::ssl::context tls{asio::ssl::context::tls_server};
   services::Gate io_gate;  // the I/O thread's (sessions, route checks)
   services::SessionService sessions;
-  web::RecentEvents recent;
+  std::shared_ptr<web::RecentEvents> recent = std::make_shared<web::RecentEvents>();
   web::AuthWorker worker;
   // Owned by the worker thread: created and destroyed there.
   std::unique_ptr<storage::Db> db;
@@ -61,7 +61,7 @@ WebStation::WebStation(asio::io_context& io, const config::Config& cfg, security
   if (no_accounts)
     log::warn("web", "no maintenance account yet: create the first one with `chargeguard accounts init --config FILE`");
   p_->app = std::make_unique<web::WebApp>(io, p_->io_gate, p_->sessions, p_->worker, *p_->accounts,
-                                          std::move(dashboard), &p_->recent, cfg.identity, services);
+                                          std::move(dashboard), p_->recent.get(), cfg.identity, services);
   const asio::ip::tcp::endpoint where(asio::ip::make_address(listen->first), listen->second);
   try {
     p_->server = std::make_unique<web::Server>(io, p_->tls, where, [app = p_->app.get()](web::Request r, web::Server::Reply reply) {
@@ -94,7 +94,7 @@ void WebStation::tick() {
 }
 std::uint16_t WebStation::port() const { return p_->server->port(); }
 const std::string& WebStation::fingerprint() const { return p_->fingerprint; }
-web::RecentEvents& WebStation::recent() { return p_->recent; }
+std::shared_ptr<web::RecentEvents> WebStation::recent() { return p_->recent; }
 
 // REQ: AUTH-4 — the label: the password alone on stdout, once.
 int accounts_init(const config::Config& cfg, const services::PolicyFn& policy) {

@@ -28,7 +28,8 @@ class WebStation {
   void tick();  // every second: sessions past their time end
   std::uint16_t port() const;
   const std::string& fingerprint() const;
-  web::RecentEvents& recent();
+  // Shared: the audit log's listener may outlive this object.
+  std::shared_ptr<web::RecentEvents> recent();
 
   struct Parts;
 

@@ -48,6 +48,7 @@ itest('first login with the initial password from accounts init: forced change, 
     const { context, page } = await web.newPage(await browser());
     await page.goto(`${ctx.webUrl}/`);
     assert.ok(page.url().endsWith('/login'), `no session: the login page (${page.url()})`);
+    await web.shot(page, 'login');
     await web.login(page, ctx, 'admin', initial);
     assert.ok(page.url().endsWith('/password'), `forced change first: ${page.url()}`);
     assert.match(await page.textContent('main'), /initial password/);
@@ -58,6 +59,7 @@ itest('first login with the initial password from accounts init: forced change, 
     }
     // Each rule, named.
     await web.changePassword(page, initial, 'abc');
+    await web.shot(page, 'password-rules');
     const rules = await page.$$eval('ul.rules li', (li) => li.map((x) => x.textContent));
     for (const want of [/8 to 31 characters/, /digit/, /upper-case/, /special character/])
       assert.ok(rules.some((r) => want.test(r)), `${want} in ${JSON.stringify(rules)}`);
@@ -74,6 +76,7 @@ itest('first login with the initial password from accounts init: forced change, 
     assert.match(await page.textContent('main'), /Your password was changed/);
     await page.goto(`${ctx.webUrl}/`);
     assert.ok(page.url().endsWith('/'), page.url());
+    await web.shot(page, 'dashboard');
     const main = await page.textContent('main');
     assert.match(main, /Previous login/);
     assert.match(main, new RegExp(ctx.identity));
@@ -225,6 +228,10 @@ itest('a session used from another address is ended; an admin ends an engineer\'
     await web.login(eng.page, ctx, 'eric', 'Eq7v-mT3x.Lp9');
     assert.ok(eng.page.url().endsWith('/'));
     await admin.page.goto(`${ctx.webUrl}/sessions`);
+    await web.shot(admin.page, 'sessions');
+    await admin.page.goto(`${ctx.webUrl}/accounts`);
+    await web.shot(admin.page, 'accounts');
+    await admin.page.goto(`${ctx.webUrl}/sessions`);
     const row = admin.page.locator('tr', { hasText: 'eric' });
     await Promise.all([admin.page.waitForLoadState('load'), row.locator('button', { hasText: 'End session' }).click()]);
     assert.equal(await admin.page.locator('tr', { hasText: 'eric' }).count(), 0);
@@ -245,6 +252,7 @@ itest('security log: admins only; the download verifies with `audit verify --fil
     const admin = await adminSession(ctx, initial);
     await admin.page.goto(`${ctx.webUrl}/log`);
     assert.match(await admin.page.textContent('main'), /Hash chain and MACs verified/);
+    await web.shot(admin.page, 'security-log');
     assert.match(await admin.page.textContent('main'), /MaintenanceLoginAccepted/);
     const [download] = await Promise.all([
       admin.page.waitForEvent('download'),

@@ -121,4 +121,14 @@ async function addAccount(adminPage, browser, ctx, name, role, password) {
   return { context, page };
 }
 
-module.exports = { prepare, accountsInit, launch, newPage, login, changePassword, request, cookieHeader, addAccount };
+// Screenshots for docs/screenshots/ when CG_WEB_SCREENSHOTS names a directory
+// (`CG_WEB_SCREENSHOTS=docs/screenshots ./scripts/test.sh` or one test file).
+async function shot(page, name) {
+  const dir = process.env.CG_WEB_SCREENSHOTS;
+  if (!dir) return;
+  await page.setViewportSize({ width: 1100, height: 800 });
+  await page.screenshot({ path: path.join(dir, `${name}.png`), fullPage: true });
+}
+
+module.exports = {
+  shot, prepare, accountsInit, launch, newPage, login, changePassword, request, cookieHeader, addAccount };
