@@ -64,9 +64,10 @@ WebStation::WebStation(asio::io_context& io, const config::Config& cfg, security
                                           std::move(dashboard), p_->recent.get(), cfg.identity, services);
   const asio::ip::tcp::endpoint where(asio::ip::make_address(listen->first), listen->second);
   try {
-    p_->server = std::make_unique<web::Server>(io, p_->tls, where, [app = p_->app.get()](web::Request r, web::Server::Reply reply) {
-      app->handle(std::move(r), std::move(reply));
-    });
+    p_->server = std::make_unique<web::Server>(
+        io, p_->tls, where,
+        [app = p_->app.get()](web::Request r, web::Server::Reply reply) { app->handle(std::move(r), std::move(reply)); },
+        [app = p_->app.get()](const web::Request& head) { return app->stream(head); });
   } catch (const std::exception& e) {
     throw std::runtime_error("web: cannot listen on " + cfg.web.listen + ": " + e.what());
   }

@@ -53,6 +53,11 @@ const std::vector<WebApp::Route>& WebApp::table() {
       {{"POST", "/sessions", A::Session, std::nullopt, true}, &WebApp::end_session},
       {{"GET", "/log", A::Session, std::nullopt, true}, &WebApp::log_page},
       {{"POST", "/log", A::Session, std::nullopt, true}, &WebApp::log_download},
+      {{"GET", "/firmware", A::Session, std::nullopt, true}, &WebApp::firmware_page},
+      // An upload: the server streams its body (WebApp::stream); this entry only
+      // answers what did not come as one.
+      {{"POST", "/firmware", A::Session, std::nullopt, true}, &WebApp::firmware_post},
+      {{"GET", "/static/upload.js", A::Public, std::nullopt, false}, &WebApp::upload_js},
   };
   return t;
 }
@@ -88,64 +93,79 @@ Response WebApp::refused(const services::SessionInfo* s, const Error& e) const {
   return html_page(s, "", title, body, status);
 }
 
-void WebApp::handle(Request req, Server::Reply reply) {
-  Call c{std::move(req), std::nullopt, std::move(reply)};
+const WebApp::Route* WebApp::find(const Request& req, bool& path_known) {
   const Route* route = nullptr;
-  bool path_known = false;
+  path_known = false;
   for (const auto& r : table()) {
-    if (r.info.path != c.req.path) continue;
+    if (r.info.path != req.path) continue;
     path_known = true;
-    if (r.info.method == c.req.method) route = &r;
+    if (r.info.method == req.method) route = &r;
   }
+  return route;
+}
+
+std::optional<Response> WebApp::gatekeep(const Request& req, const Route* route, bool path_known,
+                                         std::optional<services::SessionInfo>& session) {
   // NET-4: a POST that the browser says another site made is refused (CSRF, login CSRF).
-  if (c.req.method == "POST" && c.req.cross_site) {
-    Response r = html_page(nullptr, "", "Refused", notice("error", "This form was sent from another site."), 403);
-    return c.reply(std::move(r));
-  }
-  if (route && route->info.access == Access::Public) return (this->*route->fn)(c);
+  if (req.method == "POST" && req.cross_site)
+    return html_page(nullptr, "", "Refused", notice("error", "This form was sent from another site."), 403);
+  if (route && route->info.access == Access::Public) return std::nullopt;
 
   // Every other path needs a session, even to learn whether it exists.
-  auto checked = sessions_.check(c.req.session_cookie, c.req.peer, route ? route->info.activity : true);
+  auto checked = sessions_.check(req.session_cookie, req.peer, route ? route->info.activity : true);
   if (!checked.session) {
-    if (c.req.path.starts_with("/api/")) {
+    if (req.path.starts_with("/api/")) {
       Response r;
       r.status = 401;
       r.content_type = "application/json";
       r.body = R"({"error":"no valid session: log in"})";
-      return c.reply(std::move(r));
+      return r;
     }
     // "ended" names a fixed message on the login page (nothing is reflected).
     std::string to = "/login";
     if (!checked.ended.empty()) to += "?ended=" + checked.ended;
     Response r = Response::redirect(to);
-    if (!c.req.session_cookie.empty())
+    if (!req.session_cookie.empty())
       r.headers.emplace_back("Set-Cookie", std::string(kSessionCookie) + "=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0");
-    return c.reply(std::move(r));
+    return r;
   }
-  c.session = std::move(checked.session);
-  const services::SessionInfo& s = *c.session;
+  session = std::move(checked.session);
+  const services::SessionInfo& s = *session;
   if (!route) {
     if (path_known) {
       Response r = html_page(&s, "", "Method not allowed", notice("error", "This page does not take that method."), 405);
       r.headers.emplace_back("Allow", "GET, POST");
-      return c.reply(std::move(r));
+      return r;
     }
-    return c.reply(html_page(&s, "", "Not found", notice("error", "There is no such page.") +
-                                                       "<p><a href=\"/\">Back to the dashboard</a></p>", 404));
+    return html_page(&s, "", "Not found", notice("error", "There is no such page.") +
+                                              "<p><a href=\"/\">Back to the dashboard</a></p>", 404);
   }
-  if (c.req.method == "POST" && !sessions_.csrf_ok(s, c.req.field("csrf"))) {
-    return c.reply(html_page(&s, "", "Refused",
-                             notice("error", "The form was stale or not sent by this page (CSRF token mismatch). "
-                                             "Reload the page and try again."),
-                             403));
+  if (req.method == "POST" && !sessions_.csrf_ok(s, req.field("csrf"))) {
+    return html_page(&s, "", "Refused",
+                     notice("error", "The form was stale or not sent by this page (CSRF token mismatch). "
+                                     "Reload the page and try again."),
+                     403);
   }
   // AUTH-4: with an initial password only the password change (and logout) is open.
-  if (s.must_change && route->info.access == Access::Session) return c.reply(Response::redirect("/password"));
+  if (s.must_change && route->info.access == Access::Session) return Response::redirect("/password");
   if (route->info.op) {
-    if (auto a = gate_.admit(s.principal, *route->info.op, c.req.method + " " + c.req.path); !a)
-      return c.reply(refused(&s, a.error()));
+    if (auto a = gate_.admit(s.principal, *route->info.op, req.method + " " + req.path); !a) return refused(&s, a.error());
   }
+  return std::nullopt;
+}
+
+void WebApp::handle(Request req, Server::Reply reply) {
+  Call c{std::move(req), std::nullopt, std::move(reply)};
+  bool known = false;
+  const Route* route = find(c.req, known);
+  if (auto refusal = gatekeep(c.req, route, known, c.session)) return c.reply(std::move(*refusal));
   (this->*route->fn)(c);
+}
+
+std::optional<Response> WebApp::admit_post(const Request& req, std::optional<services::SessionInfo>& session) {
+  bool known = false;
+  const Route* route = find(req, known);
+  return gatekeep(req, route, known, session);
 }
 
 void WebApp::on_worker(Call& c, std::function<std::function<void()>()> job) {

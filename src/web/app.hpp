@@ -18,12 +18,14 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "audit/audit_log.hpp"
 #include "policy/policy.hpp"
 #include "services/accounts.hpp"
+#include "services/firmware.hpp"
 #include "services/security_log.hpp"
 #include "services/gate.hpp"
 #include "services/sessions.hpp"
@@ -78,6 +80,8 @@ enum class Access { Public, Login, Session };
 // The services of the I/O thread the routes call (null: that part is absent).
 struct WebServices {
   services::SecurityLogService* security_log = nullptr;
+  services::FirmwareService* firmware = nullptr;  // under the boot stage only
+  std::uint64_t firmware_max_bytes = 0;           // [firmware] max_image_mib
 };
 
 struct RouteInfo {
@@ -94,8 +98,16 @@ class WebApp {
          services::AccountsService& accounts, DashboardFn dashboard, const RecentEvents* recent, std::string station,
          WebServices services = {});
 
+  ~WebApp();
   void handle(Request req, Server::Reply reply);
+  // Upload routes: the server asks after the head of every POST (web/firmware_pages.cpp).
+  std::optional<StreamStart> stream(const Request& head);
   static std::vector<RouteInfo> routes();
+
+  // One firmware upload in progress (web/firmware_pages.cpp).
+  struct Upload;
+  void finish_upload(const std::shared_ptr<Upload>& u, bool complete, const std::string& error,
+                     std::function<void(Response)> reply);
 
   struct Call {
     Request req;
@@ -110,6 +122,10 @@ class WebApp {
     Fn fn;
   };
   static const std::vector<Route>& table();
+  static const Route* find(const Request& req, bool& path_known);
+  // Cross-site, session, CSRF, forced change, the route's operation: the refusal, or nothing.
+  std::optional<Response> gatekeep(const Request& req, const Route* route, bool path_known,
+                                   std::optional<services::SessionInfo>& session);
 
   // web/app.cpp
   void stylesheet(Call& c);
@@ -128,6 +144,14 @@ class WebApp {
   // web/log_pages.cpp
   void log_page(Call& c);
   void log_download(Call& c);
+  // web/firmware_pages.cpp
+  void firmware_page(Call& c);
+  void firmware_post(Call& c);
+  void upload_js(Call& c);
+
+  // The checks of every POST with a session (cross-site, session, CSRF,
+  // forced change): the refusal to send, or nothing (and `session` set).
+  std::optional<Response> admit_post(const Request& req, std::optional<services::SessionInfo>& session);
 
   std::string render_login(std::string_view message, std::string_view kind, std::string_view name = {}) const;
   std::string render_password(const services::SessionInfo& s, std::string_view message) const;
@@ -148,6 +172,7 @@ class WebApp {
   const RecentEvents* recent_;
   std::string station_;
   WebServices services_;
+  std::set<std::shared_ptr<Upload>> uploads_;
 };
 
 }  // namespace cg::web

@@ -5,12 +5,17 @@
 // REQ: NET-4
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "core/result.hpp"
 
 namespace cg::web {
 
@@ -36,6 +41,8 @@ struct Request {
   std::string peer;    // client IP address
   std::string user_agent;
   bool cross_site = false;  // Sec-Fetch-Site says another site sent it (refused for POST)
+  std::string content_type;
+  std::optional<std::uint64_t> content_length;
   std::string_view field(std::string_view name) const {
     auto it = form.find(name);
     return it == form.end() ? std::string_view{} : std::string_view(it->second);
@@ -59,6 +66,25 @@ struct Response {
     r.headers.emplace_back("Location", std::move(location));
     return r;
   }
+};
+
+// An upload route's body, as it arrives (web/server streams it in pieces of
+// at most 256 KiB; nothing holds the whole body).
+class BodySink {
+ public:
+  virtual ~BodySink() = default;
+  // The next bytes (valid during the call). An error stops the upload.
+  virtual Result<void> data(std::span<const std::uint8_t> bytes) = 0;
+  // The end: `complete` when the whole body arrived; otherwise `error` says
+  // why it stopped (the client went away: nobody reads the answer). Answers once.
+  virtual void finish(bool complete, const std::string& error, std::function<void(Response)> reply) = 0;
+};
+
+// What an upload route says after seeing the request head.
+struct StreamStart {
+  std::optional<Response> answer;  // refused before the body (the connection then closes)
+  std::unique_ptr<BodySink> sink;
+  std::uint64_t max_bytes = 0;     // a longer body is refused (413) before it is read
 };
 
 // application/x-www-form-urlencoded (also the query string). nullopt with

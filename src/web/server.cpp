@@ -6,6 +6,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <limits>
+
 #include "core/log.hpp"
 
 namespace cg::web {
@@ -46,11 +48,12 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   ssl::context& tls;
   tcp::acceptor acceptor;
   Handler handler;
+  Streamer streamer;
   int open = 0;
   bool stopped = false;
 
-  Impl(asio::io_context& i, ssl::context& t, const tcp::endpoint& where, Handler h)
-      : io(i), tls(t), acceptor(i), handler(std::move(h)) {
+  Impl(asio::io_context& i, ssl::context& t, const tcp::endpoint& where, Handler h, Streamer st)
+      : io(i), tls(t), acceptor(i), handler(std::move(h)), streamer(std::move(st)) {
     acceptor.open(where.protocol());
     acceptor.set_option(asio::socket_base::reuse_address(true));
     if (where.address().is_v6()) acceptor.set_option(asio::ip::v6_only(true));
@@ -76,7 +79,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     ++server_->open;
   }
-  ~Connection() { --server_->open; }
+  ~Connection() {
+    --server_->open;
+    // A client that went away in the middle of an upload: the sink cleans up.
+    if (sink_) sink_->finish(false, "the connection ended during the upload", [](Response) {});
+  }
 
   void start() {
     beast::get_lowest_layer(stream_).expires_after(kHandshakeTimeout);
@@ -90,19 +97,29 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void read() {
     parser_.emplace();
     parser_->header_limit(kMaxHeaderBytes);
-    parser_->body_limit(kMaxFormBytes);
+    // The route decides the body's limit once the head is known (checked below).
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     beast::get_lowest_layer(stream_).expires_after(first_ ? kRequestTimeout : kIdleTimeout);
-    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      self->on_read(ec);
+    http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->on_header(ec);
     });
   }
 
-  void on_read(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == ssl::error::stream_truncated) return;
-    if (ec == http::error::header_limit) return fail(431, "The request headers are larger than 8 KiB.");
-    if (ec == http::error::body_limit) return fail(413, "The request body is larger than this page accepts.");
-    if (ec == beast::error::timeout) return;
-    if (ec) return fail(400, "Malformed HTTP request.");
+  // Transport errors that end the exchange; true when handled.
+  bool transport_error(beast::error_code ec) {
+    if (!ec) return false;
+    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == ssl::error::stream_truncated ||
+        ec == beast::error::timeout) {
+      return true;  // nothing to answer
+    }
+    if (ec == http::error::header_limit) fail(431, "The request headers are larger than 8 KiB.");
+    else if (ec == http::error::body_limit) fail(413, "The request body is larger than this page accepts.");
+    else fail(400, "Malformed HTTP request.");
+    return true;
+  }
+
+  void on_header(beast::error_code ec) {
+    if (transport_error(ec)) return;
     first_ = false;
     auto& req = parser_->get();
     keep_alive_ = req.keep_alive();
@@ -130,20 +147,87 @@ class Connection : public std::enable_shared_from_this<Connection> {
       r.cross_site = it->value() == "cross-site" || it->value() == "same-site";
     if (auto it = req.find(http::field::user_agent); it != req.end())
       r.user_agent = std::string(it->value().substr(0, 200));
+    r.content_type = std::string(req[http::field::content_type].substr(0, 200));
+    if (parser_->content_length()) r.content_length = *parser_->content_length();
+    if (req.method() == http::verb::post && server_->streamer) {
+      if (auto st = server_->streamer(r)) return start_stream(std::move(*st));
+    }
+    if (r.content_length && *r.content_length > kMaxFormBytes)
+      return fail(413, "The request body is larger than this page accepts.");
+    parser_->body_limit(kMaxFormBytes);  // also for a chunked body
+    head_ = std::move(r);
+    beast::get_lowest_layer(stream_).expires_after(kRequestTimeout);
+    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code e, std::size_t) {
+      self->on_body(e);
+    });
+  }
+
+  void on_body(beast::error_code ec) {
+    if (transport_error(ec)) return;
+    Request r = std::move(head_);
+    auto& req = parser_->get();
     if (req.method() == http::verb::post) {
-      const auto ct = req[http::field::content_type];
-      if (!ct.starts_with("application/x-www-form-urlencoded"))
+      if (!r.content_type.starts_with("application/x-www-form-urlencoded"))
         return fail(415, "Forms are sent as application/x-www-form-urlencoded.");
+      std::string error;
       auto form = parse_urlencoded(req.body(), error);
       if (!form) return fail(400, "The form: " + error + ".");
       r.form = std::move(*form);
     }
     beast::get_lowest_layer(stream_).expires_after(kRequestTimeout);
-    busy_ = true;
-    server_->handler(std::move(r), [self = shared_from_this()](Response resp) {
+    server_->handler(std::move(r), reply_fn());
+  }
+
+  // ---- uploads: the body in pieces to the route's sink
+
+  void start_stream(StreamStart st) {
+    if (st.answer) {
+      keep_alive_ = false;  // the unread body makes the connection unusable
+      return write(std::move(*st.answer));
+    }
+    if (parser_->content_length() && *parser_->content_length() > st.max_bytes) {
+      keep_alive_ = false;
+      st.sink->finish(false, "the upload is larger than the station accepts", [](Response) {});
+      return fail(413, "The upload is larger than the station accepts.");
+    }
+    sink_ = std::move(st.sink);
+    sparser_.emplace(std::move(*parser_));
+    sparser_->body_limit(st.max_bytes);
+    chunk_.resize(kUploadChunk);
+    read_chunk();
+  }
+
+  void read_chunk() {
+    if (sparser_->is_done()) return end_stream(stream_error_.empty(), stream_error_);
+    auto& body = sparser_->get().body();
+    body.data = chunk_.data();
+    body.size = chunk_.size();
+    beast::get_lowest_layer(stream_).expires_after(kRequestTimeout);  // per piece: a slow link is fine, a stalled one not
+    http::async_read_some(stream_, buffer_, *sparser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec == http::error::body_limit) return self->end_stream(false, "the upload is larger than the station accepts");
+      if (ec) return self->end_stream(false, "the upload stopped: " + ec.message());
+      const std::size_t n = self->chunk_.size() - self->sparser_->get().body().size;
+      // After a refusal the rest of the body is read and dropped (bounded by the
+      // limit), so that the browser, still sending, gets the answer.
+      if (n && self->stream_error_.empty()) {
+        if (auto r = self->sink_->data({self->chunk_.data(), n}); !r) self->stream_error_ = r.error().message;
+      }
+      self->read_chunk();
+    });
+  }
+
+  void end_stream(bool complete, const std::string& error) {
+    auto sink = std::move(sink_);
+    if (!complete) keep_alive_ = false;
+    sink->finish(complete, error, reply_fn());
+  }
+
+  Server::Reply reply_fn() {
+    return [self = shared_from_this()](Response resp) {
       // The answer may come from another thread (the authentication worker).
       asio::post(self->server_->io, [self, resp = std::move(resp)]() mutable { self->write(std::move(resp)); });
-    });
+    };
   }
 
   void fail(unsigned status, std::string_view why) {
@@ -155,7 +239,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void write(Response r) {
-    busy_ = false;
     auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status), 11);
     res->set(http::field::content_type, r.content_type);
     for (const auto& [k, v] : security_headers(r.cacheable)) res->set(k, v);
@@ -176,12 +259,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
     stream_.async_shutdown([self = shared_from_this()](beast::error_code) {});
   }
 
+  static constexpr std::size_t kUploadChunk = 256 * 1024;
+
   std::shared_ptr<Server::Impl> server_;
   beast::ssl_stream<beast::tcp_stream> stream_;
   beast::flat_buffer buffer_{kMaxHeaderBytes};
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::request_parser<http::buffer_body>> sparser_;
+  std::vector<std::uint8_t> chunk_;
+  std::unique_ptr<BodySink> sink_;
+  Request head_;
+  std::string stream_error_;
   std::string peer_;
-  bool first_ = true, keep_alive_ = false, busy_ = false;
+  bool first_ = true, keep_alive_ = false;
 };
 
 }  // namespace
@@ -201,8 +291,9 @@ void Server::Impl::accept() {
   });
 }
 
-Server::Server(asio::io_context& io, ssl::context& tls, const tcp::endpoint& where, Handler handler)
-    : impl_(std::make_shared<Impl>(io, tls, where, std::move(handler))) {}
+Server::Server(asio::io_context& io, ssl::context& tls, const tcp::endpoint& where, Handler handler,
+               Streamer streamer)
+    : impl_(std::make_shared<Impl>(io, tls, where, std::move(handler), std::move(streamer))) {}
 Server::~Server() { stop(); }
 void Server::start() { impl_->accept(); }
 void Server::stop() {

@@ -3,7 +3,8 @@
 // a redirect. It enforces what no route should have to (NET-4): at most
 // kMaxConnections at once (more are closed at accept), a TLS handshake within
 // 10 s, request line + headers ≤ 8 KiB, target ≤ 2 KiB, body ≤ the route's
-// limit (16 KiB forms) before a byte of it is kept, GET and POST only, a
+// limit (16 KiB forms; an upload route streams its body to a sink, bounded
+// by its own limit) before a byte of it is kept, GET and POST only, a
 // whole request within 30 s (slow-loris), keep-alive idle 60 s. It parses the
 // cookie, the query and the form, and hands the route a web::Request; the
 // answer gets the security headers of every page (CSP without inline script,
@@ -27,9 +28,12 @@ class Server {
   using Reply = std::function<void(Response)>;
   // The handler answers exactly once, now or later (the authentication worker).
   using Handler = std::function<void(Request, Reply)>;
+  // Asked for every POST once its head arrived: nullopt = an ordinary route
+  // (the body is read whole, ≤ 16 KiB); otherwise the upload route's answer or sink.
+  using Streamer = std::function<std::optional<StreamStart>(const Request& head)>;
 
   Server(boost::asio::io_context& io, boost::asio::ssl::context& tls, const boost::asio::ip::tcp::endpoint& where,
-         Handler handler);
+         Handler handler, Streamer streamer = {});
   ~Server();
   void start();
   void stop();

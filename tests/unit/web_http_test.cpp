@@ -6,6 +6,7 @@
 
 #include "web/app.hpp"
 #include "web/http.hpp"
+#include "web/multipart.hpp"
 #include "web/server.hpp"
 
 namespace cg::web {
@@ -72,6 +73,61 @@ TEST(WebHeaders, EveryAnswerCarriesTheSecurityHeaders) {
   EXPECT_NE(get("Content-Security-Policy").find("default-src 'self'"), std::string::npos);
   EXPECT_EQ(get("Content-Security-Policy").find("unsafe"), std::string::npos);
   EXPECT_NE(get("Strict-Transport-Security").find("max-age="), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cg::web
+
+namespace cg::web {
+namespace {
+
+// Feeds `body` in pieces of `step` bytes; returns the parts as "name=data;" or the error.
+std::string parts_of(const std::string& body, std::size_t step) {
+  std::string out, cur;
+  MultipartReader r("XyZ", MultipartReader::Events{
+                               [&](std::string_view n, std::string_view f) {
+                                 cur = std::string(n) + (f.empty() ? "" : "[" + std::string(f) + "]") + "=";
+                                 return Result<void>{};
+                               },
+                               [&](std::span<const std::uint8_t> b) {
+                                 cur.append(reinterpret_cast<const char*>(b.data()), b.size());
+                                 return Result<void>{};
+                               },
+                               [&]() {
+                                 out += cur + ";";
+                                 return Result<void>{};
+                               }});
+  for (std::size_t i = 0; i < body.size(); i += step) {
+    auto res = r.feed({reinterpret_cast<const std::uint8_t*>(body.data()) + i, std::min(step, body.size() - i)});
+    if (!res) return "error: " + res.error().message;
+  }
+  auto f = r.finish();
+  return f ? out : "error: " + f.error().message;
+}
+
+TEST(Multipart, StreamsPartsWhateverThePieces) {
+  const std::string body =
+      "--XyZ\r\nContent-Disposition: form-data; name=\"certificate\"; filename=\"c.pem\"\r\n"
+      "Content-Type: application/octet-stream\r\n\r\nPEM\r\n--XyZ\r\n"
+      "Content-Disposition: form-data; name=\"image\"; filename=\"i.img\"\r\n\r\n"
+      "a\r\n--Xy b\r\n-XyZ c\r\n--XyZ--\r\n";
+  for (std::size_t step : {1u, 2u, 3u, 7u, 64u, 4096u})
+    EXPECT_EQ(parts_of(body, step), "certificate[c.pem]=PEM;image[i.img]=a\r\n--Xy b\r\n-XyZ c;") << step;
+  EXPECT_EQ(MultipartReader::boundary_of("multipart/form-data; boundary=----abc").value(), "----abc");
+  EXPECT_FALSE(MultipartReader::boundary_of("application/x-www-form-urlencoded"));
+  EXPECT_FALSE(MultipartReader::boundary_of("multipart/form-data; boundary=" + std::string(71, 'a')));
+}
+
+TEST(Multipart, MalformedBodiesAreNamed) {
+  EXPECT_NE(parts_of("junk--XyZ\r\n", 4).find("does not start with the boundary"), std::string::npos);
+  EXPECT_NE(parts_of("--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nabc", 4).find("before the closing"),
+            std::string::npos);
+  EXPECT_NE(parts_of("--XyZ\r\nContent-Disposition: form-data; name=\"A B\"\r\n\r\nx\r\n--XyZ--", 4).find("part name"),
+            std::string::npos);
+  EXPECT_NE(parts_of("--XyZ\r\nX-Long: " + std::string(2000, 'h') + "\r\n\r\n", 100).find("1 KiB"), std::string::npos);
+  std::string many;
+  for (int i = 0; i < 9; ++i) many += "--XyZ\r\nContent-Disposition: form-data; name=\"p\"\r\n\r\nv\r\n";
+  EXPECT_NE(parts_of(many + "--XyZ--", 50).find("more than 8 parts"), std::string::npos);
 }
 
 }  // namespace
