@@ -25,6 +25,10 @@ SysTime now_utc() {
   return t + std::chrono::milliseconds(g_offset_ms.load(std::memory_order_relaxed));
 }
 
+std::int64_t unix_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(now_utc().time_since_epoch()).count();
+}
+
 std::chrono::milliseconds offset() { return std::chrono::milliseconds(g_offset_ms.load()); }
 void set_offset(std::chrono::milliseconds off) { g_offset_ms.store(off.count()); }
 

@@ -1,6 +1,7 @@
 // Time helpers: UTC wall clock (adjustable from the CSMS, NET-6) and RFC 3339 text.
 #pragma once
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,6 +14,8 @@ using SysTime = std::chrono::time_point<std::chrono::system_clock, std::chrono::
 // the CSMS (Heartbeat/BootNotification currentTime). The process does not set the
 // host clock; it keeps the offset, which later issues audit (NET-6).
 SysTime now_utc();
+// now_utc() in whole seconds since the Unix epoch (lock and session times).
+std::int64_t unix_seconds();
 std::chrono::milliseconds offset();
 void set_offset(std::chrono::milliseconds off);
 

@@ -9,6 +9,7 @@
 
 #include "security/dev_pki_internal.hpp"
 #include "security/secret_file.hpp"
+#include "security/station_identity.hpp"
 
 namespace cg::security {
 namespace fs = std::filesystem;
@@ -29,19 +30,7 @@ bool fresh(const X509* cert) {
 
 }  // namespace
 
-std::string sha256_fingerprint(const X509* cert) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  if (X509_digest(cert, EVP_sha256(), md, &n) != 1) return {};
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string s;
-  for (unsigned int i = 0; i < n; ++i) {
-    if (i) s += ':';
-    s += kHex[md[i] >> 4];
-    s += kHex[md[i] & 15];
-  }
-  return s;
-}
+std::string sha256_fingerprint(const X509* cert) { return summarize(cert).sha256_fingerprint; }
 
 X509Ptr load_web_certificate(const fs::path& state_dir) {
   std::string err;

@@ -12,10 +12,6 @@ namespace {
 
 using policy::Role;
 
-std::int64_t wall_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(clock::now_utc().time_since_epoch()).count();
-}
-
 std::string when(std::int64_t t) {
   return clock::format_rfc3339(clock::SysTime(std::chrono::seconds(t)));
 }
@@ -76,7 +72,7 @@ AccountsService::AccountsService(Gate& gate, storage::Db& db, config::Config::Ac
     : gate_(gate),
       db_(db),
       rules_(std::move(rules)),
-      now_(now ? std::move(now) : Now(&wall_now)),
+      now_(now ? std::move(now) : Now(&clock::unix_seconds)),
       hashing_(hashing),
       lockout_(db, rules_.lockout) {}
 

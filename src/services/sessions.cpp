@@ -7,29 +7,15 @@
 #include <chrono>
 
 #include "core/clock.hpp"
+#include "security/base64.hpp"
 
 namespace cg::services {
 namespace {
 
-std::int64_t wall_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(clock::now_utc().time_since_epoch()).count();
-}
-
-std::string hex(const unsigned char* p, std::size_t n) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string s;
-  s.reserve(n * 2);
-  for (std::size_t i = 0; i < n; ++i) {
-    s += kHex[p[i] >> 4];
-    s += kHex[p[i] & 15];
-  }
-  return s;
-}
-
 std::string random_hex32() {
   unsigned char b[32];
   if (RAND_bytes(b, sizeof b) != 1) throw std::runtime_error("CSPRNG failed");
-  std::string s = hex(b, sizeof b);
+  std::string s = security::hex_encode(b, sizeof b);
   OPENSSL_cleanse(b, sizeof b);
   return s;
 }
@@ -38,7 +24,7 @@ std::string sha256_hex(std::string_view s) {
   unsigned char md[32];
   unsigned int len = 0;
   if (EVP_Digest(s.data(), s.size(), md, &len, EVP_sha256(), nullptr) != 1) throw std::runtime_error("SHA-256 failed");
-  return hex(md, len);
+  return security::hex_encode(md, len);
 }
 
 bool is_token(std::string_view t) {
@@ -51,7 +37,7 @@ bool is_token(std::string_view t) {
 }  // namespace
 
 SessionService::SessionService(Gate& gate, config::Config::Web rules, Now now)
-    : gate_(gate), rules_(std::move(rules)), now_(now ? std::move(now) : Now(&wall_now)) {}
+    : gate_(gate), rules_(std::move(rules)), now_(now ? std::move(now) : Now(&clock::unix_seconds)) {}
 
 SessionService::Opened SessionService::open(const policy::Principal& who, std::string_view address,
                                             bool must_change, bool password_expired, LoginHistory history) {
