@@ -33,6 +33,7 @@ namespace {
 std::string run_capture(const std::vector<std::string>& args) {
   std::string cmd;
   for (const auto& a : args) cmd += "'" + a + "' ";
+  cmd += "2>/dev/null";  // the tools' explanations; only their output is wanted
   FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) die("web_bench", "cannot run " + args[0]);
   std::string out;
