@@ -324,7 +324,8 @@ int run(const config::Config& cfg, char** argv) {
       web_ui = std::make_unique<WebStation>(io, cfg, *keys, *audit_log, [&] {
         return dashboard_data(cfg, st, ocpp.online(), outbox, firmware_version, *certs, slots, web_ui->fingerprint());
       }, web::WebServices{&security_log, boot_env ? &firmware_service : nullptr,
-                          cfg.firmware.max_image_mib * 1024 * 1024});
+                          cfg.firmware.max_image_mib * 1024 * 1024, &settings,
+                          [&] { ocpp.session().heartbeat_interval_changed(); }});
       audit_log->on_record([recent = web_ui->recent()](const audit::RecordView& r) { recent->add(r); });
     } catch (const std::exception& e) {
       std::cerr << "error: " << e.what() << "\n";

@@ -36,7 +36,13 @@ Result<std::vector<const core::Variable*>> SettingsService::report(const policy:
 
 Result<SettingsService::SetResults> SettingsService::set(const policy::Principal& who,
                                                          const std::vector<SetItem>& items) {
-  if (auto ok = gate_.admit(who, Operation::WriteConfiguration, "SetVariables"); !ok) return ok.error();
+  // Who may change neither configuration nor security settings is refused as a
+  // whole (the CSMS gets a SecurityError); otherwise each variable asks for its
+  // own operation (a local admin changes security settings only, an engineer
+  // the rest: AUTH-2).
+  if (!gate_.allows(who, Operation::WriteConfiguration) && !gate_.allows(who, Operation::ManageSecuritySettings)) {
+    if (auto ok = gate_.admit(who, Operation::WriteConfiguration, "SetVariables"); !ok) return ok.error();
+  }
   return guarded("SetVariables", [&]() -> Result<SetResults> {
     SetResults out;
     out.items.reserve(items.size());
@@ -51,7 +57,9 @@ SettingsService::SetOutcome SettingsService::set_one(const policy::Principal& wh
   // Security settings are a separate operation of the one policy (AUTHZ-1).
   if (target && target->security_relevant) {
     if (!gate_.admit(who, Operation::ManageSecuritySettings, "SetVariables " + target->key()))
-      return {SetStatus::Rejected, "NoPermission", {}};
+      return {SetStatus::Rejected, "NoPermission", "a security setting: administrators only"};
+  } else if (!gate_.admit(who, Operation::WriteConfiguration, "SetVariables " + (target ? target->key() : std::string()))) {
+    return {SetStatus::Rejected, "NoPermission", "configuration: engineers only"};
   }
   const bool actual = item.attribute == "Actual";
   // A01: the Basic-auth password is sealed in the key store, never kept by the device model.

@@ -26,6 +26,7 @@
 #include "policy/policy.hpp"
 #include "services/accounts.hpp"
 #include "services/firmware.hpp"
+#include "services/settings.hpp"
 #include "services/security_log.hpp"
 #include "services/gate.hpp"
 #include "services/sessions.hpp"
@@ -82,6 +83,8 @@ struct WebServices {
   services::SecurityLogService* security_log = nullptr;
   services::FirmwareService* firmware = nullptr;  // under the boot stage only
   std::uint64_t firmware_max_bytes = 0;           // [firmware] max_image_mib
+  services::SettingsService* settings = nullptr;
+  std::function<void()> heartbeat_changed;        // the OCPP session re-arms its heartbeat
 };
 
 struct RouteInfo {
@@ -144,6 +147,10 @@ class WebApp {
   // web/log_pages.cpp
   void log_page(Call& c);
   void log_download(Call& c);
+  // web/config_pages.cpp
+  void configuration_page(Call& c);
+  void configuration_set(Call& c);
+  std::string render_configuration(const services::SessionInfo& s, std::string_view message) const;
   // web/firmware_pages.cpp
   void firmware_page(Call& c);
   void firmware_post(Call& c);

@@ -17,6 +17,7 @@ constexpr NavItem kNav[] = {
     {"/", "Dashboard", false},
     {"/accounts", "Accounts", true},
     {"/sessions", "Sessions", true},
+    {"/configuration", "Configuration", false},
     {"/firmware", "Firmware", false},
     {"/log", "Security log", true},
     {"/password", "My password", false},
