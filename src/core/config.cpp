@@ -162,9 +162,10 @@ std::optional<Error> parse(const std::string& text, const std::string& source_na
   }
   if (auto* a = root["accounts"].as_table()) {
     Reader r{*a, "accounts.", {}, {}};
-    std::string lockout, age;
+    std::string lockout, age, unused;
     r.get("lockout", lockout);
     r.get("password_max_age", age);
+    r.get("disable_unused_after", unused);
     r.finish();
     if (r.err) return r.err;
     if (!lockout.empty()) {
@@ -176,6 +177,11 @@ std::optional<Error> parse(const std::string& text, const std::string& source_na
       const auto d = age == "0" ? std::optional<std::chrono::seconds>(0) : parse_duration(age);
       if (!d) return Error{"accounts.password_max_age", "must be a duration such as \"90d\", or \"0\" for never"};
       out.accounts.password_max_age = *d;
+    }
+    if (!unused.empty()) {
+      const auto d = unused == "0" ? std::optional<std::chrono::seconds>(0) : parse_duration(unused);
+      if (!d) return Error{"accounts.disable_unused_after", "must be a duration such as \"180d\", or \"0\" for never"};
+      out.accounts.disable_unused_after = *d;
     }
   }
   if (auto* sl = root["syslog"].as_table()) {
@@ -380,6 +386,8 @@ std::optional<Error> validate(const Config& c) {
   }
   if (c.accounts.lockout.empty() || c.accounts.lockout.size() > 8)
     return Error{"accounts.lockout", "needs 1 to 8 steps"};
+  if (c.accounts.disable_unused_after.count() != 0 && c.accounts.disable_unused_after < std::chrono::hours(24))
+    return Error{"accounts.disable_unused_after", "must be 0 (never) or at least 1d"};
   if (c.accounts.password_max_age.count() != 0 && c.accounts.password_max_age < std::chrono::hours(24))
     return Error{"accounts.password_max_age", "must be 0 (never) or at least 1d"};
   if (c.firmware.boot_attempts < 1 || c.firmware.boot_attempts > 10)

@@ -109,6 +109,9 @@ struct Config {
     // lock 10 min, then 5 more lock 60 min); the last step repeats.
     std::vector<LockStep> lockout{LockStep{}};
     std::chrono::seconds password_max_age{90 * 24 * 3600};  // AUTH-10: prompt to change after; 0 = never
+    // AUTH-10: accounts not used for this long are disabled (never the last
+    // enabled admin); 0 = never.
+    std::chrono::seconds disable_unused_after{180 * 24 * 3600};
   };
   Accounts accounts;
   // [device_model] "Component.Variable" = "value": initial values of writable variables

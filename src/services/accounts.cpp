@@ -97,6 +97,34 @@ std::string AccountsService::new_initial_password(std::string_view name) {
   }
 }
 
+std::vector<std::string> AccountsService::disable_unused() {
+  std::vector<std::string> out;
+  if (rules_.disable_unused_after.count() == 0) return out;
+  const std::int64_t cutoff = now_() - rules_.disable_unused_after.count();
+  // "Used": the last login, or the account's creation or last password reset.
+  auto st = db_.prepare(
+      "SELECT name, role FROM accounts WHERE enabled = 1 AND "
+      "MAX(COALESCE(last_login_at, 0), created_at, password_set_at) <= ? ORDER BY name");
+  st.bind(1, cutoff);
+  std::vector<std::pair<std::string, std::string>> stale;
+  while (st.step()) stale.emplace_back(st.col_text(0), st.col_text(1));
+  for (const auto& [name, role] : stale) {
+    if (role == "admin") {
+      auto admins = db_.prepare("SELECT COUNT(*) FROM accounts WHERE enabled = 1 AND role = 'admin'");
+      admins.step();
+      if (admins.col_int(0) <= 1) continue;  // the station must keep a way in
+    }
+    auto up = db_.prepare("UPDATE accounts SET enabled = 0 WHERE name = ?");
+    up.bind(1, name);
+    up.run();
+    gate_.record(system_source(), audit::Event::AccountChanged, audit::Outcome::Success,
+                 audit::Details().text("action", "disable").text("account", name)
+                     .text("reason", "unused for " + std::to_string(rules_.disable_unused_after.count() / 86400) + " days"));
+    out.push_back(name);
+  }
+  return out;
+}
+
 bool AccountsService::empty() {
   auto st = db_.prepare("SELECT COUNT(*) FROM accounts");
   st.step();
@@ -156,6 +184,7 @@ LoginResult AccountsService::login(std::string_view name, std::string_view passw
   try {
     const std::int64_t now = now_();
     lockout_.purge(now);
+    disable_unused();
     // Locked (by address, or by account): refused before any hash, even with the right password.
     std::optional<std::int64_t> until = lockout_.locked_until(Lockout::address(address), now);
     const bool valid_name = is_valid_user_name(name);
@@ -363,6 +392,7 @@ Result<void> AccountsService::remove(const policy::Principal& who, std::string_v
 Result<std::vector<AccountInfo>> AccountsService::list(const policy::Principal& who) {
   if (auto a = gate_.admit(who, policy::Operation::ManageAccounts, "list accounts"); !a) return a.error();
   return guarded("list accounts", [&]() -> Result<std::vector<AccountInfo>> {
+    disable_unused();
     std::vector<AccountInfo> out;
     const std::int64_t now = now_();
     auto st = db_.prepare("SELECT " + std::string(kInfoColumns) + " FROM accounts ORDER BY name");

@@ -94,6 +94,10 @@ class AccountsService {
   // disabling take effect at once). nullopt when gone or disabled.
   std::optional<AccountInfo> find(std::string_view name);
   bool empty();
+  // AUTH-10: disables the accounts unused for accounts.disable_unused_after
+  // (one AccountChanged record each; never the last enabled admin). Called
+  // at every login and account list; returns the names disabled.
+  std::vector<std::string> disable_unused();
 
  private:
   std::string new_initial_password(std::string_view name);

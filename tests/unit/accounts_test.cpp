@@ -405,3 +405,29 @@ TEST(Config, WebAndAccountsSections) {
 
 }  // namespace
 }  // namespace cg
+
+namespace cg {
+namespace {
+
+// AUTH-10: accounts unused for accounts.disable_unused_after are disabled, never the last admin.
+TEST_F(Fixture, UnusedAccountsAreDisabledButNotTheLastAdmin) {
+  make_account("admin", Role::Admin, "Aq7v-mT3x.Lp9");
+  make_account("eve", Role::Engineer, "Kq7v-mT3x");
+  now += 179 * 86400;
+  EXPECT_EQ(accounts->login("eve", "Kq7v-mT3x", "10.0.0.1").status, LoginStatus::Accepted) << "used in time";
+  now += 180 * 86400;  // eve's last login and admin's are now 180 days old
+  EXPECT_EQ(accounts->login("eve", "Kq7v-mT3x", "10.0.0.1").status, LoginStatus::Disabled);
+  EXPECT_EQ(accounts->login("admin", "Aq7v-mT3x.Lp9", "10.0.0.1").status, LoginStatus::Accepted)
+      << "the last enabled admin stays";
+  const auto changed = records(audit::Event::AccountChanged);
+  ASSERT_FALSE(changed.empty());
+  EXPECT_TRUE(has(changed.back().line, "unused for 180 days"));
+  rules.disable_unused_after = std::chrono::seconds(0);
+  make_service();
+  ASSERT_TRUE(accounts->set_enabled(cli, "eve", true));
+  now += 1000 * 86400;
+  EXPECT_EQ(accounts->login("eve", "Kq7v-mT3x", "10.0.0.1").status, LoginStatus::Accepted) << "0 = never";
+}
+
+}  // namespace
+}  // namespace cg
