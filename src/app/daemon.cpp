@@ -325,7 +325,7 @@ int run(const config::Config& cfg, char** argv) {
         return dashboard_data(cfg, st, ocpp.online(), outbox, firmware_version, *certs, slots, web_ui->fingerprint());
       }, web::WebServices{&security_log, boot_env ? &firmware_service : nullptr,
                           cfg.firmware.max_image_mib * 1024 * 1024, &settings,
-                          [&] { ocpp.session().heartbeat_interval_changed(); }});
+                          [&] { ocpp.session().heartbeat_interval_changed(); }, &cert_service});
       audit_log->on_record([recent = web_ui->recent()](const audit::RecordView& r) { recent->add(r); });
     } catch (const std::exception& e) {
       std::cerr << "error: " << e.what() << "\n";

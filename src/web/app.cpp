@@ -55,6 +55,8 @@ const std::vector<WebApp::Route>& WebApp::table() {
       {{"POST", "/log", A::Session, std::nullopt, true}, &WebApp::log_download},
       {{"GET", "/configuration", A::Session, std::nullopt, true}, &WebApp::configuration_page},
       {{"POST", "/configuration", A::Session, std::nullopt, true}, &WebApp::configuration_set},
+      {{"GET", "/certificates", A::Session, std::nullopt, true}, &WebApp::certificates_page},
+      {{"POST", "/certificates", A::Session, std::nullopt, true}, &WebApp::certificates_action},
       {{"GET", "/firmware", A::Session, std::nullopt, true}, &WebApp::firmware_page},
       // An upload: the server streams its body (WebApp::stream); this entry only
       // answers what did not come as one.

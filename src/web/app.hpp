@@ -25,6 +25,7 @@
 #include "audit/audit_log.hpp"
 #include "policy/policy.hpp"
 #include "services/accounts.hpp"
+#include "services/certificates.hpp"
 #include "services/firmware.hpp"
 #include "services/settings.hpp"
 #include "services/security_log.hpp"
@@ -85,6 +86,7 @@ struct WebServices {
   std::uint64_t firmware_max_bytes = 0;           // [firmware] max_image_mib
   services::SettingsService* settings = nullptr;
   std::function<void()> heartbeat_changed;        // the OCPP session re-arms its heartbeat
+  services::CertificateService* certificates = nullptr;
 };
 
 struct RouteInfo {
@@ -151,6 +153,11 @@ class WebApp {
   void configuration_page(Call& c);
   void configuration_set(Call& c);
   std::string render_configuration(const services::SessionInfo& s, std::string_view message) const;
+  // web/cert_pages.cpp
+  void certificates_page(Call& c);
+  void certificates_action(Call& c);
+  std::string render_certificates(const services::SessionInfo& s, const std::vector<security::CertificateEntry>& list,
+                                  std::string_view message) const;
   // web/firmware_pages.cpp
   void firmware_page(Call& c);
   void firmware_post(Call& c);

@@ -18,6 +18,7 @@ constexpr NavItem kNav[] = {
     {"/accounts", "Accounts", true},
     {"/sessions", "Sessions", true},
     {"/configuration", "Configuration", false},
+    {"/certificates", "Certificates", true},
     {"/firmware", "Firmware", false},
     {"/log", "Security log", true},
     {"/password", "My password", false},
@@ -95,7 +96,7 @@ main{max-width:64rem;margin:1.2rem auto;padding:0 1.2rem}h1{font-size:1.5rem;mar
 section,.card{background:var(--card);border:1px solid var(--line);border-radius:6px;padding:1rem 1.2rem;margin:0 0 1rem}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.4rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}
 th{color:var(--muted);font-weight:600}label{display:block;margin:.6rem 0 .2rem;font-weight:600}
-input[type=text],input[type=password],select{width:100%;max-width:24rem;padding:.45rem .5rem;border:1px solid var(--line);border-radius:4px;font:inherit}
+input[type=text],input[type=password],select,textarea{width:100%;max-width:24rem;padding:.45rem .5rem;border:1px solid var(--line);border-radius:4px;font:inherit}
 button{font:inherit;padding:.45rem .9rem;border:1px solid var(--accent);background:var(--accent);color:#fff;border-radius:4px;cursor:pointer}
 button.secondary{background:#fff;color:var(--accent)}button.danger{background:var(--err);border-color:var(--err)}
 .row{display:flex;gap:.4rem;flex-wrap:wrap;align-items:center}.row form{margin:0}

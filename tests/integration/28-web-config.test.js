@@ -4,6 +4,8 @@
 'use strict';
 
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
 const { after } = require('node:test');
 const { itest } = require('./lib/harness');
 const web = require('./lib/web');
@@ -60,4 +62,46 @@ itest('configuration in the browser: engineer configures, admin sets security se
     assert.ok(by('ReconfigurationOfSecurityParameters', 'admin').length >= 1);
     assert.ok(by('AccessDenied', 'ella').length >= 1 && by('AccessDenied', 'admin').length >= 1 && by('AccessDenied', 'vic').length >= 1);
     await Promise.all([admin.context.close(), eng.context.close(), viewer.context.close()]);
+  });
+
+itest('certificates in the browser: the admin installs and removes a root, the last CSMS root stays, an engineer is refused',
+  { timeout: 60000 }, async (ctx) => {
+    const p = await web.prepare(ctx);
+    const initial = await web.accountsInit(ctx);
+    await ctx.startStation();
+    await ctx.waitFor('BootNotification');
+    const b = await browser();
+    const admin = await web.newPage(b);
+    await web.login(admin.page, ctx, 'admin', initial);
+    await web.changePassword(admin.page, initial, 'Kq7v-mT3x.Lp9');
+    const eng = await web.addAccount(admin.page, b, ctx, 'ella', 'engineer', 'Eq7v-mT3x.Lp9');
+    assert.equal((await eng.page.goto(`${ctx.webUrl}/certificates`)).status(), 403);
+
+    await admin.page.goto(`${ctx.webUrl}/certificates`);
+    assert.match(await admin.page.textContent('main'), /CSMSRootCertificate/);
+    const rowsBefore = await admin.page.locator('tbody tr').count();
+    // Install a root of the test PKI as a mobility-operator root.
+    await admin.page.selectOption('#type', 'MORootCertificate');
+    await admin.page.fill('#pem', fs.readFileSync(path.join(p.dir, 'operator-root-ca.pem'), 'utf8'));
+    await Promise.all([admin.page.waitForLoadState('load'), admin.page.click('form textarea ~ p button')]);
+    assert.match(await admin.page.textContent('.notice'), /Installed/);
+    assert.equal(await admin.page.locator('tbody tr').count(), rowsBefore + 1);
+    await web.shot(admin.page, 'certificates');
+    // Not a certificate: refused with the reason.
+    await admin.page.selectOption('#type', 'V2GRootCertificate');
+    await admin.page.fill('#pem', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+    await Promise.all([admin.page.waitForLoadState('load'), admin.page.click('form textarea ~ p button')]);
+    assert.match(await admin.page.textContent('.notice'), /Not installed/);
+    // The last CSMS root cannot go; the mobility-operator root can.
+    const csmsRow = admin.page.locator('tbody tr', { hasText: 'CSMSRootCertificate' });
+    await Promise.all([admin.page.waitForLoadState('load'), csmsRow.locator('button').click()]);
+    assert.match(await admin.page.textContent('.notice'), /Not removed/);
+    const mfrRow = admin.page.locator('tbody tr', { hasText: 'MORootCertificate' });
+    await Promise.all([admin.page.waitForLoadState('load'), mfrRow.locator('button').click()]);
+    assert.match(await admin.page.textContent('.notice'), /Removed/);
+    assert.equal(await admin.page.locator('tbody tr').count(), rowsBefore);
+    const audit = await ctx.auditExport();
+    assert.ok(audit.records.filter((r) => r.source.principal === 'admin' && /Certificate|Reconfiguration/.test(r.type)).length >= 2,
+      'installs and removals recorded with the admin');
+    await Promise.all([admin.context.close(), eng.context.close()]);
   });
