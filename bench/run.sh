@@ -34,7 +34,9 @@
 #                              (CG_BENCH_FW_DOWNLOAD_REPS=5)
 #   CG_BENCH_WEB=0             skips the web UI benchmark (issue 12, bench/web_bench.cpp): the dashboard
 #                              over HTTPS on loopback, logged in, vs the stylesheet of the same server
-#                              (CG_BENCH_WEB_REQUESTS=2000 of each, interleaved, one keep-alive connection)
+#                              (CG_BENCH_WEB_REQUESTS=2000 of each, interleaved, one keep-alive connection),
+#                              then a flood of wrong logins (CG_BENCH_WEB_FLOOD_RATE=200/s from 4 addresses for
+#                              CG_BENCH_WEB_FLOOD_SECONDS=10) while an engineer logs in once a second
 #   CG_BENCH_LOAD=0            skips the load runs and their table (e.g. CG_BENCH_LOAD=0
 #                              CG_BENCH_AUDIT=0 runs only the profile 3 part)
 set -euo pipefail
@@ -178,6 +180,7 @@ declare -A WEB=()
 if [ "${CG_BENCH_WEB:-1}" != 0 ]; then
   say "web UI benchmark (${CG_BENCH_WEB_REQUESTS:-2000} dashboard and stylesheet requests)"
   "$BUILD_DIR/bench/cg_web_bench" --station "$BIN" --dir "$TMP" --requests "${CG_BENCH_WEB_REQUESTS:-2000}" \
+    --flood-seconds "${CG_BENCH_WEB_FLOOD_SECONDS:-10}" --flood-rate "${CG_BENCH_WEB_FLOOD_RATE:-200}" \
     > "$TMP/web.txt" 2> "$TMP/web.err" \
     || { echo "web benchmark failed:" >&2; cat "$TMP/web.err" >&2; exit 1; }
   while read -r k v; do WEB[$k]=$v; done < "$TMP/web.txt"
@@ -424,6 +427,17 @@ if [ "${#WEB[@]}" -gt 0 ]; then
 |---|---|---|---|---|---|
 | Dashboard round trip p99 (session check, policy, status, rendering) | – | $(f "$(wb dashboard.p99_us)" 0) µs (p50 $(f "$(wb dashboard.p50_us)" 0) µs) | $(f "$(wb static.p99_us)" 0) µs (p50 $(f "$(wb static.p50_us)" 0) µs) the stylesheet, same server | $(f "$(wb p99_ratio)" 2)× | – |
 | Dashboard weight with its stylesheet | ≤ 100 KB | $(f "$(wb dashboard.total_kb)" 1) KB | – | – | $(verdict "$(wb dashboard.total_kb)" "<=" 100) |
+EOF
+  fl() { echo "${WEB[flood.$1]:-nan}"; }
+  cat <<EOF
+
+Flood of wrong logins: $(fl sent) in $(fl seconds) s ($(f "$(fl rate)" 0)/s, unknown user names from 4 addresses); answers 401 $(fl status_401), 429 (locked) $(fl status_429), 503 (busy) ${WEB[flood.status_503]:-0}, no answer ${WEB[flood.status_0]:-0}.
+
+| Measure during the flood | Goal | chargeguard | Verdict |
+|---|---|---|---|
+| Control-loop periods missed (of $(fl loop_ticks)) | 0 | $(fl loop_overruns) | $(verdict "$(fl loop_overruns)" "<=" 0) |
+| The engineer's correct logins from another address (one a second) | all succeed | $(( $(fl good_logins) - $(fl good_failures) )) of $(fl good_logins), p50 $(f "$(fl good_p50_ms)" 0) ms, max $(f "$(fl good_max_ms)" 0) ms | $(verdict "$(fl good_failures)" "<=" 0) |
+| Station RSS before / peak during the flood | growth ≤ 25 MB (one Argon2 block and the connections) | $(f "$(fl rss_before_kb)" 0) / $(f "$(fl rss_peak_kb)" 0) kB | $(verdict "$(( $(fl rss_peak_kb) - $(fl rss_before_kb) ))" "<=" 25600) |
 EOF
 fi
 if [ "${#TLS[@]}" -gt 0 ]; then

@@ -1,9 +1,16 @@
-// Web UI benchmark (issue 12): the dashboard's round trip over HTTPS on
-// loopback, logged in, against a static file served by the same server
-// (/static/app.css: no session check, no rendering) — p50 and p99 of each,
-// and the ratio, measured interleaved on one keep-alive connection.
+// Web UI benchmark (issue 12):
+//  1. the dashboard's round trip over HTTPS on loopback, logged in, against a
+//     static file served by the same server (/static/app.css: no session
+//     check, no rendering) — p50 and p99 of each, and the ratio, measured
+//     interleaved on one keep-alive connection;
+//  2. a flood of wrong logins (--flood-rate per second, from 4 client
+//     addresses 127.0.0.10-13, unknown user names) for --flood-seconds, while
+//     an engineer logs in correctly from 127.0.0.2 once a second: the control
+//     loop's missed periods (its own counter, from `chargeguard sim status`),
+//     the station's peak RSS, the correct logins' latency and failures, and
+//     the flood's answers by status.
 //
-//   cg_web_bench --station BUILD/chargeguard --dir DIR [--requests 2000]
+//   cg_web_bench --station BUILD/chargeguard --dir DIR [--requests 2000] [--flood-seconds 10] [--flood-rate 200]
 //
 // It makes a throw-away station (dev PKI for the CSMS root it needs in its
 // configuration; no CSMS runs: the station is offline), creates the admin
@@ -18,6 +25,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <atomic>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "fw_bench_common.hpp"
@@ -51,10 +61,16 @@ std::uint16_t free_port() {
 
 class Client {
  public:
-  explicit Client(std::uint16_t port) : ctx_(asio::ssl::context::tls_client), stream_(io_, ctx_) {
+  explicit Client(std::uint16_t port, const char* from = nullptr)
+      : ctx_(asio::ssl::context::tls_client), stream_(io_, ctx_) {
     ctx_.set_verify_mode(asio::ssl::verify_none);  // the station's self-signed certificate
     for (int i = 0; i < 100; ++i) {
       try {
+        auto& sock = beast::get_lowest_layer(stream_).socket();
+        if (from) {
+          sock.open(asio::ip::tcp::v4());
+          sock.bind({asio::ip::make_address(from), 0});
+        }
         beast::get_lowest_layer(stream_).connect({asio::ip::make_address("127.0.0.1"), port});
         stream_.handshake(asio::ssl::stream_base::client);
         return;
@@ -99,6 +115,25 @@ std::string csrf_of(const std::string& html) {
   return html.substr(p + key.size(), 64);
 }
 
+long rss_kb(pid_t pid, const char* field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  const std::string key = std::string(field) + ":";
+  while (std::getline(in, line))
+    if (line.rfind(key, 0) == 0) return std::stol(line.substr(key.size()));
+  return -1;
+}
+
+// The control loop's counters from `chargeguard sim status`.
+std::pair<long long, long long> loop_counters(const std::string& station, const fs::path& state) {
+  const std::string out = run_capture({station, "sim", "--state-dir", state.string(), "status"});
+  const auto num = [&](const std::string& key) {
+    const auto p = out.find("\"" + key + "\":");
+    return p == std::string::npos ? -1LL : std::stoll(out.substr(p + key.size() + 3));
+  };
+  return {num("ticks"), num("overruns")};
+}
+
 double percentile(std::vector<double> v, double q) {
   std::sort(v.begin(), v.end());
   return v[static_cast<std::size_t>(q * static_cast<double>(v.size() - 1))];
@@ -109,12 +144,14 @@ double percentile(std::vector<double> v, double q) {
 int main(int argc, char** argv) {
   std::string station;
   fs::path dir;
-  int requests = 2000;
+  int requests = 2000, flood_seconds = 10, flood_rate = 200;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     if (k == "--station") station = argv[i + 1];
     else if (k == "--dir") dir = argv[i + 1];
     else if (k == "--requests") requests = std::stoi(argv[i + 1]);
+    else if (k == "--flood-seconds") flood_seconds = std::stoi(argv[i + 1]);
+    else if (k == "--flood-rate") flood_rate = std::stoi(argv[i + 1]);
     else die("web_bench", "usage: cg_web_bench --station BIN --dir DIR [--requests N]");
   }
   if (station.empty() || dir.empty()) die("web_bench", "usage: cg_web_bench --station BIN --dir DIR [--requests N]");
@@ -177,6 +214,76 @@ int main(int argc, char** argv) {
               << "web.dashboard.bytes " << dash_bytes << "\n"
               << "web.static.bytes " << css_bytes << "\n"
               << "web.dashboard.total_kb " << static_cast<double>(dash_bytes + css_bytes) / 1024.0 << "\n";
+  }
+  if (flood_seconds > 0) {
+    const long rss_before = rss_kb(pid, "VmRSS");
+    const auto [ticks0, over0] = loop_counters(station, work / "state");
+    std::atomic<bool> stop{false};
+    std::mutex mu;
+    std::map<unsigned, long> answers;
+    long sent = 0;
+    std::vector<std::thread> flooders;
+    constexpr int kFlooders = 4;
+    for (int t = 0; t < kFlooders; ++t) {
+      flooders.emplace_back([&, t] {
+        const std::string from = "127.0.0." + std::to_string(10 + t);
+        const auto period = std::chrono::microseconds(1'000'000LL * kFlooders / std::max(1, flood_rate));
+        auto next = std::chrono::steady_clock::now();
+        std::unique_ptr<Client> c;
+        for (long i = 0; !stop; ++i) {
+          try {
+            if (!c) c = std::make_unique<Client>(port, from.c_str());
+            auto r = c->request(http::verb::post, "/login",
+                                "username=nobody" + std::to_string(i) + "&password=Wrong-pass" + std::to_string(i));
+            std::lock_guard lock(mu);
+            ++answers[r.result_int()];
+            ++sent;
+            if (r.keep_alive() == false) c.reset();
+          } catch (const std::exception&) {
+            c.reset();
+            std::lock_guard lock(mu);
+            ++answers[0];
+          }
+          next += period;
+          std::this_thread::sleep_until(next);
+        }
+      });
+    }
+    // The engineer, from another address, once a second.
+    std::vector<double> good;
+    int good_failures = 0;
+    const auto t_end = std::chrono::steady_clock::now() + std::chrono::seconds(flood_seconds);
+    long peak_rss = rss_before;
+    while (std::chrono::steady_clock::now() < t_end) {
+      const auto t0 = std::chrono::steady_clock::now();
+      try {
+        Client c(port, "127.0.0.2");
+        auto r = c.request(http::verb::post, "/login", "username=admin&password=Bq7v-mT3x.Lp9");
+        if (r.result_int() != 303) ++good_failures;
+      } catch (const std::exception&) {
+        ++good_failures;
+      }
+      good.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      peak_rss = std::max(peak_rss, rss_kb(pid, "VmRSS"));
+      std::this_thread::sleep_until(t0 + std::chrono::seconds(1));
+    }
+    stop = true;
+    for (auto& f : flooders) f.join();
+    const auto [ticks1, over1] = loop_counters(station, work / "state");
+    std::cout << "flood.seconds " << flood_seconds << "\n"
+              << "flood.target_rate " << flood_rate << "\n"
+              << "flood.sent " << sent << "\n"
+              << "flood.rate " << static_cast<double>(sent) / flood_seconds << "\n";
+    for (const auto& [status, n] : answers) std::cout << "flood.status_" << status << " " << n << "\n";
+    std::cout << "flood.loop_ticks " << (ticks1 - ticks0) << "\n"
+              << "flood.loop_overruns " << (over1 - over0) << "\n"
+              << "flood.good_logins " << good.size() << "\n"
+              << "flood.good_failures " << good_failures << "\n"
+              << "flood.good_p50_ms " << percentile(good, 0.5) << "\n"
+              << "flood.good_max_ms " << percentile(good, 1.0) << "\n"
+              << "flood.rss_before_kb " << rss_before << "\n"
+              << "flood.rss_peak_kb " << peak_rss << "\n"
+              << "flood.station_hwm_kb " << rss_kb(pid, "VmHWM") << "\n";
   }
   ::kill(pid, SIGTERM);
   ::waitpid(pid, &rc, 0);

@@ -46,7 +46,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string status_json(const station::Station& st, bool online, core::Outbox& outbox) {
+std::string status_json(const station::Station& st, bool online, core::Outbox& outbox,
+                        const station::ControlLoop& loop) {
   json::array evses;
   for (const auto& e : st.evses()) {
     json::object o{{"id", e.id},
@@ -59,7 +60,11 @@ std::string status_json(const station::Station& st, bool online, core::Outbox& o
     if (e.authorized) o["authorized"] = true;
     evses.push_back(std::move(o));
   }
-  return json::serialize(json::object{{"online", online}, {"queued", outbox.size()}, {"evses", std::move(evses)}});
+  // NET-3: the control loop's periods and the ones it missed (benchmarks, diagnosis).
+  json::object cl{{"ticks", static_cast<std::int64_t>(loop.ticks())},
+                  {"overruns", static_cast<std::int64_t>(loop.overruns())}};
+  return json::serialize(json::object{
+      {"online", online}, {"queued", outbox.size()}, {"evses", std::move(evses)}, {"controlLoop", std::move(cl)}});
 }
 
 // What the web UI's dashboard shows (read on the I/O thread).
@@ -333,7 +338,7 @@ int run(const config::Config& cfg, char** argv) {
     }
   }
 
-  hal::SimFrontEnd sim_front(charging, lifecycle, [&] { return status_json(st, ocpp.online(), outbox); });
+  hal::SimFrontEnd sim_front(charging, lifecycle, [&] { return status_json(st, ocpp.online(), outbox, loop); });
   hal::SimServer sim(io, cfg.state_dir / "sim.sock", [&](const hal::SimCommand& c) { return sim_front.handle(c); });
 
   // Free space of the state file system, checked every minute (MemoryExhaustion).
