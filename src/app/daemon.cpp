@@ -330,7 +330,14 @@ int run(const config::Config& cfg, char** argv) {
         return dashboard_data(cfg, st, ocpp.online(), outbox, firmware_version, *certs, slots, web_ui->fingerprint());
       }, web::WebServices{&security_log, boot_env ? &firmware_service : nullptr,
                           cfg.firmware.max_image_mib * 1024 * 1024, &settings,
-                          [&] { ocpp.session().heartbeat_interval_changed(); }, &cert_service});
+                          [&] { ocpp.session().heartbeat_interval_changed(); }, &cert_service, &availability,
+                          [&] {
+                            // After the answer is out: the session's restart (under the boot stage a reboot).
+                            auto t = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(500));
+                            t->async_wait([t, &ocpp](boost::system::error_code e) {
+                              if (!e) ocpp.session().restart();
+                            });
+                          }});
       audit_log->on_record([recent = web_ui->recent()](const audit::RecordView& r) { recent->add(r); });
     } catch (const std::exception& e) {
       std::cerr << "error: " << e.what() << "\n";

@@ -62,6 +62,7 @@ const std::vector<WebApp::Route>& WebApp::table() {
       // answers what did not come as one.
       {{"POST", "/firmware", A::Session, std::nullopt, true}, &WebApp::firmware_post},
       {{"GET", "/static/upload.js", A::Public, std::nullopt, false}, &WebApp::upload_js},
+      {{"POST", "/restart", A::Session, std::nullopt, true}, &WebApp::restart},
   };
   return t;
 }

@@ -25,6 +25,7 @@
 #include "audit/audit_log.hpp"
 #include "policy/policy.hpp"
 #include "services/accounts.hpp"
+#include "services/availability.hpp"
 #include "services/certificates.hpp"
 #include "services/firmware.hpp"
 #include "services/settings.hpp"
@@ -87,6 +88,9 @@ struct WebServices {
   services::SettingsService* settings = nullptr;
   std::function<void()> heartbeat_changed;        // the OCPP session re-arms its heartbeat
   services::CertificateService* certificates = nullptr;
+  services::AvailabilityService* availability = nullptr;
+  // Restarts the station (under the boot stage: a reboot) a moment after the answer is out.
+  std::function<void()> restart;
 };
 
 struct RouteInfo {
@@ -162,6 +166,7 @@ class WebApp {
   void firmware_page(Call& c);
   void firmware_post(Call& c);
   void upload_js(Call& c);
+  void restart(Call& c);
 
   // The checks of every POST with a session (cross-site, session, CSRF,
   // forced change): the refusal to send, or nothing (and `session` set).

@@ -25,6 +25,13 @@ std::string verdict_page_body(bool ok, const std::string& text) {
          "<p><a href=\"/firmware\">Back to firmware</a> · <a href=\"/\">Dashboard</a></p>";
 }
 
+// Restart (the engineer's Reset): waits for running charges.
+std::string restart_form(const services::SessionInfo& s) {
+  return "<form method=\"post\" action=\"/restart\">" + csrf_field(s) +
+         "<button type=\"submit\" id=\"restart\">Restart the station</button> <span class=\"muted\">when no "
+         "charge runs (it waits for them)</span></form>";
+}
+
 }  // namespace
 
 // One upload's state, shared by the body sink (owned by the connection) and
@@ -200,7 +207,8 @@ void WebApp::finish_upload(const std::shared_ptr<Upload>& u, bool complete, cons
                                               std::to_string(m.security_version) + ") is installed in slot " +
                                               std::string(firmware::to_string(active->slot)) +
                                               " and boots at the next restart; it must confirm itself, or the "
-                                              "current image comes back.")));
+                                              "current image comes back.") +
+                      restart_form(s)));
 }
 
 void WebApp::firmware_page(Call& c) {
@@ -212,7 +220,7 @@ void WebApp::firmware_page(Call& c) {
   }
   auto status = services_.firmware->status_json(s.principal);
   if (!status) return c.reply(refused(&s, status.error()));
-  b += "<section><h2>Slots</h2><pre><code>" + html(*status) + "</code></pre></section>";
+  b += "<section><h2>Slots</h2><pre><code>" + html(*status) + "</code></pre>" + restart_form(s) + "</section>";
   b += "<section><h2>Install an image</h2><form method=\"post\" action=\"/firmware?csrf=" + html(s.csrf) +
        "\" enctype=\"multipart/form-data\" id=\"upload\">"
        "<label for=\"certificate\">Signing certificate (PEM)</label><input type=\"file\" id=\"certificate\" "
@@ -252,6 +260,27 @@ void WebApp::firmware_post(Call& c) {
   c.reply(html_page(&*c.session, "/firmware", "Firmware",
                     verdict_page_body(false, "The upload must be a multipart/form-data form (the Firmware page's form)."),
                     415));
+}
+
+void WebApp::restart(Call& c) {
+  const services::SessionInfo& s = *c.session;
+  if (!services_.availability || !services_.restart)
+    return c.reply(refused(&s, fail(Errc::Unavailable, "this station cannot be restarted from here")));
+  auto r = services_.availability->reset(s.principal, services::AvailabilityService::ResetType::OnIdle, false);
+  if (!r) return c.reply(refused(&s, r.error()));
+  switch (*r) {
+    case services::AvailabilityService::ResetStatus::Rejected:
+      return c.reply(refused(&s, fail(Errc::Conflict, "the station refused the restart")));
+    case services::AvailabilityService::ResetStatus::Scheduled:
+      return c.reply(html_page(&s, "/firmware", "Restart",
+                               notice("info", "The station restarts when the running charges have ended.")));
+    case services::AvailabilityService::ResetStatus::Accepted:
+      break;
+  }
+  services_.availability->perform_reset(audit::Source::of(s.principal, c.req.peer), "LocalReset");
+  c.reply(html_page(&s, "/firmware", "Restart",
+                    notice("ok", "The station restarts now. Log in again in a minute; your session ends with it.")));
+  services_.restart();
 }
 
 void WebApp::upload_js(Call& c) {

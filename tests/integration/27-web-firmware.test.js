@@ -86,6 +86,14 @@ itest('firmware upload in the browser: a random file is a wrong signature (audit
     assert.ok(audit.records.some((r) => r.type === 'FirmwareUpdateProgress' && r.source.principal === 'erik'));
     await ctx.assertAuditOk();
 
+    // The engineer restarts the station from the verdict page: the boot stage boots the new image.
+    const from = ctx.mark();
+    await Promise.all([eng.page.waitForLoadState('load'), eng.page.click('#restart')]);
+    assert.match(await eng.page.textContent('.notice'), /restarts now/);
+    await ctx.waitFor(fw.bootWith('2.0.0-web', 'FirmwareUpdate'), { from, timeoutMs: 20000 });
+    audit = await ctx.auditExport();
+    assert.ok(audit.records.some((r) => r.type === 'ResetOrReboot' && r.source.principal === 'erik'));
+
     await admin.context.close();
     await eng.context.close();
   });
