@@ -25,17 +25,23 @@ async function setVar(page, ctx, label, value) {
   return page.textContent('.notice');
 }
 
+// A running station, its admin (own password) and an engineer 'ella', each in a browser context of their own.
+async function stationWithAdminAndEngineer(ctx) {
+  const p = await web.prepare(ctx);
+  const initial = await web.accountsInit(ctx);
+  await ctx.startStation();
+  await ctx.waitFor('BootNotification');
+  const b = await browser();
+  const admin = await web.newPage(b);
+  await web.login(admin.page, ctx, 'admin', initial);
+  await web.changePassword(admin.page, initial, 'Kq7v-mT3x.Lp9');
+  const eng = await web.addAccount(admin.page, b, ctx, 'ella', 'engineer', 'Eq7v-mT3x.Lp9');
+  return { p, b, admin, eng };
+}
+
 itest('configuration in the browser: engineer configures, admin sets security settings, each audited; wrong values named',
   { timeout: 60000 }, async (ctx) => {
-    await web.prepare(ctx);
-    const initial = await web.accountsInit(ctx);
-    await ctx.startStation();
-    await ctx.waitFor('BootNotification');
-    const b = await browser();
-    const admin = await web.newPage(b);
-    await web.login(admin.page, ctx, 'admin', initial);
-    await web.changePassword(admin.page, initial, 'Kq7v-mT3x.Lp9');
-    const eng = await web.addAccount(admin.page, b, ctx, 'ella', 'engineer', 'Eq7v-mT3x.Lp9');
+    const { b, admin, eng } = await stationWithAdminAndEngineer(ctx);
     const viewer = await web.addAccount(admin.page, b, ctx, 'vic', 'viewer', 'Vq7v-mT3x.Lp9');
 
     let n = await setVar(eng.page, ctx, 'SampledDataCtrlr · TxUpdatedInterval', '30');
@@ -66,15 +72,7 @@ itest('configuration in the browser: engineer configures, admin sets security se
 
 itest('certificates in the browser: the admin installs and removes a root, the last CSMS root stays, an engineer is refused',
   { timeout: 60000 }, async (ctx) => {
-    const p = await web.prepare(ctx);
-    const initial = await web.accountsInit(ctx);
-    await ctx.startStation();
-    await ctx.waitFor('BootNotification');
-    const b = await browser();
-    const admin = await web.newPage(b);
-    await web.login(admin.page, ctx, 'admin', initial);
-    await web.changePassword(admin.page, initial, 'Kq7v-mT3x.Lp9');
-    const eng = await web.addAccount(admin.page, b, ctx, 'ella', 'engineer', 'Eq7v-mT3x.Lp9');
+    const { p, admin, eng } = await stationWithAdminAndEngineer(ctx);
     assert.equal((await eng.page.goto(`${ctx.webUrl}/certificates`)).status(), 403);
 
     await admin.page.goto(`${ctx.webUrl}/certificates`);
