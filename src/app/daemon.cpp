@@ -328,10 +328,15 @@ int run(const config::Config& cfg, char** argv) {
     try {
       web_ui = std::make_unique<WebStation>(io, cfg, *keys, *audit_log, [&] {
         return dashboard_data(cfg, st, ocpp.online(), outbox, firmware_version, *certs, slots, web_ui->fingerprint());
-      }, web::WebServices{&security_log, boot_env ? &firmware_service : nullptr,
-                          cfg.firmware.max_image_mib * 1024 * 1024, &settings,
-                          [&] { ocpp.session().heartbeat_interval_changed(); }, &cert_service, &availability,
-                          [&] {
+      }, web::WebServices{.security_log = &security_log,
+                          .firmware = boot_env ? &firmware_service : nullptr,
+                          .firmware_max_bytes = cfg.firmware.max_image_mib * 1024 * 1024,
+                          .settings = &settings,
+                          .heartbeat_changed = [&] { ocpp.session().heartbeat_interval_changed(); },
+                          .certificates = &cert_service,
+                          .availability = &availability,
+                          .identity = &identity_service,
+                          .restart = [&] {
                             // After the answer is out: the session's restart (under the boot stage a reboot).
                             auto t = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(500));
                             t->async_wait([t, &ocpp](boost::system::error_code e) {

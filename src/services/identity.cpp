@@ -12,6 +12,13 @@ IdentityService::IdentityService(Gate& gate, security::StationIdentity& identity
                                  core::DeviceModel* dm)
     : gate_(gate), identity_(identity), cfg_(cfg), dm_(dm) {}
 
+Result<std::optional<security::CertificateSummary>> IdentityService::current(const policy::Principal& who) {
+  if (auto ok = gate_.admit(who, policy::Operation::ReadStatus, "station certificate"); !ok) return ok.error();
+  return guarded("station certificate", [&]() -> Result<std::optional<security::CertificateSummary>> {
+    return identity_.summary(security::kStationKeyLabel);
+  });
+}
+
 std::string IdentityService::organization() const {
   const std::string o = dm_ ? dm_->text("SecurityCtrlr.OrganizationName") : std::string();
   return o.empty() ? cfg_.organization : o;

@@ -27,6 +27,10 @@ class IdentityService {
   // `dm` may be null (the CLI): then the organization is the configuration's.
   IdentityService(Gate& gate, security::StationIdentity& identity, const config::Config& cfg, core::DeviceModel* dm);
 
+  // The station certificate (profile 3) as the maintenance UI shows it
+  // (ReadStatus); nullopt when the station has none.
+  Result<std::optional<security::CertificateSummary>> current(const policy::Principal& who);
+
   // ---- renewal (A02/A03, COM-10)
   // A new key and certificate request; returns the CSR (PEM). `trigger` says
   // why (TriggerMessage, expiry). The CSMS asks with its principal; the

@@ -28,6 +28,7 @@
 #include "services/availability.hpp"
 #include "services/certificates.hpp"
 #include "services/firmware.hpp"
+#include "services/identity.hpp"
 #include "services/settings.hpp"
 #include "services/security_log.hpp"
 #include "services/gate.hpp"
@@ -89,6 +90,7 @@ struct WebServices {
   std::function<void()> heartbeat_changed;        // the OCPP session re-arms its heartbeat
   services::CertificateService* certificates = nullptr;
   services::AvailabilityService* availability = nullptr;
+  services::IdentityService* identity = nullptr;
   // Restarts the station (under the boot stage: a reboot) a moment after the answer is out.
   std::function<void()> restart;
 };

@@ -13,7 +13,21 @@ namespace cg::web {
 std::string WebApp::render_certificates(const services::SessionInfo& s, const std::vector<security::CertificateEntry>& list,
                                         std::string_view message) const {
   std::string b(message);
-  b += "<section><table><thead><tr><th>Type</th><th>Subject</th><th>Expires</th><th>SHA-256</th><th></th></tr></thead>"
+  if (services_.identity) {
+    auto mine = services_.identity->current(s.principal);
+    b += "<section><h2>Station certificate</h2>";
+    if (mine && *mine) {
+      const auto& c = **mine;
+      b += "<dl><dt>Subject</dt><dd>CN=" + html(c.common_name) + ", O=" + html(c.organization) + "</dd><dt>Issuer</dt><dd>" +
+           html(c.issuer) + "</dd><dt>Serial</dt><dd><code>" + html(c.serial_hex) + "</code></dd><dt>Valid</dt><dd>" +
+           html(clock::format_rfc3339(c.not_before)) + " to " + html(clock::format_rfc3339(c.not_after)) +
+           "</dd><dt>SHA-256</dt><dd><code>" + html(c.sha256_fingerprint) + "</code></dd></dl>";
+    } else {
+      b += "<p class=\"muted\">None: the station uses security profile 2 (password) or is not provisioned.</p>";
+    }
+    b += "</section>";
+  }
+  b += "<section><h2>Installed roots</h2><table><thead><tr><th>Type</th><th>Subject</th><th>Expires</th><th>SHA-256</th><th></th></tr></thead>"
        "<tbody>";
   for (const auto& e : list) {
     const auto expires = clock::format_rfc3339(clock::SysTime(

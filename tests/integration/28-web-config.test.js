@@ -77,6 +77,8 @@ itest('certificates in the browser: the admin installs and removes a root, the l
 
     await admin.page.goto(`${ctx.webUrl}/certificates`);
     assert.match(await admin.page.textContent('main'), /CSMSRootCertificate/);
+    // Security profile 2: no station certificate, and the page says so.
+    assert.match(await admin.page.textContent('main'), /Station certificate\s*None: the station uses security profile 2/);
     const rowsBefore = await admin.page.locator('tbody tr').count();
     // Install a root of the test PKI as a mobility-operator root.
     await admin.page.selectOption('#type', 'MORootCertificate');
