@@ -93,7 +93,6 @@ void WebStation::stop() {
 void WebStation::tick() {
   if (++p_->ticks % 10 == 0) p_->sessions.sweep();
 }
-std::uint16_t WebStation::port() const { return p_->server->port(); }
 const std::string& WebStation::fingerprint() const { return p_->fingerprint; }
 std::shared_ptr<web::RecentEvents> WebStation::recent() { return p_->recent; }
 
@@ -155,7 +154,7 @@ int web_show_cert(const config::Config& cfg) {
     ::close(lock);
   }
   const auto s = security::summarize(cert.get());
-  std::cout << "SHA-256 fingerprint: " << security::sha256_fingerprint(cert.get()) << "\n"
+  std::cout << "SHA-256 fingerprint: " << s.sha256_fingerprint << "\n"
             << "subject: " << s.common_name << "\n"
             << "valid: " << clock::format_rfc3339(s.not_before) << " to " << clock::format_rfc3339(s.not_after) << "\n"
             << "listen: https://" << cfg.web.listen << "/\n";

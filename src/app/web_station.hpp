@@ -26,7 +26,6 @@ class WebStation {
   void start();
   void stop();
   void tick();  // every second: sessions past their time end
-  std::uint16_t port() const;
   const std::string& fingerprint() const;
   // Shared: the audit log's listener may outlive this object.
   std::shared_ptr<web::RecentEvents> recent();

@@ -37,6 +37,12 @@ struct Reader {
       auto v = n->value<std::string>();
       if (!n->is_string() || !v) { err = Error{name, "must be a string"}; return; }
       out = *v;
+    } else if constexpr (std::is_same_v<T, std::chrono::seconds>) {
+      // "90s", "30m", "12h", "90d", or "0"; the ranges are validate()'s.
+      auto v = n->value<std::string>();
+      const auto d = v && *v == "0" ? std::optional<std::chrono::seconds>(0) : v ? parse_duration(*v) : std::nullopt;
+      if (!d) { err = Error{name, "must be a duration such as \"30m\" (s, m, h or d), or \"0\""}; return; }
+      out = *d;
     } else if constexpr (std::is_same_v<T, bool>) {
       if (!n->is_boolean()) { err = Error{name, "must be true or false"}; return; }
       out = *n->value<bool>();
@@ -141,47 +147,26 @@ std::optional<Error> parse(const std::string& text, const std::string& source_na
   }
   if (auto* w = root["web"].as_table()) {
     Reader r{*w, "web.", {}, {}};
-    std::string idle, life;
     r.get("enabled", out.web.enabled);
     r.get("listen", out.web.listen);
-    r.get("idle_timeout", idle);
-    r.get("session_lifetime", life);
+    r.get("idle_timeout", out.web.idle_timeout);
+    r.get("session_lifetime", out.web.session_lifetime);
     r.get("max_sessions", out.web.max_sessions);
     r.finish();
     if (r.err) return r.err;
-    if (!idle.empty()) {
-      const auto d = parse_duration(idle);
-      if (!d) return Error{"web.idle_timeout", "must be a duration such as \"30m\" (s, m, h or d)"};
-      out.web.idle_timeout = *d;
-    }
-    if (!life.empty()) {
-      const auto d = parse_duration(life);
-      if (!d) return Error{"web.session_lifetime", "must be a duration such as \"12h\" (s, m, h or d)"};
-      out.web.session_lifetime = *d;
-    }
   }
   if (auto* a = root["accounts"].as_table()) {
     Reader r{*a, "accounts.", {}, {}};
-    std::string lockout, age, unused;
+    std::string lockout;
     r.get("lockout", lockout);
-    r.get("password_max_age", age);
-    r.get("disable_unused_after", unused);
+    r.get("password_max_age", out.accounts.password_max_age);
+    r.get("disable_unused_after", out.accounts.disable_unused_after);
     r.finish();
     if (r.err) return r.err;
     if (!lockout.empty()) {
       const auto l = parse_lockout(lockout);
       if (!l) return Error{"accounts.lockout", "must be FAILURES:DURATION[,FAILURES:DURATION…], e.g. \"6:30m\" or \"10:10m,5:60m\""};
       out.accounts.lockout = *l;
-    }
-    if (!age.empty()) {
-      const auto d = age == "0" ? std::optional<std::chrono::seconds>(0) : parse_duration(age);
-      if (!d) return Error{"accounts.password_max_age", "must be a duration such as \"90d\", or \"0\" for never"};
-      out.accounts.password_max_age = *d;
-    }
-    if (!unused.empty()) {
-      const auto d = unused == "0" ? std::optional<std::chrono::seconds>(0) : parse_duration(unused);
-      if (!d) return Error{"accounts.disable_unused_after", "must be a duration such as \"180d\", or \"0\" for never"};
-      out.accounts.disable_unused_after = *d;
     }
   }
   if (auto* sl = root["syslog"].as_table()) {

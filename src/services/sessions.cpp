@@ -57,10 +57,10 @@ SessionService::Opened SessionService::open(const policy::Principal& who, std::s
   while (sessions_.size() >= static_cast<std::size_t>(rules_.max_sessions)) {
     auto oldest = sessions_.begin();
     for (auto it = sessions_.begin(); it != sessions_.end(); ++it)
-      if (it->second.info.last_activity < oldest->second.info.last_activity) oldest = it;
+      if (it->second.last_activity < oldest->second.last_activity) oldest = it;
     end_locked(oldest, "too many sessions: the least recently used one ended", audit::Source::system());
   }
-  sessions_.emplace(key, Entry{o.info});
+  sessions_.emplace(key, o.info);
   return o;
 }
 
@@ -78,7 +78,7 @@ SessionService::Checked SessionService::check(std::string_view token, std::strin
     }
     return c;
   }
-  SessionInfo& s = it->second.info;
+  SessionInfo& s = it->second;
   if (now - s.last_activity >= rules_.idle_timeout.count()) {
     c.ended = "idle";
     end_locked(it, "idle timeout", audit::Source::system());
@@ -110,7 +110,7 @@ void SessionService::logout(std::string_view token) {
   std::lock_guard lock(mu_);
   auto it = sessions_.find(sha256_hex(token));
   if (it == sessions_.end()) return;
-  const auto by = audit::Source::of(it->second.info.principal, it->second.info.address);
+  const auto by = audit::Source::of(it->second.principal, it->second.address);
   end_locked(it, "logout", by);
 }
 
@@ -118,7 +118,7 @@ void SessionService::password_changed(std::string_view account, std::string_view
   std::lock_guard lock(mu_);
   for (auto it = sessions_.begin(); it != sessions_.end();) {
     auto cur = it++;
-    SessionInfo& s = cur->second.info;
+    SessionInfo& s = cur->second;
     if (s.principal.name != account) continue;
     if (s.handle == keep_handle) {
       s.must_change = false;
@@ -133,7 +133,7 @@ void SessionService::end_account(std::string_view account, std::string_view why)
   std::lock_guard lock(mu_);
   for (auto it = sessions_.begin(); it != sessions_.end();) {
     auto cur = it++;
-    if (cur->second.info.principal.name == account) end_locked(cur, why, audit::Source::system());
+    if (cur->second.principal.name == account) end_locked(cur, why, audit::Source::system());
   }
 }
 
@@ -151,7 +151,7 @@ Result<std::vector<SessionInfo>> SessionService::list(const policy::Principal& w
   std::lock_guard lock(mu_);
   std::vector<SessionInfo> out;
   for (const auto& [k, e] : sessions_) {
-    out.push_back(e.info);
+    out.push_back(e);
     out.back().csrf.clear();
   }
   return out;
@@ -167,7 +167,7 @@ void SessionService::sweep() {
   std::lock_guard lock(mu_);
   for (auto it = sessions_.begin(); it != sessions_.end();) {
     auto cur = it++;
-    const SessionInfo& s = cur->second.info;
+    const SessionInfo& s = cur->second;
     if (now - s.last_activity >= rules_.idle_timeout.count()) end_locked(cur, "idle timeout", audit::Source::system());
     else if (now - s.created_at >= rules_.session_lifetime.count())
       end_locked(cur, "session lifetime reached", audit::Source::system());
@@ -177,13 +177,13 @@ void SessionService::sweep() {
 std::optional<std::string> SessionService::key_of_handle(std::string_view handle) const {
   if (handle.size() != 16) return std::nullopt;
   for (const auto& [k, e] : sessions_)
-    if (e.info.handle == handle) return k;
+    if (e.handle == handle) return k;
   return std::nullopt;
 }
 
-void SessionService::end_locked(std::map<std::string, Entry>::iterator it, std::string_view why,
+void SessionService::end_locked(std::map<std::string, SessionInfo>::iterator it, std::string_view why,
                                 const audit::Source& by) {
-  const SessionInfo s = it->second.info;
+  const SessionInfo s = it->second;
   std::string code = "ended";
   if (why == "idle timeout") code = "idle";
   else if (why == "session lifetime reached") code = "expired";

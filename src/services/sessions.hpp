@@ -92,17 +92,14 @@ class SessionService {
   void sweep();
 
  private:
-  struct Entry {
-    SessionInfo info;
-  };
-  void end_locked(std::map<std::string, Entry>::iterator it, std::string_view why, const audit::Source& by);
+  void end_locked(std::map<std::string, SessionInfo>::iterator it, std::string_view why, const audit::Source& by);
   std::optional<std::string> key_of_handle(std::string_view handle) const;
 
   Gate& gate_;
   config::Config::Web rules_;
   Now now_;
   mutable std::mutex mu_;
-  std::map<std::string, Entry> sessions_;  // key: hex SHA-256 of the token
+  std::map<std::string, SessionInfo> sessions_;  // key: hex SHA-256 of the token
   // Why recently ended sessions ended (key -> "idle", "expired", "address",
   // "ended"), so the next request of that browser can say it; bounded.
   std::map<std::string, std::string> ended_;

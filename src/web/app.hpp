@@ -158,7 +158,8 @@ class WebApp {
   // web/config_pages.cpp
   void configuration_page(Call& c);
   void configuration_set(Call& c);
-  std::string render_configuration(const services::SessionInfo& s, std::string_view message) const;
+  std::string render_configuration(const services::SessionInfo& s, const std::vector<const core::Variable*>& vars,
+                                   std::string_view message) const;
   // web/cert_pages.cpp
   void certificates_page(Call& c);
   void certificates_action(Call& c);

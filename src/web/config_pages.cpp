@@ -37,15 +37,14 @@ std::string describe(const core::Variable& v) {
 
 }  // namespace
 
-std::string WebApp::render_configuration(const services::SessionInfo& s, std::string_view message) const {
+std::string WebApp::render_configuration(const services::SessionInfo& s, const std::vector<const core::Variable*>& vars,
+                                         std::string_view message) const {
   auto& dm = services_.settings->device_model();
-  auto vars = services_.settings->report(s.principal, "ConfigurationInventory");
-  if (!vars) return {};
   std::string b(message);
   b += "<section><p class=\"muted\">Changes take effect at once and are recorded in the security log. "
        "Security settings (marked) are for administrators, the others for engineers.</p><table><thead><tr>"
        "<th>Setting</th><th>Value</th><th>Type</th></tr></thead><tbody>";
-  for (const core::Variable* v : *vars) {
+  for (const core::Variable* v : vars) {
     b += "<tr><td>" + html(label(*v));
     if (v->security_relevant) b += " <span class=\"muted\">(security)</span>";
     b += "</td><td>";
@@ -73,7 +72,7 @@ void WebApp::configuration_page(Call& c) {
   if (!services_.settings) return c.reply(refused(&s, fail(Errc::Unavailable, "no settings service")));
   auto vars = services_.settings->report(s.principal, "ConfigurationInventory");  // asks ReadConfiguration
   if (!vars) return c.reply(refused(&s, vars.error()));
-  c.reply(html_page(&s, "/configuration", "Configuration", render_configuration(s, {})));
+  c.reply(html_page(&s, "/configuration", "Configuration", render_configuration(s, *vars, {})));
 }
 
 void WebApp::configuration_set(Call& c) {
@@ -109,7 +108,9 @@ void WebApp::configuration_set(Call& c) {
                                 (o.reason.empty() ? "" : " (" + o.reason + ")") + (o.info.empty() ? "" : ": " + o.info) + ".");
   }
   if (r->heartbeat_changed && services_.heartbeat_changed) services_.heartbeat_changed();
-  c.reply(html_page(&s, "/configuration", "Configuration", render_configuration(s, msg), status));
+  auto vars = services_.settings->report(s.principal, "ConfigurationInventory");
+  if (!vars) return c.reply(refused(&s, vars.error()));
+  c.reply(html_page(&s, "/configuration", "Configuration", render_configuration(s, *vars, msg), status));
 }
 
 }  // namespace cg::web

@@ -39,7 +39,6 @@ struct Request {
   Fields form;         // application/x-www-form-urlencoded body
   std::string session_cookie;
   std::string peer;    // client IP address
-  std::string user_agent;
   bool cross_site = false;  // Sec-Fetch-Site says another site sent it (refused for POST)
   std::string content_type;
   std::optional<std::uint64_t> content_length;

@@ -34,7 +34,6 @@ class MultipartReader {
   Result<void> feed(std::span<const std::uint8_t> bytes);
   // The body ended: an error unless the close delimiter was seen.
   Result<void> finish();
-  bool done() const { return state_ == State::Done; }
 
  private:
   enum class State { Start, Headers, Body, AfterDelimiter, Done };

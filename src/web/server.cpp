@@ -145,8 +145,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
       r.session_cookie = cookie_value(std::string_view(it->value().data(), it->value().size()), kSessionCookie);
     if (auto it = req.find("Sec-Fetch-Site"); it != req.end())
       r.cross_site = it->value() == "cross-site" || it->value() == "same-site";
-    if (auto it = req.find(http::field::user_agent); it != req.end())
-      r.user_agent = std::string(it->value().substr(0, 200));
     r.content_type = std::string(req[http::field::content_type].substr(0, 200));
     if (parser_->content_length()) r.content_length = *parser_->content_length();
     if (req.method() == http::verb::post && server_->streamer) {
@@ -301,7 +299,5 @@ void Server::stop() {
   boost::system::error_code ignore;
   impl_->acceptor.close(ignore);
 }
-std::uint16_t Server::port() const { return impl_->acceptor.local_endpoint().port(); }
-int Server::connections() const { return impl_->open; }
 
 }  // namespace cg::web

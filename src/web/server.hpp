@@ -37,8 +37,6 @@ class Server {
   ~Server();
   void start();
   void stop();
-  std::uint16_t port() const;
-  int connections() const;
 
   struct Impl;
 

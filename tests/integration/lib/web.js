@@ -7,7 +7,8 @@
 const assert = require('node:assert/strict');
 const https = require('node:https');
 const path = require('node:path');
-const { pki, freePort, program, REPO } = require('./harness');
+const { pki, program, REPO } = require('./harness');
+const { writeConfig } = require('./firmware');
 
 const { chromium } = require(path.join(REPO, 'tools', 'dev-csms', 'node_modules', 'playwright-core'));
 
@@ -16,23 +17,8 @@ const { chromium } = require(path.join(REPO, 'tools', 'dev-csms', 'node_modules'
 async function prepare(ctx, { web = '', accounts = '', csms = {} } = {}) {
   const p = await pki();
   await ctx.startCsms(csms);
-  ctx.webPort = await freePort();
-  ctx.writeConfig(
-    [
-      '[station]',
-      `identity = "${ctx.identity}"`,
-      `state_dir = "${ctx.stateDir}"`,
-      '[csms]',
-      `url = "${ctx.csms.url}"`,
-      'security_profile = 2',
-      `ca_file = "${p.rootCa}"`,
-      `password_file = "${ctx.pwFile}"`,
-      '[web]',
-      `listen = "127.0.0.1:${ctx.webPort}"`,
-      web,
-      accounts ? `[accounts]\n${accounts}` : '',
-    ].join('\n') + '\n',
-  );
+  // The whole configuration as the firmware tests write it, with this test's web port.
+  writeConfig(ctx, p, [`[web]\nlisten = "127.0.0.1:${ctx.webPort}"`, web, accounts ? `[accounts]\n${accounts}` : ''].join('\n'));
   ctx.webUrl = `https://127.0.0.1:${ctx.webPort}`;
   return p;
 }
