@@ -130,10 +130,10 @@ function filesUnder(dir) {
   return out;
 }
 
-const bootAccepted = async (ctx, from) => {
-  const boot = await ctx.waitFor('BootNotification', { from, timeoutMs: 10000 });
-  return boot;
-};
+// The BootNotification was answered Accepted (and the connectors reported):
+// only then does the station take the CSMS's requests (a slow CSMS under load
+// may send its next CALL before its answer otherwise).
+const bootAccepted = (ctx, from) => ctx.waitBooted({ from, timeoutMs: 10000 });
 
 itest('profile 3: refuses to start without a provisioned identity, and says how to provision', async (ctx) => {
   const p = await operatorPki();

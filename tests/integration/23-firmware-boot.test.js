@@ -101,9 +101,10 @@ itest('confirm = "running": a new image confirms itself after running a while, w
     await ctx.csms.close(); // no CSMS: BootNotification is never accepted
     await ctx.startStation({ boot: true });
     let st;
+    // The slot turns good, then the station logs it: wait for both.
     for (let i = 0; i < 60; i++) {
       st = await status(ctx);
-      if (st.slots.b.state === 'good') break;
+      if (st.slots.b.state === 'good' && /confirmed itself \(ran its confirmation time\)/.test(ctx.stationLog())) break;
       await new Promise((r) => setTimeout(r, 200));
     }
     assert.equal(st.slots.b.state, 'good');
