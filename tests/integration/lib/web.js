@@ -98,6 +98,10 @@ async function addAccount(adminPage, browser, ctx, name, role, password) {
   await adminPage.fill('#name', name);
   await adminPage.selectOption('#role', role);
   await Promise.all([adminPage.waitForLoadState('load'), adminPage.click('form input[value="add"] ~ p button')]);
+  // The page that came back says why when it carries no initial password.
+  await adminPage.waitForSelector('#initial-password', { timeout: 15000 }).catch(async () => {
+    throw new Error(`adding ${name}: no initial password shown (${adminPage.url()}): ${await adminPage.textContent('body')}`);
+  });
   const initial = (await adminPage.textContent('#initial-password')).trim();
   const { context, page } = await newPage(browser);
   await login(page, ctx, name, initial);
