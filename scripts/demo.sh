@@ -89,6 +89,12 @@ if [ ! -f "$DEMO/label.txt" ]; then
   (umask 077; "$BIN" accounts init --config "$DEMO/station.toml" 2>/dev/null > "$DEMO/label.txt.new") &&
     mv "$DEMO/label.txt.new" "$DEMO/label.txt" || rm -f "$DEMO/label.txt.new"
 fi
+# The station's own commissioning PIN (AUTH-9), also on the label; a default to replace.
+if [ ! -f "$DEMO/pin.txt" ]; then
+  say "creating the station's commissioning PIN (a default: replace it on the web UI's Commissioning PIN page)"
+  (umask 077; "$BIN" pin init --config "$DEMO/station.toml" 2>/dev/null > "$DEMO/pin.txt.new") &&
+    mv "$DEMO/pin.txt.new" "$DEMO/pin.txt" || rm -f "$DEMO/pin.txt.new"
+fi
 WEB_FPR="$("$BIN" web show-cert --config "$DEMO/station.toml" | awk '/SHA-256/ { print $3 }')"
 
 pids=()
@@ -122,6 +128,7 @@ cat <<TXT
     $BIN firmware status --config $DEMO/station.toml     # slots, booted slot, floor, last outcome
   Maintenance web UI: https://127.0.0.1:${CG_DEMO_WEB_PORT:-8443}/   user: admin
     initial password (the device label, valid until the first login changes it): $(cat "$DEMO/label.txt" 2>/dev/null)
+    commissioning PIN (label; the dashboard asks to replace it):                  $(cat "$DEMO/pin.txt" 2>/dev/null)
     the browser warns about the self-signed certificate; check its SHA-256 fingerprint:
     $WEB_FPR
   Watch what the CSMS receives:  tail -f $DEMO/csms.log

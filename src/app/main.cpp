@@ -231,6 +231,12 @@ int main(int argc, char** argv) {
       "init", "Create the 'admin' account with a random initial password, printed once on standard output "
               "(manufacturing or first start; station stopped; exit 3 when accounts exist)");
   acc_init->add_option("--config", acc_config, "The station's TOML configuration file")->required()->check(CLI::ExistingFile);
+  auto* pin = app.add_subcommand("pin", "The commissioning PIN (the installer's commissioning channel)");
+  pin->require_subcommand(1);
+  auto* pin_init = pin->add_subcommand(
+      "init", "Create this station's own commissioning PIN (10 random digits), printed once on standard output; "
+              "a default that must be replaced (manufacturing; station stopped; exit 3 when one exists)");
+  pin_init->add_option("--config", acc_config, "The station's TOML configuration file")->required()->check(CLI::ExistingFile);
   auto* web = app.add_subcommand("web", "The maintenance web UI");
   web->require_subcommand(1);
   auto* show_cert = web->add_subcommand("show-cert", "Print the web UI certificate's SHA-256 fingerprint (what the browser shows)");
@@ -242,11 +248,12 @@ int main(int argc, char** argv) {
 
   if (web_routes->parsed()) return cg::app::web_print_routes();
 
-  if (acc_init->parsed() || show_cert->parsed()) {
+  if (acc_init->parsed() || pin_init->parsed() || show_cert->parsed()) {
     cg::config::Config cfg;
     if (!load_config(acc_config, {}, cfg)) return 1;
     cg::log::set_level(cg::log::Level::Warn);
-    return acc_init->parsed() ? cg::app::accounts_init(cfg) : cg::app::web_show_cert(cfg);
+    if (acc_init->parsed()) return cg::app::accounts_init(cfg);
+    return pin_init->parsed() ? cg::app::pin_init(cfg) : cg::app::web_show_cert(cfg);
   }
 
   if (fw_factory->parsed() || fw_install->parsed() || fw_status->parsed()) {

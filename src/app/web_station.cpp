@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/json.hpp>
 #include <iostream>
@@ -15,6 +16,7 @@
 #include "security/tls_client.hpp"
 #include "security/web_identity.hpp"
 #include "services/accounts.hpp"
+#include "services/commissioning_pin.hpp"
 #include "services/sessions.hpp"
 #include "web/auth_worker.hpp"
 #include "web/server.hpp"
@@ -33,6 +35,7 @@ struct WebStation::Parts {
   std::unique_ptr<storage::Db> db;
   std::unique_ptr<services::Gate> worker_gate;
   std::unique_ptr<services::AccountsService> accounts;
+  std::unique_ptr<services::CommissioningPinService> pin;
   std::unique_ptr<web::WebApp> app;
   std::unique_ptr<web::Server> server;
   int ticks = 0;
@@ -54,13 +57,20 @@ WebStation::WebStation(asio::io_context& io, const config::Config& cfg, security
   p_->worker.run_sync([&] {
     p_->db = std::make_unique<storage::Db>(cfg.state_dir / "station.db");
     p_->worker_gate = std::make_unique<services::Gate>(&log);
-    p_->accounts = std::make_unique<services::AccountsService>(*p_->worker_gate, *p_->db, cfg.accounts);
+    // Sessions are the I/O thread's: an account change reaches them there, before the page that answers it.
+    auto sessions_end = [&io, sessions = &p_->sessions](const std::string& account, const std::string& why) {
+      asio::post(io, [sessions, account, why] { sessions->end_account(account, why); });
+    };
+    p_->accounts = std::make_unique<services::AccountsService>(*p_->worker_gate, *p_->db, cfg.accounts,
+                                                               services::AccountsService::Now{},
+                                                               security::Argon2Params{}, sessions_end);
+    p_->pin = std::make_unique<services::CommissioningPinService>(*p_->worker_gate, *p_->db, cfg.accounts);
   });
   bool no_accounts = false;
   p_->worker.run_sync([&] { no_accounts = p_->accounts->empty(); });
   if (no_accounts)
     log::warn("web", "no maintenance account yet: create the first one with `chargeguard accounts init --config FILE`");
-  p_->app = std::make_unique<web::WebApp>(io, p_->io_gate, p_->sessions, p_->worker, *p_->accounts,
+  p_->app = std::make_unique<web::WebApp>(io, p_->io_gate, p_->sessions, p_->worker, *p_->accounts, *p_->pin,
                                           std::move(dashboard), p_->recent.get(), cfg.identity, services);
   const asio::ip::tcp::endpoint where(asio::ip::make_address(listen->first), listen->second);
   try {
@@ -76,6 +86,7 @@ WebStation::WebStation(asio::io_context& io, const config::Config& cfg, security
 WebStation::~WebStation() {
   stop();
   p_->worker.run_sync([&] {
+    p_->pin.reset();
     p_->accounts.reset();
     p_->worker_gate.reset();
     p_->db.reset();
@@ -84,6 +95,7 @@ WebStation::~WebStation() {
 }
 
 void WebStation::start() {
+  p_->app->refresh_pin_state();
   p_->server->start();
   log::info("web", "maintenance web UI on https://", p_->listen, "/ (certificate SHA-256 ", p_->fingerprint, ")");
 }
@@ -92,37 +104,65 @@ void WebStation::stop() {
 }
 void WebStation::tick() {
   if (++p_->ticks % 10 == 0) p_->sessions.sweep();
+  if (p_->ticks % 60 == 0) p_->app->refresh_pin_state();
 }
 const std::string& WebStation::fingerprint() const { return p_->fingerprint; }
 std::shared_ptr<web::RecentEvents> WebStation::recent() { return p_->recent; }
 
-// REQ: AUTH-4 — the label: the password alone on stdout, once.
-int accounts_init(const config::Config& cfg, const services::PolicyFn& policy) {
+namespace {
+
+// A console command that creates a credential with the station stopped: the
+// state lock, the audit log, the database and a Gate for `make`, whose secret
+// goes alone to stdout, once (the label); `announce` goes to stderr.
+// Exit 3 when the credential exists already.
+int print_new_secret(const config::Config& cfg, const services::PolicyFn& policy,
+                     const std::function<Result<std::string>(services::Gate&, storage::Db&)>& make,
+                     std::string_view announce) {
   const int lock = prepare_state_dir(cfg);
   if (lock < 0) return 1;
+  int rc = 0;
   try {
     auto keys = open_configured_key_store(cfg);
     auto log = audit::AuditLog::open(cfg.state_dir / "audit", *keys);
     storage::Db db(cfg.state_dir / "station.db");
     services::Gate gate(log.get(), policy);
-    services::AccountsService accounts(gate, db, cfg.accounts);
-    auto pw = accounts.init(local_admin());
-    if (!pw) {
-      std::cerr << "error: " << pw.error().message << "\n";
-      ::close(lock);
-      return pw.error().code == Errc::Conflict ? 3 : 1;
+    if (auto secret = make(gate, db)) {
+      std::cerr << announce;
+      std::cout << *secret << std::endl;
+    } else {
+      std::cerr << "error: " << secret.error().message << "\n";
+      rc = secret.error().code == Errc::Conflict ? 3 : 1;
     }
-    std::cerr << "Created the maintenance account 'admin'. Its initial password follows on standard output, once;\n"
-                 "it opens only the password change at the first login (https://"
-              << cfg.web.listen << "/).\n";
-    std::cout << *pw << std::endl;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
-    ::close(lock);
-    return 1;
+    rc = 1;
   }
   ::close(lock);
-  return 0;
+  return rc;
+}
+
+}  // namespace
+
+// REQ: AUTH-4 — the label: the password alone on stdout, once.
+int accounts_init(const config::Config& cfg, const services::PolicyFn& policy) {
+  return print_new_secret(
+      cfg, policy,
+      [&](services::Gate& gate, storage::Db& db) {
+        return services::AccountsService(gate, db, cfg.accounts).init(local_admin());
+      },
+      "Created the maintenance account 'admin'. Its initial password follows on standard output, once;\n"
+      "it opens only the password change at the first login (https://" + cfg.web.listen + "/).\n");
+}
+
+// REQ: AUTH-9 — the station's own commissioning PIN, alone on stdout, once.
+int pin_init(const config::Config& cfg, const services::PolicyFn& policy) {
+  return print_new_secret(
+      cfg, policy,
+      [&](services::Gate& gate, storage::Db& db) {
+        return services::CommissioningPinService(gate, db, cfg.accounts).init(local_admin());
+      },
+      "Created this station's commissioning PIN. It follows on standard output, once; it is a default\n"
+      "and must be replaced (web UI, Commissioning PIN page: https://" + cfg.web.listen + "/pin).\n");
 }
 
 int web_print_routes() {

@@ -1,5 +1,6 @@
 // The maintenance web UI inside the daemon, and its console commands:
 //   chargeguard accounts init --config FILE   the first admin and its initial password (AUTH-4)
+//   chargeguard pin init --config FILE        the station's own commissioning PIN (AUTH-9)
 //   chargeguard web show-cert --config FILE   the web certificate's SHA-256 fingerprint
 // The daemon part builds the authentication worker (its own database
 // connection, Gate and AccountsService), the sessions, the routes and the
@@ -37,6 +38,7 @@ class WebStation {
 };
 
 int accounts_init(const config::Config& cfg, const services::PolicyFn& policy = &policy::authorize);
+int pin_init(const config::Config& cfg, const services::PolicyFn& policy = &policy::authorize);
 int web_show_cert(const config::Config& cfg);
 // The one route table (for tests and reviewers): {"method","path","access","operation","activity"} per line.
 int web_print_routes();

@@ -161,6 +161,7 @@ std::optional<Error> parse(const std::string& text, const std::string& source_na
     r.get("lockout", lockout);
     r.get("password_max_age", out.accounts.password_max_age);
     r.get("disable_unused_after", out.accounts.disable_unused_after);
+    r.get("pin_max_age", out.accounts.pin_max_age);
     r.finish();
     if (r.err) return r.err;
     if (!lockout.empty()) {
@@ -375,6 +376,8 @@ std::optional<Error> validate(const Config& c) {
     return Error{"accounts.disable_unused_after", "must be 0 (never) or at least 1d"};
   if (c.accounts.password_max_age.count() != 0 && c.accounts.password_max_age < std::chrono::hours(24))
     return Error{"accounts.password_max_age", "must be 0 (never) or at least 1d"};
+  if (c.accounts.pin_max_age.count() != 0 && c.accounts.pin_max_age < std::chrono::hours(24))
+    return Error{"accounts.pin_max_age", "must be 0 (never) or at least 1d"};
   if (c.firmware.boot_attempts < 1 || c.firmware.boot_attempts > 10)
     return Error{"firmware.boot_attempts", "must be between 1 and 10"};
   if (c.firmware.confirm != "boot-accepted" && c.firmware.confirm != "running")

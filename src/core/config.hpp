@@ -112,6 +112,8 @@ struct Config {
     // AUTH-10: accounts not used for this long are disabled (never the last
     // enabled admin); 0 = never.
     std::chrono::seconds disable_unused_after{180 * 24 * 3600};
+    // AUTH-9: a commissioning PIN older than this is flagged for renewal; 0 = never.
+    std::chrono::seconds pin_max_age{365 * 24 * 3600};
   };
   Accounts accounts;
   // [device_model] "Component.Variable" = "value": initial values of writable variables

@@ -100,6 +100,14 @@ constexpr const char* kMigrations[] = {
       locked_until INTEGER NOT NULL DEFAULT 0,
       last_failure_at INTEGER NOT NULL);
     )sql",
+    // v7 (AUTH-9): the commissioning PIN, one per station, Argon2id hash only.
+    R"sql(
+    CREATE TABLE commissioning_pin (
+      id INTEGER PRIMARY KEY CHECK (id = 1),
+      hash TEXT NOT NULL,
+      is_default INTEGER NOT NULL,
+      set_at INTEGER NOT NULL);
+    )sql",
 };
 }  // namespace
 
@@ -222,17 +230,19 @@ void Db::set_meta(std::string_view key, std::string_view value) {
 
 // Savepoints nest, so a unit of work can contain another (a transaction's
 // start row and its Started event in one commit). The outermost one commits.
-Db::Tx::Tx(Db& db) : db_(db) { db_.exec("SAVEPOINT cg_tx"); }
+Db::Tx::Tx(Db& db) : db_(db), outer_(sqlite3_get_autocommit(db.db_) != 0) {
+  db_.exec(outer_ ? "BEGIN IMMEDIATE" : "SAVEPOINT cg_tx");
+}
 Db::Tx::~Tx() {
   if (!done_) {
     try {
-      db_.exec("ROLLBACK TO cg_tx; RELEASE cg_tx");
+      db_.exec(outer_ ? "ROLLBACK" : "ROLLBACK TO cg_tx; RELEASE cg_tx");
     } catch (...) {
     }
   }
 }
 void Db::Tx::commit() {
-  db_.exec("RELEASE cg_tx");
+  db_.exec(outer_ ? "COMMIT" : "RELEASE cg_tx");
   done_ = true;
 }
 

@@ -60,7 +60,12 @@ class Db {
   std::optional<std::string> meta(std::string_view key);
   void set_meta(std::string_view key, std::string_view value);
 
-  // RAII transaction: commits at commit(), rolls back otherwise.
+  // RAII transaction: commits at commit(), rolls back otherwise. The
+  // outermost one is BEGIN IMMEDIATE: it takes the write lock at once
+  // (waiting for another connection's writer up to the busy timeout), so a
+  // read-then-write unit of work never finds its snapshot stale at the write
+  // (WAL's SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out). Nested ones
+  // are savepoints.
   class Tx {
    public:
     explicit Tx(Db& db);
@@ -69,6 +74,7 @@ class Db {
 
    private:
     Db& db_;
+    bool outer_ = false;
     bool done_ = false;
   };
 

@@ -68,13 +68,18 @@ std::string_view account_role_name(Role r) {
 }
 
 AccountsService::AccountsService(Gate& gate, storage::Db& db, config::Config::Accounts rules, Now now,
-                                 security::Argon2Params hashing)
+                                 security::Argon2Params hashing, SessionsEnd sessions_end)
     : gate_(gate),
       db_(db),
       rules_(std::move(rules)),
       now_(now ? std::move(now) : Now(&clock::unix_seconds)),
       hashing_(hashing),
-      lockout_(db, rules_.lockout) {}
+      lockout_(db, rules_.lockout),
+      sessions_end_(std::move(sessions_end)) {}
+
+void AccountsService::end_sessions(std::string_view account, const char* why) {
+  if (sessions_end_) sessions_end_(std::string(account), why);
+}
 
 // AUTH-4: four groups of four from an alphabet without look-alikes, joined by
 // '-' (a special character of the rules), e.g. "Kq7v-mT3x-9pWa-e4Rz" (≈ 88 bits);
@@ -120,6 +125,7 @@ std::vector<std::string> AccountsService::disable_unused() {
     gate_.record(system_source(), audit::Event::AccountChanged, audit::Outcome::Success,
                  audit::Details().text("action", "disable").text("account", name)
                      .text("reason", "unused for " + std::to_string(rules_.disable_unused_after.count() / 86400) + " days"));
+    end_sessions(name, "account disabled: unused");
     out.push_back(name);
   }
   return out;
@@ -134,14 +140,16 @@ bool AccountsService::empty() {
 Result<std::string> AccountsService::init(const policy::Principal& who) {
   if (auto a = gate_.admit(who, policy::Operation::ManageAccounts, "accounts init"); !a) return a.error();
   return guarded("accounts init", [&]() -> Result<std::string> {
+    // Hashed before the transaction: the write lock is held for milliseconds, not for a hash.
+    const std::string pw = new_initial_password("admin");
+    const std::string hash = security::hash_password(pw, hashing_);
     storage::Db::Tx tx(db_);
     if (!empty()) return fail(Errc::Conflict, "accounts already exist: the initial admin account is created once");
-    const std::string pw = new_initial_password("admin");
     const std::int64_t now = now_();
     auto st = db_.prepare(
         "INSERT INTO accounts(name, role, hash, must_change, enabled, created_at, password_set_at) "
         "VALUES ('admin', 'admin', ?, 1, 1, ?, ?)");
-    st.bind(1, security::hash_password(pw, hashing_)).bind(2, now).bind(3, now);
+    st.bind(1, hash).bind(2, now).bind(3, now);
     st.run();
     tx.commit();
     gate_.record(who, audit::Event::AccountChanged, audit::Outcome::Success,
@@ -322,19 +330,19 @@ Result<std::string> AccountsService::add(const policy::Principal& who, std::stri
   if (role != Role::Admin && role != Role::Engineer && role != Role::Viewer)
     return fail(Errc::InvalidArgument, "the role must be admin, engineer or viewer");
   return guarded("add account", [&]() -> Result<std::string> {
+    const std::string pw = new_initial_password(name);
+    const std::string hash = security::hash_password(pw, hashing_);  // outside the transaction
     storage::Db::Tx tx(db_);
     if (find(name)) return fail(Errc::Conflict, "an account named " + std::string(name) + " exists already");
     auto n = db_.prepare("SELECT COUNT(*) FROM accounts");
     n.step();
     if (static_cast<std::size_t>(n.col_int(0)) >= kMaxAccounts)
       return fail(Errc::Conflict, "the station keeps at most " + std::to_string(kMaxAccounts) + " accounts");
-    const std::string pw = new_initial_password(name);
     const std::int64_t now = now_();
     auto st = db_.prepare(
         "INSERT INTO accounts(name, role, hash, must_change, enabled, created_at, password_set_at) "
         "VALUES (?, ?, ?, 1, 1, ?, ?)");
-    st.bind(1, name).bind(2, account_role_name(role)).bind(3, security::hash_password(pw, hashing_)).bind(4, now)
-        .bind(5, now);
+    st.bind(1, name).bind(2, account_role_name(role)).bind(3, hash).bind(4, now).bind(5, now);
     st.run();
     tx.commit();
     gate_.record(who, audit::Event::AccountChanged, audit::Outcome::Success,
@@ -356,6 +364,7 @@ Result<std::string> AccountsService::reset_password(const policy::Principal& who
     gate_.record(who, audit::Event::AccountChanged, audit::Outcome::Success,
                  audit::Details().text("action", "reset password").text("account", name)
                      .secret_changed("initialPassword"));
+    end_sessions(name, "password reset by an administrator");
     return pw;
   });
 }
@@ -370,6 +379,7 @@ Result<void> AccountsService::set_enabled(const policy::Principal& who, std::str
     st.run();
     gate_.record(who, audit::Event::AccountChanged, audit::Outcome::Success,
                  audit::Details().text("action", enabled ? "enable" : "disable").text("account", name));
+    if (!enabled) end_sessions(name, "account disabled by an administrator");
     return {};
   });
 }
@@ -385,6 +395,36 @@ Result<void> AccountsService::remove(const policy::Principal& who, std::string_v
     lockout_.success(Lockout::account(name));
     gate_.record(who, audit::Event::AccountChanged, audit::Outcome::Success,
                  audit::Details().text("action", "delete").text("account", name));
+    end_sessions(name, "account deleted by an administrator");
+    return {};
+  });
+}
+
+// REQ: AUTH-10 — user names can be changed.
+Result<void> AccountsService::rename(const policy::Principal& who, std::string_view name, std::string_view new_name) {
+  auto t = admin_target(who, name, "rename account");
+  if (!t) return t.error();
+  if (!is_valid_user_name(new_name))
+    return fail(Errc::InvalidArgument, "the new user name must be 1 to 32 characters of a-z, 0-9, '.', '_', '-', "
+                                       "starting with a letter");
+  if (new_name == name) return fail(Errc::InvalidArgument, "the new user name is the current one");
+  return guarded("rename account", [&]() -> Result<void> {
+    storage::Db::Tx tx(db_);
+    if (find(new_name)) return fail(Errc::Conflict, "an account named " + std::string(new_name) + " exists already");
+    auto st = db_.prepare("UPDATE accounts SET name = ? WHERE name = ?");
+    st.bind(1, new_name).bind(2, name);
+    st.run();
+    // The account's lock goes with it (a rename does not unlock).
+    auto stale = db_.prepare("DELETE FROM login_locks WHERE subject = ?");
+    stale.bind(1, Lockout::account(new_name));
+    stale.run();
+    auto lk = db_.prepare("UPDATE login_locks SET subject = ? WHERE subject = ?");
+    lk.bind(1, Lockout::account(new_name)).bind(2, Lockout::account(name));
+    lk.run();
+    tx.commit();
+    gate_.record(who, audit::Event::AccountChanged, audit::Outcome::Success,
+                 audit::Details().text("action", "rename").text("account", name).text("newName", new_name));
+    end_sessions(name, "account renamed by an administrator");
     return {};
   });
 }

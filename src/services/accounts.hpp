@@ -67,8 +67,12 @@ struct LoginResult {
 class AccountsService {
  public:
   using Now = std::function<std::int64_t()>;  // unix seconds
+  // Told (on the service's thread) when an account's sessions must end: it was
+  // disabled, deleted, renamed or its password reset by an administrator. The
+  // web UI's sessions subscribe; so would any other front end's.
+  using SessionsEnd = std::function<void(const std::string& account, const std::string& why)>;
   AccountsService(Gate& gate, storage::Db& db, config::Config::Accounts rules, Now now = {},
-                  security::Argon2Params hashing = {});
+                  security::Argon2Params hashing = {}, SessionsEnd sessions_end = {});
 
   // AUTH-4, manufacturing or first start: creates `admin` with a random
   // initial password and returns it (the caller shows it once). Conflict when
@@ -88,6 +92,9 @@ class AccountsService {
   Result<std::string> reset_password(const policy::Principal& who, std::string_view name);
   Result<void> set_enabled(const policy::Principal& who, std::string_view name, bool enabled);
   Result<void> remove(const policy::Principal& who, std::string_view name);
+  // AUTH-10: a new user name (the default 'admin' becomes a person's name, say);
+  // role, password, history and any lock stay with the account; its sessions end.
+  Result<void> rename(const policy::Principal& who, std::string_view name, std::string_view new_name);
   Result<std::vector<AccountInfo>> list(const policy::Principal& who);
 
   // The account behind a session, for the session check (role changes and
@@ -104,6 +111,7 @@ class AccountsService {
   LoginResult failed(std::string_view name, bool known, std::string_view address, std::int64_t now,
                      std::string_view why);
   Result<AccountInfo> admin_target(const policy::Principal& who, std::string_view name, std::string_view request);
+  void end_sessions(std::string_view account, const char* why);
 
   Gate& gate_;
   storage::Db& db_;
@@ -111,6 +119,7 @@ class AccountsService {
   Now now_;
   security::Argon2Params hashing_;
   Lockout lockout_;
+  SessionsEnd sessions_end_;
   audit::RecordLimiter login_records_{20, std::chrono::minutes(1)};
 };
 

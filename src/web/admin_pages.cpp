@@ -21,19 +21,25 @@ std::string WebApp::render_accounts(const services::SessionInfo& s, const std::v
          html(state) + "</td><td>" + html(when(a.last_login_at));
     if (!a.last_login_addr.empty()) b += " from " + html(a.last_login_addr);
     b += "</td><td class=\"row\">";
+    const auto action = [&](std::string_view what, std::string_view label, std::string_view cls) {
+      b += "<form method=\"post\" action=\"/accounts\">" + csrf_field(s) +
+           "<input type=\"hidden\" name=\"action\" value=\"" + std::string(what) +
+           "\"><input type=\"hidden\" name=\"name\" value=\"" + html(a.name) + "\"><button type=\"submit\" class=\"" +
+           std::string(cls) + "\">" + std::string(label) + "</button></form>";
+    };
     if (a.name != s.principal.name) {
-      const auto action = [&](std::string_view what, std::string_view label, std::string_view cls) {
-        b += "<form method=\"post\" action=\"/accounts\">" + csrf_field(s) +
-             "<input type=\"hidden\" name=\"action\" value=\"" + std::string(what) +
-             "\"><input type=\"hidden\" name=\"name\" value=\"" + html(a.name) + "\"><button type=\"submit\" class=\"" +
-             std::string(cls) + "\">" + std::string(label) + "</button></form>";
-      };
       action("reset", "Reset password", "secondary");
       action(a.enabled ? "disable" : "enable", a.enabled ? "Disable" : "Enable", "secondary");
       action("delete", "Delete", "danger");
     } else {
       b += "<span class=\"muted\">you</span>";
     }
+    // AUTH-10: a new user name (also the admin's own: the default 'admin' becomes a person's name).
+    b += "<form method=\"post\" action=\"/accounts\" class=\"rename\">" + csrf_field(s) +
+         "<input type=\"hidden\" name=\"action\" value=\"rename\"><input type=\"hidden\" name=\"name\" value=\"" +
+         html(a.name) + "\"><input type=\"text\" name=\"new_name\" aria-label=\"New user name for " + html(a.name) +
+         "\" maxlength=\"32\" required pattern=\"[a-z][a-z0-9._\\-]{0,31}\" autocomplete=\"off\" placeholder=\"new name\">"
+         "<button type=\"submit\" class=\"secondary\">Rename</button></form>";
     b += "</td></tr>";
   }
   b += "</tbody></table></section><section><h2>Add an account</h2><form method=\"post\" action=\"/accounts\">" +
@@ -64,11 +70,12 @@ void WebApp::accounts_page(Call& c) {
 
 void WebApp::accounts_action(Call& c) {
   const services::SessionInfo s = *c.session;
-  const std::string action(c.req.field("action")), name(c.req.field("name")), role(c.req.field("role"));
+  const std::string action(c.req.field("action")), name(c.req.field("name")), role(c.req.field("role")),
+      new_name(c.req.field("new_name"));
   auto reply = c.reply;
-  on_worker(c, [this, s, action, name, role, reply]() -> std::function<void()> {
+  // The service ends the sessions of a disabled, deleted, renamed or reset account (its listener).
+  on_worker(c, [this, s, action, name, role, new_name, reply]() -> std::function<void()> {
     std::string message, kind = "ok";
-    bool end_sessions = false;
     Result<void> outcome;
     if (action == "add") {
       const auto r = services::parse_account_role(role);
@@ -86,7 +93,6 @@ void WebApp::accounts_action(Call& c) {
       auto pw = accounts_.reset_password(s.principal, name);
       if (pw) {
         kind = "raw";
-        end_sessions = true;
         message = "<div class=\"notice ok\" role=\"status\">New initial password of <strong>" + html(name) +
                   "</strong>, shown only now: <span class=\"secret\" id=\"initial-password\">" + html(*pw) +
                   "</span>. Its sessions were ended.</div>";
@@ -95,27 +101,28 @@ void WebApp::accounts_action(Call& c) {
       }
     } else if (action == "enable" || action == "disable") {
       outcome = accounts_.set_enabled(s.principal, name, action == "enable");
-      end_sessions = action == "disable";
       message = "Account " + name + (action == "enable" ? " enabled." : " disabled; its sessions were ended.");
     } else if (action == "delete") {
       outcome = accounts_.remove(s.principal, name);
-      end_sessions = true;
       message = "Account " + name + " deleted; its sessions were ended.";
+    } else if (action == "rename") {
+      outcome = accounts_.rename(s.principal, name, new_name);
+      message = "Account " + name + " is now " + new_name + "; its sessions were ended" +
+                (name == s.principal.name ? std::string(" (yours too: log in with the new name)") : "") + ".";
     } else {
       outcome = fail(Errc::InvalidArgument, "unknown action");
     }
     if (!outcome) {
       message = outcome.error().message;
       kind = "error";
-      end_sessions = false;
     }
     auto list = accounts_.list(s.principal);
     const Errc code = outcome ? Errc::Internal : outcome.error().code;
     const bool denied = !outcome && code == Errc::Denied;
-    return [this, s, name, message, kind, end_sessions, list = std::move(list), denied, outcome, reply] {
+    return [this, s, message, kind, list = std::move(list), denied, outcome, code, reply] {
       if (denied || !list) return reply(refused(&s, denied ? outcome.error() : list.error()));
-      if (end_sessions) sessions_.end_account(name, "account changed by an administrator");
-      reply(html_page(&s, "/accounts", "Accounts", render_accounts(s, *list, message, kind), outcome ? 200 : 400));
+      reply(html_page(&s, "/accounts", "Accounts", render_accounts(s, *list, message, kind),
+                           outcome ? 200 : code == Errc::Conflict ? 409 : 400));
     };
   });
 }

@@ -24,13 +24,14 @@ std::vector<RecentEvents::Item> RecentEvents::items() const {
 }
 
 WebApp::WebApp(asio::io_context& io, services::Gate& gate, services::SessionService& sessions, AuthWorker& worker,
-               services::AccountsService& accounts, DashboardFn dashboard, const RecentEvents* recent,
-               std::string station, WebServices services)
+               services::AccountsService& accounts, services::CommissioningPinService& pin, DashboardFn dashboard,
+               const RecentEvents* recent, std::string station, WebServices services)
     : io_(io),
       gate_(gate),
       sessions_(sessions),
       worker_(worker),
       accounts_(accounts),
+      pin_(pin),
       dashboard_(std::move(dashboard)),
       recent_(recent),
       station_(std::move(station)),
@@ -63,6 +64,8 @@ const std::vector<WebApp::Route>& WebApp::table() {
       {{"POST", "/firmware", A::Session, std::nullopt, true}, &WebApp::firmware_post},
       {{"GET", "/static/upload.js", A::Public, std::nullopt, false}, &WebApp::upload_js},
       {{"POST", "/restart", A::Session, std::nullopt, true}, &WebApp::restart},
+      {{"GET", "/pin", A::Session, Operation::ManageSecuritySettings, true}, &WebApp::pin_page},
+      {{"POST", "/pin", A::Session, std::nullopt, true}, &WebApp::pin_action},
   };
   return t;
 }
@@ -345,6 +348,19 @@ void WebApp::dashboard(Call& c) {
   const services::SessionInfo& s = *c.session;
   const DashboardData d = dashboard_ ? dashboard_() : DashboardData{};
   std::string b;
+  // AUTH-9: the commissioning PIN's prompt, for those who may change it.
+  if (pin_state_ && gate_.allows(s.principal, Operation::ManageSecuritySettings)) {
+    const auto& p = *pin_state_;
+    if (!p.set)
+      b += notice("warn", "This station has no commissioning PIN: the commissioning channel is closed. Set one on the "
+                          "Commissioning PIN page.");
+    else if (p.is_default)
+      b += notice("warn", "The commissioning PIN is still the default from the label. Replace it on the "
+                          "Commissioning PIN page.");
+    else if (p.renewal_due)
+      b += notice("warn", "The commissioning PIN is older than the station's renewal period. Renew it on the "
+                          "Commissioning PIN page.");
+  }
   // AUTH-7: the previous login and the failures since.
   const auto& h = s.history;
   b += "<section><h2>Your last login</h2><dl><dt>Previous login</dt><dd>" + html(when(h.previous_at));

@@ -27,6 +27,7 @@
 #include "services/accounts.hpp"
 #include "services/availability.hpp"
 #include "services/certificates.hpp"
+#include "services/commissioning_pin.hpp"
 #include "services/firmware.hpp"
 #include "services/identity.hpp"
 #include "services/settings.hpp"
@@ -104,16 +105,19 @@ struct RouteInfo {
 
 class WebApp {
  public:
-  // `accounts` lives on the worker thread: only jobs submitted to `worker` use it.
+  // `accounts` and `pin` live on the worker thread: only jobs submitted to `worker` use them.
   WebApp(boost::asio::io_context& io, services::Gate& gate, services::SessionService& sessions, AuthWorker& worker,
-         services::AccountsService& accounts, DashboardFn dashboard, const RecentEvents* recent, std::string station,
-         WebServices services = {});
+         services::AccountsService& accounts, services::CommissioningPinService& pin, DashboardFn dashboard,
+         const RecentEvents* recent, std::string station, WebServices services = {});
 
   ~WebApp();
   void handle(Request req, Server::Reply reply);
   // Upload routes: the server asks after the head of every POST (web/firmware_pages.cpp).
   std::optional<StreamStart> stream(const Request& head);
   static std::vector<RouteInfo> routes();
+  // Reads the commissioning PIN's state on the worker for the admins' dashboard
+  // prompt (AUTH-9); the station calls it at start and every minute.
+  void refresh_pin_state();
 
   // One firmware upload in progress (web/firmware_pages.cpp).
   struct Upload;
@@ -170,6 +174,10 @@ class WebApp {
   void firmware_post(Call& c);
   void upload_js(Call& c);
   void restart(Call& c);
+  // web/pin_pages.cpp
+  void pin_page(Call& c);
+  void pin_action(Call& c);
+  std::string render_pin(const services::SessionInfo& s, const services::PinStatus& st, std::string_view message) const;
 
   // The checks of every POST with a session (cross-site, session, CSRF,
   // forced change): the refusal to send, or nothing (and `session` set).
@@ -190,6 +198,8 @@ class WebApp {
   services::SessionService& sessions_;
   AuthWorker& worker_;
   services::AccountsService& accounts_;
+  services::CommissioningPinService& pin_;
+  std::optional<services::PinStatus> pin_state_;  // I/O thread; the worker's last reading
   DashboardFn dashboard_;
   const RecentEvents* recent_;
   std::string station_;

@@ -19,6 +19,7 @@ constexpr NavItem kNav[] = {
     {"/sessions", "Sessions", true},
     {"/configuration", "Configuration", false},
     {"/certificates", "Certificates", true},
+    {"/pin", "Commissioning PIN", true},
     {"/firmware", "Firmware", false},
     {"/log", "Security log", true},
     {"/password", "My password", false},
@@ -99,7 +100,7 @@ th{color:var(--muted);font-weight:600}label{display:block;margin:.6rem 0 .2rem;f
 input[type=text],input[type=password],select,textarea{width:100%;max-width:24rem;padding:.45rem .5rem;border:1px solid var(--line);border-radius:4px;font:inherit}
 button{font:inherit;padding:.45rem .9rem;border:1px solid var(--accent);background:var(--accent);color:#fff;border-radius:4px;cursor:pointer}
 button.secondary{background:#fff;color:var(--accent)}button.danger{background:var(--err);border-color:var(--err)}
-.row{display:flex;gap:.4rem;flex-wrap:wrap;align-items:center}.row form{margin:0}
+.row{display:flex;gap:.4rem;flex-wrap:wrap;align-items:center}.row form{margin:0}.rename{display:flex;gap:.3rem;margin:.3rem 0 0}.rename input{width:8rem;margin:0}
 .notice{padding:.6rem .8rem;border-radius:4px;border:1px solid}.ok{color:var(--ok);border-color:var(--ok);background:#dafbe1}
 .error{color:var(--err);border-color:var(--err);background:#ffebe9}.warn{color:var(--warn);border-color:var(--warn);background:#fff8c5}
 .info{color:var(--accent);border-color:var(--accent);background:#ddf4ff}ul.rules{margin:.3rem 0 0 1.2rem;padding:0}

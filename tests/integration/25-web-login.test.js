@@ -233,7 +233,7 @@ itest('a session used from another address is ended; an admin ends an engineer\'
     await web.shot(admin.page, 'accounts');
     await admin.page.goto(`${ctx.webUrl}/sessions`);
     const row = admin.page.locator('tr', { hasText: 'eric' });
-    await Promise.all([admin.page.waitForLoadState('load'), row.locator('button', { hasText: 'End session' }).click()]);
+    await Promise.all([admin.page.waitForNavigation(), row.locator('button', { hasText: 'End session' }).click()]);
     assert.equal(await admin.page.locator('tr', { hasText: 'eric' }).count(), 0);
     await eng.page.goto(`${ctx.webUrl}/`);
     assert.ok(eng.page.url().includes('/login'), `ended by the admin: ${eng.page.url()}`);

@@ -90,7 +90,7 @@ itest('firmware upload in the browser: a random file is a wrong signature (audit
 
     // The engineer restarts the station from the verdict page: the boot stage boots the new image.
     const from = ctx.mark();
-    await Promise.all([eng.page.waitForLoadState('load'), eng.page.click('#restart')]);
+    await Promise.all([eng.page.waitForNavigation(), eng.page.click('#restart')]);
     assert.match(await eng.page.textContent('.notice'), /restarts now/);
     await ctx.waitFor(fw.bootWith('2.0.0-web', 'FirmwareUpdate'), { from, timeoutMs: 20000 });
     audit = await ctx.auditExport();

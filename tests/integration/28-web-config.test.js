@@ -21,20 +21,14 @@ async function setVar(page, ctx, label, value) {
   await page.goto(`${ctx.webUrl}/configuration`);
   const input = page.locator(`input[aria-label="${label}"]`);
   await input.fill(value);
-  await Promise.all([page.waitForLoadState('load'), input.locator('xpath=..').locator('button').click()]);
+  await Promise.all([page.waitForNavigation(), input.locator('xpath=..').locator('button').click()]);
   return page.textContent('.notice');
 }
 
 // A running station, its admin (own password) and an engineer 'ella', each in a browser context of their own.
 async function stationWithAdminAndEngineer(ctx) {
-  const p = await web.prepare(ctx);
-  const initial = await web.accountsInit(ctx);
-  await ctx.startStation();
-  await ctx.waitFor('BootNotification');
   const b = await browser();
-  const admin = await web.newPage(b);
-  await web.login(admin.page, ctx, 'admin', initial);
-  await web.changePassword(admin.page, initial, 'Kq7v-mT3x.Lp9');
+  const { p, admin } = await web.stationWithAdmin(ctx, b);
   const eng = await web.addAccount(admin.page, b, ctx, 'ella', 'engineer', 'Eq7v-mT3x.Lp9');
   return { p, b, admin, eng };
 }
@@ -83,21 +77,21 @@ itest('certificates in the browser: the admin installs and removes a root, the l
     // Install a root of the test PKI as a mobility-operator root.
     await admin.page.selectOption('#type', 'MORootCertificate');
     await admin.page.fill('#pem', fs.readFileSync(path.join(p.dir, 'operator-root-ca.pem'), 'utf8'));
-    await Promise.all([admin.page.waitForLoadState('load'), admin.page.click('form textarea ~ p button')]);
+    await Promise.all([admin.page.waitForNavigation(), admin.page.click('form textarea ~ p button')]);
     assert.match(await admin.page.textContent('.notice'), /Installed/);
     assert.equal(await admin.page.locator('tbody tr').count(), rowsBefore + 1);
     await web.shot(admin.page, 'certificates');
     // Not a certificate: refused with the reason.
     await admin.page.selectOption('#type', 'V2GRootCertificate');
     await admin.page.fill('#pem', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
-    await Promise.all([admin.page.waitForLoadState('load'), admin.page.click('form textarea ~ p button')]);
+    await Promise.all([admin.page.waitForNavigation(), admin.page.click('form textarea ~ p button')]);
     assert.match(await admin.page.textContent('.notice'), /Not installed/);
     // The last CSMS root cannot go; the mobility-operator root can.
     const csmsRow = admin.page.locator('tbody tr', { hasText: 'CSMSRootCertificate' });
-    await Promise.all([admin.page.waitForLoadState('load'), csmsRow.locator('button').click()]);
+    await Promise.all([admin.page.waitForNavigation(), csmsRow.locator('button').click()]);
     assert.match(await admin.page.textContent('.notice'), /Not removed/);
     const mfrRow = admin.page.locator('tbody tr', { hasText: 'MORootCertificate' });
-    await Promise.all([admin.page.waitForLoadState('load'), mfrRow.locator('button').click()]);
+    await Promise.all([admin.page.waitForNavigation(), mfrRow.locator('button').click()]);
     assert.match(await admin.page.textContent('.notice'), /Removed/);
     assert.equal(await admin.page.locator('tbody tr').count(), rowsBefore);
     const audit = await ctx.auditExport();

@@ -10,6 +10,7 @@
 #include "security/key_store.hpp"
 #include "security/password_hash.hpp"
 #include "services/accounts.hpp"
+#include "services/commissioning_pin.hpp"
 #include "services/password_policy.hpp"
 #include "services/sessions.hpp"
 #include "test_util.hpp"
@@ -46,8 +47,11 @@ struct Fixture : ::testing::Test {
     make_service();
   }
   void TearDown() override { fs::remove_all(dir); }
+  std::vector<std::string> ended;  // accounts whose sessions the service ended
   void make_service() {
-    accounts = std::make_unique<services::AccountsService>(*gate, *db, rules, [this] { return now; }, kFast);
+    accounts = std::make_unique<services::AccountsService>(
+        *gate, *db, rules, [this] { return now; }, kFast,
+        [this](const std::string& account, const std::string&) { ended.push_back(account); });
   }
   std::vector<audit::RecordView> records(audit::Event e) {
     std::vector<audit::RecordView> out;
@@ -388,7 +392,7 @@ TEST_F(Sessions, PasswordChangeEndsTheAccountsOtherSessions) {
 TEST(Config, WebAndAccountsSections) {
   config::Config c;
   ASSERT_FALSE(config::parse("[web]\nlisten = \"[::1]:9443\"\nidle_timeout = \"15m\"\n"
-                             "[accounts]\nlockout = \"10:10m,5:60m\"\npassword_max_age = \"0\"\n",
+                             "[accounts]\nlockout = \"10:10m,5:60m\"\npassword_max_age = \"0\"\npin_max_age = \"180d\"\n",
                              "t.toml", c));
   EXPECT_EQ(c.web.listen, "[::1]:9443");
   EXPECT_EQ(c.web.idle_timeout, std::chrono::minutes(15));
@@ -396,6 +400,7 @@ TEST(Config, WebAndAccountsSections) {
   EXPECT_EQ(c.accounts.lockout[1].failures, 5);
   EXPECT_EQ(c.accounts.lockout[1].duration, std::chrono::hours(1));
   EXPECT_EQ(c.accounts.password_max_age.count(), 0);
+  EXPECT_EQ(c.accounts.pin_max_age, std::chrono::hours(180 * 24));
   EXPECT_EQ(config::parse("[accounts]\nlockout = \"6\"\n", "t.toml", c)->key, "accounts.lockout");
   EXPECT_EQ(config::parse("[web]\nidle_timeout = \"30 minutes\"\n", "t.toml", c)->key, "web.idle_timeout");
   EXPECT_FALSE(config::parse_listen("localhost:8443")) << "a listener takes a numeric address";
@@ -427,6 +432,131 @@ TEST_F(Fixture, UnusedAccountsAreDisabledButNotTheLastAdmin) {
   ASSERT_TRUE(accounts->set_enabled(cli, "eve", true));
   now += 1000 * 86400;
   EXPECT_EQ(accounts->login("eve", "Kq7v-mT3x", "10.0.0.1").status, LoginStatus::Accepted) << "0 = never";
+}
+
+// AUTH-10: user names can be changed; the account keeps its password, role and
+// lock; its sessions end; the old name is free, the new one must be.
+TEST_F(Fixture, RenameKeepsTheAccountAndEndsItsSessions) {
+  make_account("admin", Role::Admin, "Aq7v-mT3x.Lp9");
+  make_account("eve", Role::Engineer, "Kq7v-mT3x");
+  ended.clear();
+  const Principal eng{Role::Engineer, Interface::LocalMaintenance, "eve"};
+  EXPECT_EQ(accounts->rename(eng, "admin", "mallory").error().code, Errc::Denied);
+  EXPECT_EQ(accounts->rename(cli, "eve", "admin").error().code, Errc::Conflict);
+  EXPECT_EQ(accounts->rename(cli, "eve", "Eve Smith").error().code, Errc::InvalidArgument);
+  EXPECT_EQ(accounts->rename(cli, "nobody", "bob").error().code, Errc::NotFound);
+  EXPECT_TRUE(ended.empty());
+  // A locked account stays locked under its new name.
+  for (int i = 0; i < 6; ++i) accounts->login("eve", "wrong-Pass1", "10.0.0." + std::to_string(i));
+  ASSERT_TRUE(accounts->rename(cli, "eve", "eve.smith"));
+  EXPECT_EQ(ended, std::vector<std::string>{"eve"});
+  EXPECT_EQ(accounts->login("eve.smith", "Kq7v-mT3x", "10.0.0.50").status, LoginStatus::Locked);
+  now += 31 * 60;
+  const auto l = accounts->login("eve.smith", "Kq7v-mT3x", "10.0.0.50");
+  EXPECT_EQ(l.status, LoginStatus::Accepted);
+  EXPECT_EQ(l.principal.role, Role::Engineer);
+  EXPECT_FALSE(l.must_change) << "the password stays";
+  EXPECT_EQ(accounts->login("eve", "Kq7v-mT3x", "10.0.0.51").status, LoginStatus::WrongCredentials);
+  // The default admin becomes a person.
+  ASSERT_TRUE(accounts->rename(cli, "admin", "ada"));
+  EXPECT_FALSE(accounts->find("admin"));
+  EXPECT_EQ(accounts->login("ada", "Aq7v-mT3x.Lp9", "10.0.0.52").principal.role, Role::Admin);
+  const auto changed = records(audit::Event::AccountChanged);
+  ASSERT_FALSE(changed.empty());
+  EXPECT_TRUE(has(changed.back().line, "\"rename\"")) << changed.back().line;
+  EXPECT_TRUE(has(changed.back().line, "\"ada\"")) << changed.back().line;
+}
+
+TEST_F(Fixture, DisableDeleteAndResetEndTheAccountsSessions) {
+  make_account("eve", Role::Engineer, "Kq7v-mT3x");
+  ended.clear();
+  ASSERT_TRUE(accounts->reset_password(cli, "eve"));
+  ASSERT_TRUE(accounts->set_enabled(cli, "eve", true));
+  ASSERT_TRUE(accounts->set_enabled(cli, "eve", false));
+  ASSERT_TRUE(accounts->remove(cli, "eve"));
+  EXPECT_EQ(ended, (std::vector<std::string>{"eve", "eve", "eve"})) << "enabling ends nothing";
+}
+
+// ---- AUTH-9: the commissioning PIN
+struct Pin : Fixture {
+  std::unique_ptr<services::CommissioningPinService> pin;
+  void SetUp() override {
+    Fixture::SetUp();
+    make_pin();
+  }
+  void make_pin() {
+    pin = std::make_unique<services::CommissioningPinService>(*gate, *db, rules, [this] { return now; }, kFast);
+  }
+};
+
+TEST_F(Pin, EachStationGetsItsOwnDefaultWhichMustBeReplaced) {
+  EXPECT_FALSE(pin->state().set) << "no PIN: the channel is closed";
+  auto first = pin->init(cli);
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(first->size(), 10u);
+  EXPECT_TRUE(services::pin_violations(*first).empty()) << *first;
+  EXPECT_EQ(pin->init(cli).error().code, Errc::Conflict) << "once";
+  EXPECT_TRUE(pin->state().is_default);
+  // Another station (another database) draws another PIN.
+  storage::Db other_db(dir / "other.db");
+  services::CommissioningPinService other(*gate, other_db, rules, [this] { return now; }, kFast);
+  EXPECT_NE(*other.init(cli), *first);
+  // Stored only as a hash; never in a record.
+  auto st = db->prepare("SELECT hash FROM commissioning_pin");
+  ASSERT_TRUE(st.step());
+  EXPECT_TRUE(st.col_text(0).starts_with("$argon2id$"));
+  EXPECT_FALSE(has(test::read_all(audit::log_file(dir / "audit")), *first));
+  // Replaced: the rules apply, each named.
+  auto bad = pin->change(cli, *first, "12345678", "10.0.0.1");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, Errc::InvalidArgument);
+  EXPECT_TRUE(has(bad.error().message, "ascending or descending")) << bad.error().message;
+  EXPECT_TRUE(has(pin->change(cli, *first, "7777777", "10.0.0.1").error().message, "8 to 16 digits"));
+  EXPECT_TRUE(has(pin->change(cli, *first, "77777777", "10.0.0.1").error().message, "one digit repeated"));
+  EXPECT_TRUE(has(pin->change(cli, *first, "4711x0815", "10.0.0.1").error().message, "digits only"));
+  EXPECT_TRUE(has(pin->change(cli, *first, *first, "10.0.0.1").error().message, "differ from the current PIN"));
+  ASSERT_TRUE(pin->change(cli, *first, "47110815", "10.0.0.1"));
+  EXPECT_FALSE(pin->state().is_default);
+  EXPECT_FALSE(has(test::read_all(audit::log_file(dir / "audit")), "47110815"));
+  // A lost PIN: a new random default, which must be replaced again.
+  auto fresh = pin->reset(cli);
+  ASSERT_TRUE(fresh);
+  EXPECT_TRUE(pin->state().is_default);
+  EXPECT_TRUE(pin->change(cli, *fresh, "47110816", "10.0.0.1"));
+}
+
+TEST_F(Pin, WrongPinsLockLikePasswordsAcrossRestarts) {
+  const std::string first = *pin->init(cli);
+  for (int i = 0; i < 5; ++i) {
+    auto r = pin->change(cli, "00000001", "47110815", "10.0.0." + std::to_string(i));
+    ASSERT_EQ(r.error().code, Errc::Rejected);
+    EXPECT_FALSE(has(r.error().message, "locked"));
+  }
+  auto sixth = pin->change(cli, "00000001", "47110815", "10.0.0.9");
+  EXPECT_TRUE(has(sixth.error().message, "locked until")) << sixth.error().message;
+  make_pin();  // a restart of the daemon
+  auto locked = pin->change(cli, first, "47110815", "10.0.0.10");
+  EXPECT_EQ(locked.error().code, Errc::Conflict) << "the right PIN is refused while locked";
+  EXPECT_TRUE(pin->state().locked_until.has_value());
+  now += 31 * 60;
+  EXPECT_TRUE(pin->change(cli, first, "47110815", "10.0.0.10"));
+  EXPECT_GE(records(audit::Event::AccountChanged).size(), 7u) << "every failure and the change are recorded";
+}
+
+TEST_F(Pin, OnlyAdminsAndRenewalIsPrompted) {
+  const Principal eng{Role::Engineer, Interface::LocalMaintenance, "eve"};
+  EXPECT_EQ(pin->init(eng).error().code, Errc::Denied);
+  EXPECT_EQ(pin->reset(eng).error().code, Errc::Denied);
+  EXPECT_EQ(pin->change(eng, "", "47110815", "10.0.0.1").error().code, Errc::Denied);
+  EXPECT_FALSE(pin->state().set);
+  // With no PIN at all an admin sets the first one without a current PIN.
+  ASSERT_TRUE(pin->change(cli, "", "47110815", "10.0.0.1"));
+  EXPECT_FALSE(pin->state().renewal_due);
+  now += 365 * 86400;
+  EXPECT_TRUE(pin->state().renewal_due);
+  rules.pin_max_age = std::chrono::seconds(0);
+  make_pin();
+  EXPECT_FALSE(pin->state().renewal_due) << "0 = never";
 }
 
 }  // namespace

@@ -757,3 +757,16 @@ TEST(Config, KeyStoreRefusesUnknownKeysAndBackends) {
   expect_error(check(d), "key_store.backend", "string");
 }
 }  // namespace
+
+namespace {
+// AUTH-9: the commissioning PIN's renewal period is 0 (never) or at least a day.
+TEST(Config, PinMaxAgeIsNeverOrAtLeastADay) {
+  Doc d;
+  d.extra = "[accounts]\npin_max_age = \"1h\"\n";
+  expect_error(check(d), "accounts.pin_max_age", "at least 1d");
+  d.extra = "[accounts]\npin_max_age = \"0\"\n";
+  Config c;
+  EXPECT_FALSE(check(d.text(), &c));
+  EXPECT_EQ(c.accounts.pin_max_age.count(), 0);
+}
+}  // namespace

@@ -7,10 +7,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "test_util.hpp"
 
@@ -49,9 +52,9 @@ class Storage : public ::testing::Test {
 
 TEST_F(Storage, MigrationsCreateTheSchemaAndSetUserVersion) {
   Db db(file_);
-  EXPECT_EQ(user_version(db), 6);
+  EXPECT_EQ(user_version(db), 7);
   for (const char* t : {"meta", "variables", "outbox", "transactions", "auth_list", "auth_cache", "availability",
-                        "outbox_rejected", "network_profiles", "accounts", "login_locks"}) {
+                        "outbox_rejected", "network_profiles", "accounts", "login_locks", "commissioning_pin"}) {
     auto s = db.prepare("SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name=?");
     s.bind(1, std::string_view(t));
     ASSERT_TRUE(s.step());
@@ -65,7 +68,7 @@ TEST_F(Storage, ReopeningDoesNotMigrateAgain) {
     db.set_meta("k", "v");
   }
   Db db(file_);  // CREATE TABLE again would throw
-  EXPECT_EQ(user_version(db), 6);
+  EXPECT_EQ(user_version(db), 7);
   EXPECT_EQ(db.meta("k"), "v");
 }
 
@@ -221,6 +224,46 @@ TEST_F(Storage, RolledBackDataIsAbsentAfterReopen) {
   }
   Db db(file_);
   EXPECT_FALSE(db.meta("lost").has_value());
+}
+
+TEST_F(Storage, NestedTxRollsBackAloneInsideTheOuterOne) {
+  Db db(file_);
+  {
+    Db::Tx outer(db);
+    db.set_meta("kept", "1");
+    {
+      Db::Tx inner(db);
+      db.set_meta("dropped", "2");
+    }
+    outer.commit();
+  }
+  EXPECT_EQ(db.meta("kept"), "1");
+  EXPECT_FALSE(db.meta("dropped").has_value());
+}
+
+// Two connections (the station's and the web UI worker's): a unit of work that
+// reads, then writes, must not fail because the other connection wrote in
+// between (WAL: a deferred transaction's stale snapshot cannot be upgraded).
+// The other writer waits for the transaction instead.
+TEST_F(Storage, ReadThenWriteTxIsNotBrokenByAnotherConnectionsWrite) {
+  Db a(file_);
+  Db b(file_);
+  std::atomic<bool> read_done{false};
+  std::thread other([&] {
+    while (!read_done) std::this_thread::yield();
+    b.set_meta("other", "x");  // waits for a's transaction (busy timeout), then writes
+  });
+  {
+    Db::Tx tx(a);
+    EXPECT_FALSE(a.meta("mine").has_value());  // the read
+    read_done = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the other writer tries meanwhile
+    EXPECT_NO_THROW(a.set_meta("mine", "y"));  // the write
+    tx.commit();
+  }
+  other.join();
+  EXPECT_EQ(a.meta("mine"), "y");
+  EXPECT_EQ(a.meta("other"), "x");
 }
 
 TEST_F(Storage, MetaGetSetOverwriteAndPersist) {

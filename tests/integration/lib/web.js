@@ -54,7 +54,7 @@ async function login(page, ctx, user, password) {
   await page.goto(`${ctx.webUrl}/login`);
   await page.fill('input[autocomplete="username"]', user);
   await page.fill('input[autocomplete="current-password"]', password);
-  await Promise.all([page.waitForLoadState('load'), page.click('button[type="submit"]')]);
+  await Promise.all([page.waitForNavigation(), page.click('button[type="submit"]')]);
   return page;
 }
 
@@ -64,7 +64,7 @@ async function changePassword(page, current, next, confirm = next) {
   await page.fill('#current', current);
   await page.fill('#new', next);
   await page.fill('#confirm', confirm);
-  await Promise.all([page.waitForLoadState('load'), page.click('form[action="/password"] button[type="submit"]')]);
+  await Promise.all([page.waitForNavigation(), page.click('form[action="/password"] button[type="submit"]')]);
 }
 
 // A raw HTTPS request: {status, headers, body}. opts: method, headers, body, localAddress.
@@ -97,7 +97,7 @@ async function addAccount(adminPage, browser, ctx, name, role, password) {
   await adminPage.goto(`${ctx.webUrl}/accounts`);
   await adminPage.fill('#name', name);
   await adminPage.selectOption('#role', role);
-  await Promise.all([adminPage.waitForLoadState('load'), adminPage.click('form input[value="add"] ~ p button')]);
+  await Promise.all([adminPage.waitForNavigation(), adminPage.click('form input[value="add"] ~ p button')]);
   // The page that came back says why when it carries no initial password.
   await adminPage.waitForSelector('#initial-password', { timeout: 15000 }).catch(async () => {
     throw new Error(`adding ${name}: no initial password shown (${adminPage.url()}): ${await adminPage.textContent('body')}`);
@@ -111,6 +111,22 @@ async function addAccount(adminPage, browser, ctx, name, role, password) {
   return { context, page };
 }
 
+// A running station (set up by prepare(ctx, setup); `beforeStart` runs with the
+// station stopped, e.g. more console commands) whose admin has logged in and
+// chosen ADMIN_PASSWORD, in a browser context of its own: {p, admin: {context, page}}.
+const ADMIN_PASSWORD = 'Kq7v-mT3x.Lp9';
+async function stationWithAdmin(ctx, browser, { setup = {}, beforeStart } = {}) {
+  const p = await prepare(ctx, setup);
+  const initial = await accountsInit(ctx);
+  if (beforeStart) await beforeStart();
+  await ctx.startStation();
+  await ctx.waitFor('BootNotification');
+  const admin = await newPage(browser);
+  await login(admin.page, ctx, 'admin', initial);
+  await changePassword(admin.page, initial, ADMIN_PASSWORD);
+  return { p, admin };
+}
+
 // Screenshots for docs/screenshots/ when CG_WEB_SCREENSHOTS names a directory
 // (`CG_WEB_SCREENSHOTS=docs/screenshots ./scripts/test.sh` or one test file).
 async function shot(page, name) {
@@ -121,4 +137,4 @@ async function shot(page, name) {
 }
 
 module.exports = {
-  shot, prepare, accountsInit, launch, newPage, login, changePassword, request, cookieHeader, addAccount };
+  ADMIN_PASSWORD, stationWithAdmin, shot, prepare, accountsInit, launch, newPage, login, changePassword, request, cookieHeader, addAccount };
