@@ -3,19 +3,24 @@
 //     static file served by the same server (/static/app.css: no session
 //     check, no rendering) — p50 and p99 of each, and the ratio, measured
 //     interleaved on one keep-alive connection;
-//  2. a flood of wrong logins (--flood-rate per second, from 4 client
-//     addresses 127.0.0.10-13, unknown user names) for --flood-seconds, while
-//     an engineer logs in correctly from 127.0.0.2 once a second: the control
-//     loop's missed periods (its own counter, from `chargeguard sim status`),
-//     the station's peak RSS, the correct logins' latency and failures, and
-//     the flood's answers by status.
+//  2. a flood of wrong logins (--flood-rate per second, from
+//     --flood-addresses client addresses 127.0.1.0…, unknown user names) for
+//     --flood-seconds, while a simulated charge runs (EVSE 1, 16 A, meter
+//     values every second: TxUpdatedInterval = 1) and an engineer logs in
+//     correctly from 127.0.0.2 once a second: the control loop's missed
+//     periods (its own counter, from `chargeguard sim status`), the gaps
+//     between the charge's periodic meter values during the flood (their
+//     timestamps in the queued TransactionEvents), the station's peak RSS, the
+//     correct logins' latency and failures, and the flood's answers by status.
 //
 //   cg_web_bench --station BUILD/chargeguard --dir DIR [--requests 2000] [--flood-seconds 10] [--flood-rate 200]
+//                [--flood-addresses 4]
 //
 // It makes a throw-away station (dev PKI for the CSMS root it needs in its
-// configuration; no CSMS runs: the station is offline), creates the admin
+// configuration; no CSMS runs: the station is offline and queues its
+// TransactionEvents; unknown tokens may charge offline), creates the admin
 // with `accounts init`, logs in and changes the password through the forms,
-// then measures. Output: "key value" lines (web.*).
+// then measures. Output: "key value" lines (web.*, flood.*).
 #include <sys/prctl.h>
 #include <signal.h>
 
@@ -25,11 +30,14 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <sqlite3.h>
+
 #include <atomic>
 #include <map>
 #include <mutex>
 #include <thread>
 
+#include "core/clock.hpp"
 #include "fw_bench_common.hpp"
 
 namespace asio = boost::asio;
@@ -134,6 +142,29 @@ std::pair<long long, long long> loop_counters(const std::string& station, const 
   return {num("ticks"), num("overruns")};
 }
 
+// The times (ms since the epoch) of the periodic meter values the station
+// queued (offline: they stay in the outbox), in order.
+std::vector<double> periodic_meter_times(const fs::path& db_file) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(db_file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK)
+    die("web_bench", "cannot open " + db_file.string());
+  sqlite3_busy_timeout(db, 2000);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "SELECT payload FROM outbox WHERE action = 'TransactionEvent' ORDER BY seq", -1, &st, nullptr);
+  std::vector<double> out;
+  while (st && sqlite3_step(st) == SQLITE_ROW) {
+    const std::string p(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+    if (p.find("\"MeterValuePeriodic\"") == std::string::npos) continue;
+    const auto k = p.find("\"timestamp\":\"");
+    if (k == std::string::npos) continue;
+    const auto t = cg::clock::parse_rfc3339(std::string_view(p).substr(k + 13, 24));
+    if (t) out.push_back(std::chrono::duration<double, std::milli>(t->time_since_epoch()).count());
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
 double percentile(std::vector<double> v, double q) {
   std::sort(v.begin(), v.end());
   return v[static_cast<std::size_t>(q * static_cast<double>(v.size() - 1))];
@@ -144,7 +175,7 @@ double percentile(std::vector<double> v, double q) {
 int main(int argc, char** argv) {
   std::string station;
   fs::path dir;
-  int requests = 2000, flood_seconds = 10, flood_rate = 200;
+  int requests = 2000, flood_seconds = 10, flood_rate = 200, flood_addresses = 4;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     if (k == "--station") station = argv[i + 1];
@@ -152,6 +183,7 @@ int main(int argc, char** argv) {
     else if (k == "--requests") requests = std::stoi(argv[i + 1]);
     else if (k == "--flood-seconds") flood_seconds = std::stoi(argv[i + 1]);
     else if (k == "--flood-rate") flood_rate = std::stoi(argv[i + 1]);
+    else if (k == "--flood-addresses") flood_addresses = std::clamp(std::stoi(argv[i + 1]), 1, 250);
     else die("web_bench", "usage: cg_web_bench --station BIN --dir DIR [--requests N]");
   }
   if (station.empty() || dir.empty()) die("web_bench", "usage: cg_web_bench --station BIN --dir DIR [--requests N]");
@@ -166,7 +198,8 @@ int main(int argc, char** argv) {
     cfg << "[station]\nidentity = \"CS-BENCH\"\nstate_dir = \"" << (work / "state").string() << "\"\n"
         << "log_level = \"warn\"\n[csms]\nurl = \"wss://127.0.0.1:1/ocpp\"\nsecurity_profile = 2\nca_file = \""
         << (work / "pki" / "csms-root-ca.pem").string() << "\"\npassword_file = \"" << (work / "password").string()
-        << "\"\n[web]\nlisten = \"127.0.0.1:" << port << "\"\n";
+        << "\"\n[web]\nlisten = \"127.0.0.1:" << port << "\"\n"
+        << "[device_model]\n\"AuthCtrlr.OfflineTxForUnknownIdEnabled\" = true\n\"SampledDataCtrlr.TxUpdatedInterval\" = 1\n";
   }
   std::string initial = run_capture({station, "accounts", "init", "--config", (work / "station.toml").string()});
   while (!initial.empty() && (initial.back() == '\n')) initial.pop_back();
@@ -190,6 +223,11 @@ int main(int argc, char** argv) {
     r = c.request(http::verb::post, "/password",
                   "csrf=" + csrf_of(r.body()) + "&current=" + initial + "&new=" + pw + "&confirm=" + pw);
     if (r.body().find("Your password was changed") == std::string::npos) die("web_bench", "password change failed");
+  }
+  if (requests > 0) {  // phase 1 (--requests 0: only the flood)
+    Client c(port);
+    auto r = c.request(http::verb::post, "/login", "username=admin&password=Bq7v-mT3x.Lp9");
+    if (r.result_int() != 303) die("web_bench", "login failed: " + std::to_string(r.result_int()));
     std::size_t dash_bytes = 0, css_bytes = 0;
     for (int i = 0; i < 50; ++i) {  // warm-up
       dash_bytes = c.request(http::verb::get, "/").body().size();
@@ -216,23 +254,44 @@ int main(int argc, char** argv) {
               << "web.dashboard.total_kb " << static_cast<double>(dash_bytes + css_bytes) / 1024.0 << "\n";
   }
   if (flood_seconds > 0) {
+    // A charge runs through the flood: plugged, badged (offline: unknown tokens allowed), drawing 16 A.
+    const std::string state = (work / "state").string();
+    for (const auto& args : std::vector<std::vector<std::string>>{{"plug", "1"}, {"badge", "1", "BENCH0001"}, {"draw", "1", "16"}}) {
+      std::vector<std::string> cmd{station, "sim", "--state-dir", state};
+      cmd.insert(cmd.end(), args.begin(), args.end());
+      run_capture(cmd);
+    }
+    for (int i = 0; run_capture({station, "sim", "--state-dir", state, "status"}).find("\"state\":\"C\"") == std::string::npos; ++i) {
+      if (i > 50) die("web_bench", "the simulated charge did not start");
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // a few meter values before the flood
     const long rss_before = rss_kb(pid, "VmRSS");
     const auto [ticks0, over0] = loop_counters(station, work / "state");
+    const auto wall = [] {
+      return std::chrono::duration<double, std::milli>(std::chrono::system_clock::now().time_since_epoch()).count();
+    };
+    const double flood_from = wall();
     std::atomic<bool> stop{false};
     std::mutex mu;
     std::map<unsigned, long> answers;
     long sent = 0;
     std::vector<std::thread> flooders;
-    constexpr int kFlooders = 4;
+    // Each flooder waits for its answer: up to 32 at once (half the server's
+    // connection slots: with all 64 taken nobody else gets in, see docs/benchmarks.md).
+    const int kFlooders = std::min(32, flood_addresses);
     for (int t = 0; t < kFlooders; ++t) {
       flooders.emplace_back([&, t] {
-        const std::string from = "127.0.0." + std::to_string(10 + t);
+        // This thread's addresses: t, t + kFlooders, … (one: a kept-alive connection; more: one connection each request).
+        std::vector<std::string> from;
+        for (int a = t; a < flood_addresses; a += kFlooders) from.push_back("127.0.1." + std::to_string(a));
         const auto period = std::chrono::microseconds(1'000'000LL * kFlooders / std::max(1, flood_rate));
         auto next = std::chrono::steady_clock::now();
         std::unique_ptr<Client> c;
         for (long i = 0; !stop; ++i) {
           try {
-            if (!c) c = std::make_unique<Client>(port, from.c_str());
+            if (from.size() > 1) c.reset();
+            if (!c) c = std::make_unique<Client>(port, from[static_cast<std::size_t>(i) % from.size()].c_str());
             auto r = c->request(http::verb::post, "/login",
                                 "username=nobody" + std::to_string(i) + "&password=Wrong-pass" + std::to_string(i));
             std::lock_guard lock(mu);
@@ -269,14 +328,26 @@ int main(int argc, char** argv) {
     }
     stop = true;
     for (auto& f : flooders) f.join();
+    const double flood_to = wall();
     const auto [ticks1, over1] = loop_counters(station, work / "state");
+    // The meter values' rhythm during the flood: the gaps between consecutive periodic values.
+    std::vector<double> gaps;
+    const auto times = periodic_meter_times(work / "state" / "station.db");
+    for (std::size_t i = 1; i < times.size(); ++i)
+      if (times[i] >= flood_from && times[i] <= flood_to) gaps.push_back(times[i] - times[i - 1]);
+    if (gaps.empty()) die("web_bench", "no periodic meter values during the flood");
     std::cout << "flood.seconds " << flood_seconds << "\n"
+              << "flood.addresses " << flood_addresses << "\n"
               << "flood.target_rate " << flood_rate << "\n"
               << "flood.sent " << sent << "\n"
               << "flood.rate " << static_cast<double>(sent) / flood_seconds << "\n";
     for (const auto& [status, n] : answers) std::cout << "flood.status_" << status << " " << n << "\n";
     std::cout << "flood.loop_ticks " << (ticks1 - ticks0) << "\n"
               << "flood.loop_overruns " << (over1 - over0) << "\n"
+              << "flood.meter_values " << gaps.size() << "\n"
+              << "flood.meter_interval_ms 1000\n"
+              << "flood.meter_gap_min_ms " << percentile(gaps, 0.0) << "\n"
+              << "flood.meter_gap_max_ms " << percentile(gaps, 1.0) << "\n"
               << "flood.good_logins " << good.size() << "\n"
               << "flood.good_failures " << good_failures << "\n"
               << "flood.good_p50_ms " << percentile(good, 0.5) << "\n"

@@ -1,5 +1,8 @@
 #include "web/auth_worker.hpp"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <boost/asio/post.hpp>
 #include <future>
 
@@ -8,6 +11,10 @@
 namespace cg::web {
 
 AuthWorker::AuthWorker() : work_(io_.get_executor()), thread_([this] {
+  // NET-3: hashing yields the cores to charging and OCPP. Linux nice values are
+  // per thread; lowering one's own needs no privilege.
+  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kNice) != 0)
+    log::warn("web", "authentication worker: cannot lower its priority");
   for (;;) {
     try {
       io_.run();

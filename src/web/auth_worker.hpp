@@ -4,6 +4,8 @@
 // would let a login flood take the memory and the cores from the control
 // loop. So: one worker, a bounded queue (kMaxQueued jobs, at most
 // kMaxPerAddress from one client address), and a clear "busy" answer beyond.
+// The thread runs at a lower priority (nice 10), so that under a flood the
+// scheduler gives the control loop and the I/O thread the cores first.
 // The worker owns its database connection and its Gate (a Gate is not shared
 // between threads); the job runs there and posts its answer back.
 #pragma once
@@ -21,6 +23,7 @@ class AuthWorker {
  public:
   static constexpr int kMaxQueued = 32;
   static constexpr int kMaxPerAddress = 2;
+  static constexpr int kNice = 10;  // the worker thread's nice value: below the control loop and the I/O thread
 
   AuthWorker();
   ~AuthWorker();

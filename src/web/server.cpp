@@ -7,6 +7,7 @@
 #include <boost/beast/ssl.hpp>
 
 #include <limits>
+#include <map>
 
 #include "core/log.hpp"
 
@@ -21,6 +22,13 @@ namespace {
 constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
 constexpr auto kRequestTimeout = std::chrono::seconds(30);
 constexpr auto kIdleTimeout = std::chrono::seconds(60);
+
+// The client's address as the routes see it (an IPv4-mapped IPv6 address as IPv4).
+std::string peer_address(const tcp::endpoint& ep) {
+  auto a = ep.address();
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  return a.to_string();
+}
 
 std::string plain_error(unsigned status, std::string_view what) {
   return "<!doctype html><meta charset=utf-8><title>" + std::to_string(status) + "</title><p>" + html(what) + "</p>\n";
@@ -50,6 +58,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   Handler handler;
   Streamer streamer;
   int open = 0;
+  std::map<std::string, int> open_by_address;
   bool stopped = false;
 
   Impl(asio::io_context& i, ssl::context& t, const tcp::endpoint& where, Handler h, Streamer st)
@@ -72,15 +81,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
       : server_(std::move(server)), stream_(std::move(sock), server_->tls) {
     boost::system::error_code ec;
     const auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
-    if (!ec) {
-      auto a = ep.address();
-      if (a.is_v6() && a.to_v6().is_v4_mapped()) a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
-      peer_ = a.to_string();
-    }
+    if (!ec) peer_ = peer_address(ep);
     ++server_->open;
+    ++server_->open_by_address[peer_];
   }
   ~Connection() {
     --server_->open;
+    if (auto it = server_->open_by_address.find(peer_); it != server_->open_by_address.end() && --it->second <= 0)
+      server_->open_by_address.erase(it);
     // A client that went away in the middle of an upload: the sink cleans up.
     if (sink_) sink_->finish(false, "the connection ended during the upload", [](Response) {});
   }
@@ -278,7 +286,11 @@ void Server::Impl::accept() {
   acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket sock) {
     if (self->stopped) return;
     if (!ec) {
-      if (self->open >= kMaxConnections) {
+      boost::system::error_code ec2;
+      const auto ep = sock.remote_endpoint(ec2);
+      const auto by = ec2 ? self->open_by_address.end() : self->open_by_address.find(peer_address(ep));
+      if (ec2 || self->open >= kMaxConnections ||
+          (by != self->open_by_address.end() && by->second >= kMaxConnectionsPerAddress)) {
         boost::system::error_code ignore;
         sock.close(ignore);  // NET-4: a connection flood costs one accept each
       } else {

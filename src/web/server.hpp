@@ -1,7 +1,8 @@
 // The HTTPS server of the maintenance interface (Boost.Beast over Asio, on the
 // daemon's I/O thread). HTTPS only: there is no plain-HTTP listener, not even
 // a redirect. It enforces what no route should have to (NET-4): at most
-// kMaxConnections at once (more are closed at accept), a TLS handshake within
+// kMaxConnections at once and kMaxConnectionsPerAddress from one client
+// address (more are closed at accept: one host cannot take every slot), a TLS handshake within
 // 10 s, request line + headers ≤ 8 KiB, target ≤ 2 KiB, body ≤ the route's
 // limit (16 KiB forms; an upload route streams its body to a sink, bounded
 // by its own limit) before a byte of it is kept, GET and POST only, a
@@ -22,6 +23,7 @@
 namespace cg::web {
 
 inline constexpr int kMaxConnections = 64;
+inline constexpr int kMaxConnectionsPerAddress = 16;  // a browser opens about 6 per site
 
 class Server {
  public:

@@ -280,3 +280,32 @@ itest('security log: admins only; the download verifies with `audit verify --fil
     await admin.context.close();
     await eng.context.close();
   });
+
+// NET-4: one client address cannot take every connection of the maintenance
+// interface (16 per address, 64 in all): the 17th TLS connection from one
+// address is closed at once, while another address still gets in and logs in.
+itest('connection limits: one address holding 16 connections cannot lock the others out', { timeout: 60000 }, async (ctx) => {
+  const tls = require('node:tls');
+  const initial = await station(ctx);
+  const open = (localAddress) => new Promise((resolve) => {
+    const s = tls.connect({ host: '127.0.0.1', family: 4, port: ctx.webPort, localAddress, rejectUnauthorized: false },
+      () => resolve({ ok: true, s }));
+    s.on('error', () => resolve({ ok: false, s }));
+    s.on('close', () => resolve({ ok: false, s }));
+  });
+  const held = [];
+  for (let i = 0; i < 16; i++) {
+    const c = await open('127.0.0.3');
+    assert.ok(c.ok, `connection ${i + 1} of 16 from one address is accepted`);
+    held.push(c.s);
+  }
+  const extra = await open('127.0.0.3');
+  assert.equal(extra.ok, false, 'the 17th connection from the same address is closed');
+  const { context, page } = await web.newPage(await browser());
+  await web.login(page, ctx, 'admin', initial);
+  assert.ok(page.url().endsWith('/password'), `another address logs in meanwhile: ${page.url()}`);
+  for (const s of held) s.destroy();
+  await new Promise((r) => setTimeout(r, 300));
+  assert.ok((await open('127.0.0.3')).ok, 'the address connects again once its connections are closed');
+  await context.close();
+});
