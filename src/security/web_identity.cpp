@@ -7,7 +7,7 @@
 #include <chrono>
 #include <stdexcept>
 
-#include "security/dev_pki_internal.hpp"
+#include "security/x509_issue.hpp"
 #include "security/secret_file.hpp"
 #include "security/station_identity.hpp"
 
@@ -19,7 +19,7 @@ fs::path cert_file(const fs::path& state_dir) { return state_dir / "web" / "serv
 
 bool names_host(X509* cert, const std::string& host) {
   if (host.empty()) return true;
-  return dev_pki_detail::is_ip_literal(host) ? X509_check_ip_asc(cert, host.c_str(), 0) == 1
+  return x509::is_ip_literal(host) ? X509_check_ip_asc(cert, host.c_str(), 0) == 1
                                              : X509_check_host(cert, host.c_str(), host.size(), 0, nullptr) == 1;
 }
 
@@ -54,9 +54,9 @@ WebIdentity ensure_web_identity(KeyStore& keys, const fs::path& state_dir, const
     cert.reset();
   if (!cert) {
     std::string err;
-    const dev_pki_detail::CertSpec spec{dev_pki_detail::Profile::TlsServer, common_name, "chargeguard maintenance",
+    const x509::CertSpec spec{x509::Profile::TlsServer, common_name, "chargeguard maintenance",
                                         kWebCertificateDays, host};
-    cert = dev_pki_detail::issue(spec, id.key.get(), nullptr, id.key.get(), err);
+    cert = x509::issue(spec, id.key.get(), nullptr, id.key.get(), err);
     if (!cert) throw std::runtime_error("web server certificate: " + err);
     fs::create_directories(state_dir / "web");
     ::chmod((state_dir / "web").c_str(), 0700);

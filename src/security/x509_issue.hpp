@@ -1,5 +1,6 @@
-// Internal to the development PKI (dev_pki.cpp, dev_pki_issue.cpp): issuing one
-// certificate of a given profile, and PEM encoding.
+// Issuing one X.509 certificate of a given profile, and PEM encoding: the
+// development PKI's (dev_pki.cpp) and the web UI's self-signed certificate
+// (web_identity.cpp).
 #pragma once
 #include <openssl/bio.h>
 #include <openssl/evp.h>
@@ -9,7 +10,7 @@
 
 #include "security/ossl.hpp"
 
-namespace cg::security::dev_pki_detail {
+namespace cg::security::x509 {
 
 enum class Profile {
   RootCa,       // CA:TRUE critical; keyUsage keyCertSign, cRLSign
@@ -41,4 +42,4 @@ BioPtr cert_pem(X509* cert, std::string& err);
 // Unencrypted PKCS#8 ("BEGIN PRIVATE KEY") in a secure-memory BIO (cleared on free).
 BioPtr key_pem(EVP_PKEY* key, std::string& err);
 
-}  // namespace cg::security::dev_pki_detail
+}  // namespace cg::security::x509

@@ -1,8 +1,8 @@
-// REQ: COM-2, COM-7 (development PKI only)
+// REQ: COM-2, COM-7
 //
-// Certificate issuance of the development PKI (dev_pki.hpp): keys, names,
-// extensions per profile, PEM encoding, and dev_pki_sign_csr. dev_pki.cpp
-// decides what to issue and writes the files.
+// X.509 issuance: keys, names, extensions per profile, PEM encoding. Used by
+// the development PKI (dev_pki.cpp decides what to issue and writes the
+// files) and by the station's own web UI certificate (web_identity.cpp).
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -20,10 +20,9 @@
 #include <utility>
 #include <vector>
 
-#include "security/dev_pki.hpp"
-#include "security/dev_pki_internal.hpp"
+#include "security/x509_issue.hpp"
 
-namespace cg::security::dev_pki_detail {
+namespace cg::security::x509 {
 
 namespace {
 
@@ -212,82 +211,4 @@ BioPtr key_pem(EVP_PKEY* key, std::string& err) {
   return bio;
 }
 
-}  // namespace cg::security::dev_pki_detail
-
-namespace cg::security {
-
-using namespace dev_pki_detail;
-namespace fs = std::filesystem;
-
-DevSignResult dev_pki_sign_csr(std::string_view csr_pem, const fs::path& ca_cert_file, const fs::path& ca_key_file,
-                               int validity_days) {
-  DevSignResult r;
-  if (validity_days < 1 || validity_days > 36500) {
-    r.error = "validity must be 1-36500 days";
-    return r;
-  }
-  if (csr_pem.size() > 16 * 1024) {
-    r.error = "certificate signing request larger than 16 KiB";
-    return r;
-  }
-  BioPtr csr_bio(BIO_new_mem_buf(csr_pem.data(), static_cast<int>(csr_pem.size())));
-  ReqPtr req(
-      csr_bio ? PEM_read_bio_X509_REQ(csr_bio.get(), nullptr, nullptr, nullptr) : nullptr);
-  if (!req) {
-    r.error = ossl_error("reading the certificate signing request");
-    return r;
-  }
-  EVP_PKEY* subject_key = X509_REQ_get0_pubkey(req.get());
-  if (!subject_key || X509_REQ_verify(req.get(), subject_key) != 1) {
-    r.error = ossl_error("the certificate signing request's signature does not verify");
-    return r;
-  }
-  auto attr = [&](int nid) {
-    const X509_NAME* n = X509_REQ_get_subject_name(req.get());
-    const int i = X509_NAME_get_index_by_NID(n, nid, -1);
-    if (i < 0) return std::string();
-    const ASN1_STRING* d = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i));
-    return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(d)), static_cast<std::size_t>(ASN1_STRING_length(d)));
-  };
-  CertSpec spec{Profile::TlsClient, attr(NID_commonName), attr(NID_organizationName), validity_days, {}};
-  if (spec.cn.empty() || spec.organization.empty()) {
-    r.error = "the certificate signing request needs a CN and an O";
-    return r;
-  }
-  BioPtr cb(BIO_new_file(ca_cert_file.c_str(), "r"));
-  X509Ptr ca(cb ? PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr) : nullptr);
-  if (!ca) {
-    r.error = ossl_error("reading the CA certificate " + ca_cert_file.string());
-    return r;
-  }
-  BioPtr kb(BIO_new_file(ca_key_file.c_str(), "r"));
-  PkeyPtr ca_key(kb ? PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr) : nullptr);
-  if (!ca_key) {
-    r.error = ossl_error("reading the CA key " + ca_key_file.string());
-    return r;
-  }
-  if (X509_check_private_key(ca.get(), ca_key.get()) != 1) {
-    r.error = "the CA key does not belong to the CA certificate";
-    ERR_clear_error();
-    return r;
-  }
-  std::string err;
-  X509Ptr cert = issue(spec, subject_key, ca.get(), ca_key.get(), err);
-  if (!cert) {
-    r.error = err;
-    return r;
-  }
-  BioPtr out = cert_pem(cert.get(), err);
-  if (!out) {
-    r.error = err;
-    return r;
-  }
-  BUF_MEM* mem = nullptr;
-  BIO_get_mem_ptr(out.get(), &mem);
-  r.certificate_pem.assign(mem->data, mem->length);
-  r.ok = true;
-  ERR_clear_error();
-  return r;
-}
-
-}  // namespace cg::security
+}  // namespace cg::security::x509
