@@ -200,15 +200,19 @@ void Db::exec(std::string_view sql) {
 }
 
 void Db::migrate() {
-  Stmt v(db_, "PRAGMA user_version");
-  v.step();
-  auto version = static_cast<std::size_t>(v.col_int(0));
-  v.reset();
+  const auto read_version = [this] {
+    Stmt v(db_, "PRAGMA user_version");
+    v.step();
+    return static_cast<std::size_t>(v.col_int(0));
+  };
+  auto version = read_version();
   const std::size_t target = std::size(kMigrations);
   if (version > target) throw DbError("database schema is newer than this build (version " + std::to_string(version) + ")");
   if (version == target) return;
   // All pending steps in one transaction: one commit (and fsync) at the first start.
+  // The version is read again under the write lock: another connection may have migrated meanwhile.
   Tx tx(*this);
+  version = read_version();
   for (; version < target; ++version) {
     exec(kMigrations[version]);
     exec("PRAGMA user_version=" + std::to_string(version + 1));

@@ -276,6 +276,38 @@ LoginResult AccountsService::login(std::string_view name, std::string_view passw
   }
 }
 
+// The account's own password again (the lock of the account applies; a wrong
+// one counts and is recorded as a failure of `action`).
+Result<void> AccountsService::check_own_password(const policy::Principal& who, std::string_view password,
+                                                 std::string_view address, std::string_view action,
+                                                 std::int64_t now, std::string_view wrong) {
+  if (auto u = lockout_.locked_until(Lockout::account(who.name), now))
+    return fail(Errc::Conflict, "Too many wrong passwords: locked until " + when(*u) + ".");
+  auto st = db_.prepare("SELECT hash FROM accounts WHERE name = ? AND enabled = 1");
+  st.bind(1, who.name);
+  if (!st.step()) return fail(Errc::NotFound, "the account no longer exists or is disabled");
+  const std::string hash = st.col_text(0);
+  st.reset();
+  if (password.size() <= security::kMaxPasswordBytes && security::verify_password(hash, password)) return {};
+  const auto u = lockout_.failure(Lockout::account(who.name), now);
+  gate_.record(source(who, address), audit::Event::AccountChanged, audit::Outcome::Failure,
+               audit::Details().text("action", action).text("account", who.name)
+                   .text("reason", "wrong current password"));
+  return fail(Errc::Rejected, u ? std::string(wrong) + " Too many wrong passwords: locked until " + when(*u) + "."
+                                : std::string(wrong));
+}
+
+Result<void> AccountsService::confirm_password(const policy::Principal& who, std::string_view password,
+                                               std::string_view address, std::string_view action) {
+  if (who.iface != policy::Interface::LocalMaintenance || !is_valid_user_name(who.name))
+    return fail(Errc::Denied, "only a maintenance account confirms with its password");
+  return guarded(action, [&]() -> Result<void> {
+    auto r = check_own_password(who, password, address, action, now_(), "Your password is wrong.");
+    if (r) lockout_.success(Lockout::account(who.name));
+    return r;
+  });
+}
+
 // REQ: AUTH-3, AUTH-4, AUTH-8, CVE-2021-22773 (the current password is required)
 Result<void> AccountsService::change_password(const policy::Principal& who, std::string_view current,
                                               std::string_view next, std::string_view address) {
@@ -283,22 +315,8 @@ Result<void> AccountsService::change_password(const policy::Principal& who, std:
     return fail(Errc::Denied, "only a maintenance account changes its own password");
   return guarded("change password", [&]() -> Result<void> {
     const std::int64_t now = now_();
-    if (auto u = lockout_.locked_until(Lockout::account(who.name), now))
-      return fail(Errc::Conflict, "Too many wrong passwords: locked until " + when(*u) + ".");
-    auto st = db_.prepare("SELECT hash FROM accounts WHERE name = ? AND enabled = 1");
-    st.bind(1, who.name);
-    if (!st.step()) return fail(Errc::NotFound, "the account no longer exists or is disabled");
-    const std::string hash = st.col_text(0);
-    st.reset();
-    if (!security::verify_password(hash, current)) {
-      const auto u = lockout_.failure(Lockout::account(who.name), now);
-      gate_.record(source(who, address), audit::Event::AccountChanged, audit::Outcome::Failure,
-                   audit::Details().text("action", "change password").text("account", who.name)
-                       .text("reason", "wrong current password"));
-      return fail(Errc::Rejected, u ? "The current password is wrong. Too many wrong passwords: locked until " +
-                                          when(*u) + "."
-                                    : "The current password is wrong.");
-    }
+    if (auto r = check_own_password(who, current, address, "change password", now, "The current password is wrong."); !r)
+      return r;
     auto v = password_violations(who.name, next);
     if (next == current) v.push_back("must differ from the current password");
     if (!v.empty()) return fail(Errc::InvalidArgument, "The new password needs: " + join(v) + ".");

@@ -87,6 +87,12 @@ class AccountsService {
   Result<void> change_password(const policy::Principal& who, std::string_view current, std::string_view next,
                                std::string_view address);
 
+  // Re-authentication before a sensitive step of the account's own session
+  // (e.g. resetting the commissioning PIN): its own password, under the
+  // account's lock; a wrong one counts and is recorded as a failure of `action`.
+  Result<void> confirm_password(const policy::Principal& who, std::string_view password, std::string_view address,
+                                std::string_view action);
+
   // Admin (ManageAccounts). add / reset_password return the new initial password.
   Result<std::string> add(const policy::Principal& who, std::string_view name, policy::Role role);
   Result<std::string> reset_password(const policy::Principal& who, std::string_view name);
@@ -110,6 +116,8 @@ class AccountsService {
   std::string new_initial_password(std::string_view name);
   LoginResult failed(std::string_view name, bool known, std::string_view address, std::int64_t now,
                      std::string_view why);
+  Result<void> check_own_password(const policy::Principal& who, std::string_view password, std::string_view address,
+                                  std::string_view action, std::int64_t now, std::string_view wrong);
   Result<AccountInfo> admin_target(const policy::Principal& who, std::string_view name, std::string_view request);
   void end_sessions(std::string_view account, const char* why);
 

@@ -54,17 +54,19 @@ std::optional<std::string> CommissioningPinService::stored_hash() {
   return st.col_text(0);
 }
 
-Result<std::string> CommissioningPinService::store_new_default(const policy::Principal& who, std::string_view action,
-                                                               const std::string& pin, const std::string& hash) {
+void CommissioningPinService::store(const std::string& hash, bool is_default, std::int64_t now) {
   auto st = db_.prepare(
-      "INSERT INTO commissioning_pin(id, hash, is_default, set_at) VALUES (1, ?, 1, ?) "
-      "ON CONFLICT(id) DO UPDATE SET hash = excluded.hash, is_default = 1, set_at = excluded.set_at");
-  st.bind(1, hash).bind(2, now_());
+      "INSERT INTO commissioning_pin(id, hash, is_default, set_at) VALUES (1, ?, ?, ?) "
+      "ON CONFLICT(id) DO UPDATE SET hash = excluded.hash, is_default = excluded.is_default, set_at = excluded.set_at");
+  st.bind(1, hash).bind(2, std::int64_t{is_default ? 1 : 0}).bind(3, now);
   st.run();
   lockout_.success(kPinSubject);
-  gate_.record(who, audit::Event::AccountChanged, audit::Outcome::Success,
-               audit::Details().text("action", action).text("account", kAccount).secret_changed("pin"));
-  return pin;
+}
+
+void CommissioningPinService::failed(const policy::Principal& who, std::string_view address, std::string_view reason) {
+  gate_.record_limited(failures_, audit::Source::of(who, std::string(address)), audit::Event::AccountChanged,
+                       audit::Outcome::Failure,
+                       audit::Details().text("action", "change PIN").text("account", kAccount).text("reason", reason));
 }
 
 // REQ: AUTH-9 — each station its own PIN, shown once.
@@ -73,12 +75,16 @@ Result<std::string> CommissioningPinService::init(const policy::Principal& who) 
   return guarded("pin init", [&]() -> Result<std::string> {
     const std::string pin = random_pin();
     const std::string hash = security::hash_password(pin, hashing_);  // outside the transaction
-    storage::Db::Tx tx(db_);
-    if (stored_hash())
-      return fail(Errc::Conflict, "the station has a commissioning PIN already: change it, or reset it in the web UI");
-    auto stored = store_new_default(who, "init PIN", pin, hash);
-    tx.commit();
-    return stored;
+    {
+      storage::Db::Tx tx(db_);
+      if (stored_hash())
+        return fail(Errc::Conflict, "the station has a commissioning PIN already: change it, or reset it in the web UI");
+      store(hash, true, now_());
+      tx.commit();
+    }
+    gate_.record(who, audit::Event::AccountChanged, audit::Outcome::Success,
+                 audit::Details().text("action", "init PIN").text("account", kAccount).secret_changed("pin"));
+    return pin;
   });
 }
 
@@ -88,37 +94,42 @@ Result<void> CommissioningPinService::change(const policy::Principal& who, std::
   if (auto a = gate_.admit(who, policy::Operation::ManageSecuritySettings, "change PIN"); !a) return a.error();
   return guarded("change PIN", [&]() -> Result<void> {
     const std::int64_t now = now_();
-    if (auto u = lockout_.locked_until(kPinSubject, now))
+    if (auto u = lockout_.locked_until(kPinSubject, now)) {
+      failed(who, address, "locked");
       return fail(Errc::Conflict, "Too many wrong PINs: the PIN is locked until " + when(*u) + ".");
+    }
     const auto hash = stored_hash();
     if (hash && (current.size() > security::kMaxPasswordBytes || !security::verify_password(*hash, current))) {
       const auto u = lockout_.failure(kPinSubject, now);
-      gate_.record(audit::Source::of(who, std::string(address)), audit::Event::AccountChanged,
-                   audit::Outcome::Failure,
-                   audit::Details().text("action", "change PIN").text("account", kAccount)
-                       .text("reason", "wrong current PIN"));
+      failed(who, address, "wrong current PIN");
       return fail(Errc::Rejected, u ? "The current PIN is wrong. Too many wrong PINs: locked until " + when(*u) + "."
                                     : "The current PIN is wrong.");
     }
     const auto v = pin_violations(next, hash ? current : std::string_view{});
-    if (!v.empty()) return fail(Errc::InvalidArgument, "The new PIN needs: " + join(v) + ".");
-    auto st = db_.prepare(
-        "INSERT INTO commissioning_pin(id, hash, is_default, set_at) VALUES (1, ?, 0, ?) "
-        "ON CONFLICT(id) DO UPDATE SET hash = excluded.hash, is_default = 0, set_at = excluded.set_at");
-    st.bind(1, security::hash_password(next, hashing_)).bind(2, now);
-    st.run();
-    lockout_.success(kPinSubject);
+    if (!v.empty()) {
+      failed(who, address, "the new PIN breaks the rules");
+      return fail(Errc::InvalidArgument, "The new PIN needs: " + join(v) + ".");
+    }
+    store(security::hash_password(next, hashing_), false, now);
     gate_.record(audit::Source::of(who, std::string(address)), audit::Event::AccountChanged, audit::Outcome::Success,
                  audit::Details().text("action", "change PIN").text("account", kAccount).secret_changed("pin"));
     return {};
   });
 }
 
-Result<std::string> CommissioningPinService::reset(const policy::Principal& who) {
+Result<std::string> CommissioningPinService::reset(const policy::Principal& who, std::string_view address) {
   if (auto a = gate_.admit(who, policy::Operation::ManageSecuritySettings, "reset PIN"); !a) return a.error();
   return guarded("reset PIN", [&]() -> Result<std::string> {
     const std::string pin = random_pin();
-    return store_new_default(who, "reset PIN", pin, security::hash_password(pin, hashing_));
+    const std::string hash = security::hash_password(pin, hashing_);
+    {
+      storage::Db::Tx tx(db_);  // the new PIN and the end of any lock together
+      store(hash, true, now_());
+      tx.commit();
+    }
+    gate_.record(audit::Source::of(who, std::string(address)), audit::Event::AccountChanged, audit::Outcome::Success,
+                 audit::Details().text("action", "reset PIN").text("account", kAccount).secret_changed("pin"));
+    return pin;
   });
 }
 

@@ -19,7 +19,8 @@
 // yet; its check will count failures on the same locks as change() does.)
 //
 // Access: ManageSecuritySettings (admins). Every outcome is one AccountChanged
-// record of the account "commissioning"; the PIN itself never reaches a record.
+// record of the account "commissioning" (failures rate-limited, 20 a minute);
+// the PIN itself never reaches a record.
 // Threads: hashes like AccountsService; runs on the web UI's authentication worker.
 #pragma once
 #include <cstdint>
@@ -34,6 +35,7 @@
 #include "policy/policy.hpp"
 #include "security/password_hash.hpp"
 #include "services/gate.hpp"
+#include "audit/rate_limit.hpp"
 #include "services/lockout.hpp"
 
 namespace cg::services {
@@ -59,17 +61,20 @@ class CommissioningPinService {
   // Conflict: locked (with the end time).
   Result<void> change(const policy::Principal& who, std::string_view current, std::string_view next,
                       std::string_view address);
-  // A lost PIN: a new random default PIN, returned once.
-  Result<std::string> reset(const policy::Principal& who);
+  // A lost PIN: a new random default PIN, returned once. The front end asks
+  // the admin's own password first (AccountsService::confirm_password): an
+  // open session alone does not get a working PIN.
+  Result<std::string> reset(const policy::Principal& who, std::string_view address);
   // What a front end shows (set, default, renewal due, locked; never the PIN):
   // not gated, like AccountsService::find; the page that shows it asks the policy.
   PinStatus state();
 
  private:
   std::optional<std::string> stored_hash();
-  // Stores `hash` (of `pin`, made by the caller outside any transaction) as the default; returns `pin`.
-  Result<std::string> store_new_default(const policy::Principal& who, std::string_view action, const std::string& pin,
-                                        const std::string& hash);
+  // Stores `hash` (made by the caller outside any transaction) and ends any lock of the PIN.
+  void store(const std::string& hash, bool is_default, std::int64_t now);
+  // One failed change, recorded (rate-limited: a session could repeat it at will).
+  void failed(const policy::Principal& who, std::string_view address, std::string_view reason);
 
   Gate& gate_;
   storage::Db& db_;
@@ -77,6 +82,7 @@ class CommissioningPinService {
   Now now_;
   security::Argon2Params hashing_;
   Lockout lockout_;
+  audit::RecordLimiter failures_{20, std::chrono::minutes(1)};
 };
 
 }  // namespace cg::services

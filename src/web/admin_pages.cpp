@@ -122,7 +122,7 @@ void WebApp::accounts_action(Call& c) {
     return [this, s, message, kind, list = std::move(list), denied, outcome, code, reply] {
       if (denied || !list) return reply(refused(&s, denied ? outcome.error() : list.error()));
       reply(html_page(&s, "/accounts", "Accounts", render_accounts(s, *list, message, kind),
-                           outcome ? 200 : code == Errc::Conflict ? 409 : 400));
+                           outcome ? 200 : http_status(code)));
     };
   });
 }

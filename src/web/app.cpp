@@ -84,16 +84,20 @@ Response WebApp::html_page(const services::SessionInfo* s, std::string_view acti
   return r;
 }
 
-Response WebApp::refused(const services::SessionInfo* s, const Error& e) const {
-  unsigned status = 400;
-  std::string title = "Not possible";
-  switch (e.code) {
-    case Errc::Denied: status = 403; title = "Not permitted"; break;
-    case Errc::NotFound: status = 404; title = "Not found"; break;
-    case Errc::Conflict: status = 409; break;
-    case Errc::Storage: case Errc::Internal: case Errc::Unavailable: status = 500; title = "Station error"; break;
-    default: break;
+unsigned http_status(Errc code) {
+  switch (code) {
+    case Errc::Denied: return 403;
+    case Errc::NotFound: return 404;
+    case Errc::Conflict: return 409;
+    case Errc::Storage: case Errc::Internal: case Errc::Unavailable: return 500;
+    default: return 400;
   }
+}
+
+Response WebApp::refused(const services::SessionInfo* s, const Error& e) const {
+  const unsigned status = http_status(e.code);
+  const char* title = status == 403 ? "Not permitted" : status == 404 ? "Not found" : status == 500 ? "Station error"
+                                                                                                    : "Not possible";
   std::string body = notice("error", e.code == Errc::Denied
                                          ? "Your role does not allow this (" + e.message + "). The attempt was recorded."
                                          : e.message);

@@ -82,6 +82,10 @@ class RecentEvents {
 
 enum class Access { Public, Login, Session };
 
+// The HTTP status of a service's refusal: 403 denied, 404 not found, 409
+// conflict (locked, exists already), 500 the station's own failure, else 400.
+unsigned http_status(Errc code);
+
 // The services of the I/O thread the routes call (null: that part is absent).
 struct WebServices {
   services::SecurityLogService* security_log = nullptr;

@@ -44,9 +44,12 @@ std::string WebApp::render_pin(const services::SessionInfo& s, const services::P
        "repeated; not an ascending or descending sequence; not the current PIN. Each station has its own PIN. Wrong "
        "current PINs lock the PIN like wrong passwords lock an account.</p></section>";
   b += "<section><h2>Lost the PIN?</h2><form method=\"post\" action=\"/pin\">" + csrf_field(s) +
-       "<input type=\"hidden\" name=\"action\" value=\"reset\"><p><button type=\"submit\" class=\"secondary\">"
-       "Make a new random PIN</button></p></form><p class=\"muted\">The station draws a new default PIN and shows "
-       "it once; it must then be replaced like the one on the label.</p></section>";
+       "<input type=\"hidden\" name=\"action\" value=\"reset\">"
+       "<label for=\"password\">Your password (to confirm)</label><input type=\"password\" id=\"password\" "
+       "name=\"password\" autocomplete=\"current-password\" maxlength=\"128\" required>"
+       "<p><button type=\"submit\" class=\"secondary\">Make a new random PIN</button></p></form><p class=\"muted\">"
+       "The station draws a new default PIN and shows it once; it must then be replaced like the one on the label. "
+       "Your own password is asked so that an open session alone does not get a working PIN.</p></section>";
   return b;
 }
 
@@ -66,22 +69,27 @@ void WebApp::pin_page(Call& c) {
 void WebApp::pin_action(Call& c) {
   const services::SessionInfo s = *c.session;
   const std::string action(c.req.field("action"));
-  std::string current(c.req.field("current")), next(c.req.field("pin"));
-  if (action == "change" && next != c.req.field("confirm")) {
+  std::string current(c.req.field("current")), next(c.req.field("pin")), password(c.req.field("password"));
+  // The form's own checks only for a role that may change the PIN: for the
+  // others the service answers (and records the refusal).
+  const bool may = gate_.allows(s.principal, policy::Operation::ManageSecuritySettings);
+  if (action == "change" && next != c.req.field("confirm") && may) {
     OPENSSL_cleanse(current.data(), current.size());
     return c.reply(refused(&s, fail(Errc::InvalidArgument, "The two new PINs differ.")));
   }
   auto reply = c.reply;
   const std::string peer = c.req.peer;
-  on_worker(c, [this, s, action, current = std::move(current), next = std::move(next), peer, reply]() mutable
-                   -> std::function<void()> {
+  on_worker(c, [this, s, action, may, current = std::move(current), next = std::move(next),
+                password = std::move(password), peer, reply]() mutable -> std::function<void()> {
     Result<void> outcome;
     std::string message;
     if (action == "change") {
       outcome = pin_.change(s.principal, current, next, peer);
       if (outcome) message = notice("ok", "The commissioning PIN was changed.");
     } else if (action == "reset") {
-      auto pin = pin_.reset(s.principal);
+      // Re-authentication first (AUTH-9: a lost PIN is not a free PIN for whoever holds the session).
+      auto confirmed = may ? accounts_.confirm_password(s.principal, password, peer, "reset PIN") : Result<void>{};
+      auto pin = confirmed ? pin_.reset(s.principal, peer) : Result<std::string>(confirmed.error());
       if (pin) {
         message = "<div class=\"notice ok\" role=\"status\">The new default PIN, shown only now: <span "
                   "class=\"secret\" id=\"new-pin\">" + html(*pin) + "</span>. Replace it below.</div>";
@@ -94,12 +102,13 @@ void WebApp::pin_action(Call& c) {
     }
     OPENSSL_cleanse(current.data(), current.size());
     OPENSSL_cleanse(next.data(), next.size());
+    OPENSSL_cleanse(password.data(), password.size());
     if (!outcome) message = notice("error", outcome.error().message);
     auto st = pin_.state();
     return [this, s, st, outcome, message, reply] {
       pin_state_ = st;
       if (!outcome && outcome.error().code == Errc::Denied) return reply(refused(&s, outcome.error()));
-      const unsigned status = outcome ? 200 : outcome.error().code == Errc::Conflict ? 409 : 400;
+      const unsigned status = outcome ? 200 : http_status(outcome.error().code);
       reply(html_page(&s, "/pin", "Commissioning PIN", render_pin(s, st, message), status));
     };
   });

@@ -81,7 +81,7 @@ itest('sqlmap finds nothing injectable in any form or query parameter, logged in
     ['--url', `${ctx.webUrl}/accounts`, '--data', 'csrf=x&action=reset&name=alice', ...csrf('/accounts')],
     ['--url', `${ctx.webUrl}/password`, '--data', 'csrf=x&current=a&new=b&confirm=c', ...csrf('/password')],
     ['--url', `${ctx.webUrl}/sessions`, '--data', 'csrf=x&session=0123456789abcdef', ...csrf('/sessions')],
-    ['--url', `${ctx.webUrl}/accounts`, '--data', 'csrf=x&action=rename&name=admin&new_name=alice', ...csrf('/accounts')],
+    ['--url', `${ctx.webUrl}/accounts`, '--data', 'csrf=x&action=rename&name=alice&new_name=bob', ...csrf('/accounts')],
     ['--url', `${ctx.webUrl}/pin`, '--data', 'csrf=x&action=change&current=12345678&pin=47110815&confirm=47110815', ...csrf('/pin')],
     ['--url', `${ctx.webUrl}/configuration`, '--data',
       'csrf=x&component=SampledDataCtrlr&component_instance=&variable=TxUpdatedInterval&instance=&evse=0&connector=0&value=30',
@@ -130,15 +130,6 @@ itest('XSS probes in every echoed field come back encoded', { timeout: 60000 }, 
     await page.fill('#name', 'ok');
     await page.evaluate((v) => { document.querySelector('#name').value = v; document.querySelector('#name').removeAttribute('pattern'); }, p);
     await Promise.all([page.waitForNavigation(), page.click('form input[value="add"] ~ p button')]);
-    assert.ok(!(await page.content()).includes(p));
-    // The rename form (the new name is echoed in its answer).
-    await page.goto(`${ctx.webUrl}/accounts`);
-    await page.evaluate((v) => {
-      const f = document.querySelector('input[name="new_name"]');
-      f.removeAttribute('pattern');
-      f.value = v;
-    }, p);
-    await Promise.all([page.waitForNavigation(), page.locator('form.rename button').first().click()]);
     assert.ok(!(await page.content()).includes(p));
     const q = await web.request(ctx, `/login?ended=${encodeURIComponent(p)}`);
     assert.ok(!q.body.includes(p));

@@ -88,9 +88,18 @@ itest('commissioning PIN: a default of its own per station, replaced under the r
     await admin.page.goto(`${ctx.webUrl}/`);
     assert.doesNotMatch(await admin.page.textContent('main'), /commissioning PIN/);
 
-    // A lost PIN: a new default, shown once, which the dashboard asks to replace again.
-    await admin.page.goto(`${ctx.webUrl}/pin`);
-    await Promise.all([admin.page.waitForNavigation(), admin.page.click('form input[value="reset"] ~ p button')]);
+    // A lost PIN: a new default, shown once, which the dashboard asks to replace again;
+    // the admin's own password first (an open session alone does not get a working PIN).
+    const resetPin = async (password) => {
+      await admin.page.goto(`${ctx.webUrl}/pin`);
+      await admin.page.fill('form input[value="reset"] ~ input[autocomplete="current-password"]', password);
+      const [resp] = await Promise.all([admin.page.waitForNavigation(), admin.page.click('form input[value="reset"] ~ p button')]);
+      return resp.status();
+    };
+    assert.equal(await resetPin('Wrong-pass1'), 400);
+    assert.match(await admin.page.textContent('.notice'), /Your password is wrong/);
+    assert.equal(await admin.page.locator('#new-pin').count(), 0);
+    assert.equal(await resetPin(web.ADMIN_PASSWORD), 200);
     const fresh = (await admin.page.textContent('#new-pin')).trim();
     assert.match(fresh, /^[0-9]{10}$/);
     assert.notEqual(fresh, label);

@@ -519,7 +519,7 @@ TEST_F(Pin, EachStationGetsItsOwnDefaultWhichMustBeReplaced) {
   EXPECT_FALSE(pin->state().is_default);
   EXPECT_FALSE(has(test::read_all(audit::log_file(dir / "audit")), "47110815"));
   // A lost PIN: a new random default, which must be replaced again.
-  auto fresh = pin->reset(cli);
+  auto fresh = pin->reset(cli, "10.0.0.1");
   ASSERT_TRUE(fresh);
   EXPECT_TRUE(pin->state().is_default);
   EXPECT_TRUE(pin->change(cli, *fresh, "47110816", "10.0.0.1"));
@@ -540,13 +540,36 @@ TEST_F(Pin, WrongPinsLockLikePasswordsAcrossRestarts) {
   EXPECT_TRUE(pin->state().locked_until.has_value());
   now += 31 * 60;
   EXPECT_TRUE(pin->change(cli, first, "47110815", "10.0.0.10"));
-  EXPECT_GE(records(audit::Event::AccountChanged).size(), 7u) << "every failure and the change are recorded";
+  // Every outcome is one record: init, 6 wrong PINs, the try while locked, the change.
+  std::vector<std::string> seen;
+  for (const auto& r : records(audit::Event::AccountChanged)) {
+    const std::string outcome = has(r.line, "\"outcome\":\"success\"") ? "ok" : "fail";
+    seen.push_back(outcome + (has(r.line, "wrong current PIN") ? " wrong" : has(r.line, "\"locked\"") ? " locked" : ""));
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"ok", "fail wrong", "fail wrong", "fail wrong", "fail wrong", "fail wrong",
+                                            "fail wrong", "fail locked", "ok"}));
+}
+
+// A lost PIN is reset only after the admin's own password (the web UI asks
+// AccountsService::confirm_password first): a wrong one counts on the admin's lock.
+TEST_F(Pin, ConfirmPasswordCountsOnTheAccountsLock) {
+  make_account("admin", Role::Admin, "Aq7v-mT3x.Lp9");
+  const Principal admin{Role::Admin, Interface::LocalMaintenance, "admin"};
+  EXPECT_TRUE(accounts->confirm_password(admin, "Aq7v-mT3x.Lp9", "10.0.0.1", "reset PIN"));
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(accounts->confirm_password(admin, "wrong", "10.0.0.1", "reset PIN").error().code, Errc::Rejected);
+  auto sixth = accounts->confirm_password(admin, "wrong", "10.0.0.1", "reset PIN");
+  EXPECT_TRUE(has(sixth.error().message, "locked until")) << sixth.error().message;
+  EXPECT_EQ(accounts->confirm_password(admin, "Aq7v-mT3x.Lp9", "10.0.0.1", "reset PIN").error().code, Errc::Conflict);
+  EXPECT_EQ(accounts->login("admin", "Aq7v-mT3x.Lp9", "10.0.0.2").status, LoginStatus::Locked) << "the same lock";
+  const Principal cli_user{Role::Admin, Interface::LocalMaintenance, "cli:root"};
+  EXPECT_EQ(accounts->confirm_password(cli_user, "x", "", "reset PIN").error().code, Errc::Denied);
 }
 
 TEST_F(Pin, OnlyAdminsAndRenewalIsPrompted) {
   const Principal eng{Role::Engineer, Interface::LocalMaintenance, "eve"};
   EXPECT_EQ(pin->init(eng).error().code, Errc::Denied);
-  EXPECT_EQ(pin->reset(eng).error().code, Errc::Denied);
+  EXPECT_EQ(pin->reset(eng, "10.0.0.1").error().code, Errc::Denied);
   EXPECT_EQ(pin->change(eng, "", "47110815", "10.0.0.1").error().code, Errc::Denied);
   EXPECT_FALSE(pin->state().set);
   // With no PIN at all an admin sets the first one without a current PIN.
