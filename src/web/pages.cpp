@@ -105,7 +105,7 @@ button.secondary{background:#fff;color:var(--accent)}button.danger{background:va
 .error{color:var(--err);border-color:var(--err);background:#ffebe9}.warn{color:var(--warn);border-color:var(--warn);background:#fff8c5}
 .info{color:var(--accent);border-color:var(--accent);background:#ddf4ff}ul.rules{margin:.3rem 0 0 1.2rem;padding:0}
 .muted{color:var(--muted)}code,.secret{font-family:ui-monospace,monospace;background:#eaeef2;padding:.1rem .3rem;border-radius:3px}
-.secret{font-size:1.2rem}.login{max-width:26rem;margin:3rem auto}.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(18rem,1fr));gap:1rem}
+.secret{font-size:1.2rem}.login{max-width:26rem;margin:3rem auto}.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(18rem,1fr));gap:1rem}.grid>section{min-width:0;overflow-x:auto}
 section>h2:first-child{margin-top:0}code{overflow-wrap:anywhere}td code{font-size:.85rem}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem;margin:0}dt{color:var(--muted)}dd{margin:0}
 )css";
