@@ -390,8 +390,11 @@ void WebApp::dashboard(Call& c) {
   b += "</tbody></table></section>";
   b += "<div class=\"grid\"><section><h2>Certificates</h2><table><thead><tr><th>Use</th><th>Subject</th><th>Expires</th>"
        "</tr></thead><tbody>";
-  for (const auto& cert : d.certificates)
-    b += "<tr><td>" + html(cert.use) + "</td><td>" + html(cert.subject) + "</td><td>" + html(cert.expires) + "</td></tr>";
+  for (const auto& cert : d.certificates) {
+    std::string expires = cert.expires;  // RFC 3339; a space for the 'T' lets the cell wrap between date and time
+    if (expires.size() > 10 && expires[10] == 'T') expires[10] = ' ';
+    b += "<tr><td>" + html(cert.use) + "</td><td>" + html(cert.subject) + "</td><td>" + html(expires) + "</td></tr>";
+  }
   b += "</tbody></table><p class=\"muted\">This page's certificate (SHA-256): <code>" + html(d.web_fingerprint) +
        "</code></p></section>";
   b += "<section><h2>Firmware slots</h2><table><thead><tr><th>Slot</th><th>Version</th><th>State</th></tr></thead><tbody>";
