@@ -528,16 +528,31 @@ class Ctx {
   }
 }
 
-// A TCP port that was free a moment ago (127.0.0.1).
+// A TCP port that was free a moment ago (127.0.0.1), for a listener started
+// later (a station's web UI, a rogue server). Drawn below the kernel's
+// ephemeral range: a port the kernel hands out for "listen on port 0" or for
+// an outgoing connection (every other server and client of the tests) can then
+// never take it between this check and the listener's bind.
+function ephemeralLow() {
+  try {
+    return Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768;
+  } catch {
+    return 32768;
+  }
+}
 function freePort() {
-  return new Promise((resolve, reject) => {
+  const low = 10000;
+  const high = Math.max(low + 1000, ephemeralLow());
+  const tryPort = (attempt) => new Promise((resolve, reject) => {
+    const port = low + require('node:crypto').randomInt(high - low);
     const srv = require('node:net').createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
+    srv.once('error', (e) => {
+      if (e.code === 'EADDRINUSE' && attempt < 50) resolve(tryPort(attempt + 1));
+      else reject(e);
     });
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(port)));
   });
+  return tryPort(0);
 }
 
 // The parts of a multipart/form-data body (RFC 7578), parsed strictly: the
