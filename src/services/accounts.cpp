@@ -16,12 +16,6 @@ std::string when(std::int64_t t) {
   return clock::format_rfc3339(clock::SysTime(std::chrono::seconds(t)));
 }
 
-std::string join(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : "; ") + x;
-  return s;
-}
-
 audit::Source source(const policy::Principal& who, std::string_view address) {
   return audit::Source::of(who, std::string(address));
 }
@@ -319,7 +313,7 @@ Result<void> AccountsService::change_password(const policy::Principal& who, std:
       return r;
     auto v = password_violations(who.name, next);
     if (next == current) v.push_back("must differ from the current password");
-    if (!v.empty()) return fail(Errc::InvalidArgument, "The new password needs: " + join(v) + ".");
+    if (!v.empty()) return fail(Errc::InvalidArgument, "The new password needs: " + join_rules(v) + ".");
     auto up = db_.prepare("UPDATE accounts SET hash = ?, must_change = 0, password_set_at = ? WHERE name = ?");
     up.bind(1, security::hash_password(next, hashing_)).bind(2, now).bind(3, who.name);
     up.run();

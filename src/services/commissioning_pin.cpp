@@ -15,12 +15,6 @@ constexpr std::size_t kDefaultPinDigits = 10;  // ≈ 33 bits; the lock steps bo
 
 std::string when(std::int64_t t) { return clock::format_rfc3339(clock::SysTime(std::chrono::seconds(t))); }
 
-std::string join(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : "; ") + x;
-  return s;
-}
-
 // Uniform digits from the CSPRNG (bytes ≥ 250 would bias the draw), drawn
 // again in the rare case that the PIN breaks a rule (a sequence, say).
 std::string random_pin() {
@@ -108,7 +102,7 @@ Result<void> CommissioningPinService::change(const policy::Principal& who, std::
     const auto v = pin_violations(next, hash ? current : std::string_view{});
     if (!v.empty()) {
       failed(who, address, "the new PIN breaks the rules");
-      return fail(Errc::InvalidArgument, "The new PIN needs: " + join(v) + ".");
+      return fail(Errc::InvalidArgument, "The new PIN needs: " + join_rules(v) + ".");
     }
     store(security::hash_password(next, hashing_), false, now);
     gate_.record(audit::Source::of(who, std::string(address)), audit::Event::AccountChanged, audit::Outcome::Success,

@@ -95,6 +95,12 @@ std::vector<std::string> password_violations(std::string_view user, std::string_
   return v;
 }
 
+std::string join_rules(const std::vector<std::string>& rules) {
+  std::string s;
+  for (const auto& x : rules) s += (s.empty() ? "" : "; ") + x;
+  return s;
+}
+
 std::vector<std::string> pin_violations(std::string_view pin, std::string_view previous) {
   std::vector<std::string> v;
   if (pin.size() < 8 || pin.size() > 16) v.push_back("8 to 16 digits (this one has " + std::to_string(pin.size()) + ")");

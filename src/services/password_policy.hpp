@@ -17,6 +17,9 @@ inline constexpr std::size_t kMinPasswordLength = 8;
 inline constexpr std::size_t kMaxPasswordLength = 31;
 inline constexpr std::string_view kPasswordSpecials = "-:;$&@,.?!";
 
+// "a; b; c": the violated rules in one message.
+std::string join_rules(const std::vector<std::string>& rules);
+
 // The violated rules, in words ("at least one digit"); empty when acceptable.
 std::vector<std::string> password_violations(std::string_view user, std::string_view password);
 
